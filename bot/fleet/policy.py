@@ -1,0 +1,413 @@
+"""``.github/promotion.yml``: the promotion policy of a fleet repo, validated, with defaults.
+
+The file is written by people, so every mistake becomes a :class:`PolicyError` that names the file,
+the line and the fix. A bad policy makes the bot act on nothing in that repo (it says so on the
+checks), which is why validation is strict: a typo such as ``aprovals`` must not silently drop a
+compliance gate.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from bot.fleet.yamlsafe import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    YamlProblem,
+    compose_documents,
+    construct,
+    decode_utf8,
+    line_of,
+)
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "MAX_POLICY_BYTES",
+    "POLICY_PATH",
+    "ApprovalRule",
+    "Environment",
+    "Policy",
+    "PolicyError",
+    "parse_policy",
+]
+
+POLICY_PATH = ".github/promotion.yml"
+MAX_POLICY_BYTES = 256 * 1024
+
+_ENV_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_TEAM_RE = re.compile(r"(?:@?([A-Za-z0-9][A-Za-z0-9_.-]*)/)?([A-Za-z0-9][A-Za-z0-9_.-]*)")
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+_TOP_KEYS = ("environments", "promoteKeys", "secretName", "secretIsolation", "prereleases")
+_ENV_KEYS = (
+    "name",
+    "from",
+    "clusters",
+    "autoMerge",
+    "approvals",
+    "upstreamClusters",
+    "minSoak",
+    "requireUpstreamStatus",
+)
+_APPROVAL_KEYS = ("team", "count")
+
+
+class PolicyError(ValueError):
+    """A policy file the bot cannot act on; ``str()`` is ``path:line: message``."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """``count`` distinct members of the org team ``team`` (a slug such as ``sre``) must approve."""
+
+    team: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One stage of the promotion order."""
+
+    name: str
+    upstream: str | None
+    clusters: tuple[str, ...] | None
+    auto_merge: bool
+    approvals: tuple[ApprovalRule, ...]
+    upstream_clusters: Literal["any", "all"] = "any"
+    min_soak: timedelta | None = None
+    require_upstream_status: str | None = None
+
+    @property
+    def gated(self) -> bool:
+        """True when a change here needs evidence (lineage upstream) or approvals."""
+        return self.upstream is not None or bool(self.approvals)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The validated policy; environments are in the order the file lists them."""
+
+    environments: tuple[Environment, ...]
+    promote_keys: tuple[str, ...] = ("image",)
+    secret_name: str = "{appName}-secrets"
+    secret_isolation: bool = True
+    prereleases: bool = False
+    _by_name: dict[str, Environment] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if not self.environments:
+            raise ValueError("a policy needs at least one environment")
+        self._by_name.update((env.name, env) for env in self.environments)
+
+    def environment(self, name: str) -> Environment | None:
+        """The environment called ``name``, or None."""
+        return self._by_name.get(name)
+
+    @property
+    def first(self) -> Environment:
+        """The environment that receives new images: the first one listed without an upstream."""
+        return next((e for e in self.environments if e.upstream is None), self.environments[0])
+
+    def downstream_of(self, name: str) -> tuple[Environment, ...]:
+        """The environments promoted *directly* from ``name`` (``from: name``), in listed order."""
+        return tuple(env for env in self.environments if env.upstream == name)
+
+
+DEFAULT_POLICY = Policy(
+    environments=(
+        Environment("dev", None, None, True, ()),
+        Environment("staging", "dev", None, False, (ApprovalRule("sre", 1),)),
+        Environment(
+            "prod", "staging", None, False, (ApprovalRule("sre", 2), ApprovalRule("tech-leads", 1))
+        ),
+    ),
+)
+
+
+def parse_policy(data: bytes | str | None, path: str = POLICY_PATH) -> Policy:
+    """Validate a policy file; an absent, empty or comment-only file gives :data:`DEFAULT_POLICY`.
+
+    Raises :class:`PolicyError` on the first problem, with its line.
+    """
+    if data is None:
+        return DEFAULT_POLICY
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        text, _ = decode_utf8(raw, MAX_POLICY_BYTES)
+        documents = compose_documents(text)
+    except YamlProblem as exc:
+        raise PolicyError(path, exc.line, exc.message) from None
+    return _Parser(path).policy(documents)
+
+
+@dataclass
+class _Parser:
+    """Node-level validation, so that every error can point at its line."""
+
+    path: str
+
+    def fail(self, node: Node | None, message: str) -> PolicyError:
+        return PolicyError(self.path, line_of(node) if node is not None else None, message)
+
+    def policy(self, documents: list[Node]) -> Policy:
+        if len(documents) > 1:
+            raise self.fail(documents[1], "the file holds several YAML documents; keep only one")
+        root = documents[0] if documents else None
+        if root is None or _is_null(root):
+            return DEFAULT_POLICY
+        items = self.mapping(root, _TOP_KEYS, "the top level")
+        environments = (
+            self.environments(items["environments"])
+            if "environments" in items
+            else DEFAULT_POLICY.environments
+        )
+        return Policy(
+            environments=environments,
+            promote_keys=(
+                self.promote_keys(items["promoteKeys"])
+                if "promoteKeys" in items
+                else DEFAULT_POLICY.promote_keys
+            ),
+            secret_name=(
+                self.string(items["secretName"], "secretName")
+                if "secretName" in items
+                else DEFAULT_POLICY.secret_name
+            ),
+            secret_isolation=self.boolean(
+                items.get("secretIsolation"), "secretIsolation", DEFAULT_POLICY.secret_isolation
+            ),
+            prereleases=self.boolean(
+                items.get("prereleases"), "prereleases", DEFAULT_POLICY.prereleases
+            ),
+        )
+
+    def mapping(self, node: Node, known: tuple[str, ...], what: str) -> dict[str, Node]:
+        """The entries of a mapping node, refusing unknown and duplicate keys."""
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, f"{what} must be a mapping of keys to values")
+        items: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str) or key not in known:
+                raise self.fail(key_node, _unknown_key_message(key, known, what))
+            if key in items:
+                raise self.fail(key_node, f"the key {key!r} appears twice in {what}; keep one")
+            items[key] = value_node
+        return items
+
+    def environments(self, node: Node) -> tuple[Environment, ...]:
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.fail(
+                node, "environments must be a non-empty list, e.g. [{name: dev}, {name: prod}]"
+            )
+        seen: dict[str, Node] = {}
+        raw: list[tuple[str, dict[str, Node]]] = []
+        for entry in node.value:
+            items = self.mapping(entry, _ENV_KEYS, "an environment")
+            if "name" not in items:
+                raise self.fail(entry, "this environment has no name; add `name: <environment>`")
+            name = self.string(items["name"], "name")
+            if not _ENV_NAME_RE.fullmatch(name):
+                raise self.fail(
+                    items["name"],
+                    f"the environment name {name!r} is not allowed; use lower-case letters, "
+                    "digits, '-' and '_', starting with a letter or digit",
+                )
+            if name in seen:
+                raise self.fail(
+                    items["name"],
+                    f"the environment {name!r} is listed twice (first on line "
+                    f"{line_of(seen[name])}); give each environment one entry",
+                )
+            seen[name] = items["name"]
+            raw.append((name, items))
+        previous_names = [None, *(name for name, _ in raw)]
+        envs = tuple(
+            self.environment(items, previous)
+            for (_, items), previous in zip(raw, previous_names, strict=False)
+        )
+        self.check_upstreams(envs, dict(raw))
+        return envs
+
+    def environment(self, items: dict[str, Node], previous: str | None) -> Environment:
+        name = self.string(items["name"], "name")
+        upstream = previous
+        if "from" in items:
+            upstream = None if _is_null(items["from"]) else self.string(items["from"], "from")
+        clusters = None
+        if "clusters" in items:
+            clusters = self.string_list(items["clusters"], "clusters", 'e.g. ["prod-*"]')
+        upstream_clusters = "any"
+        if "upstreamClusters" in items:
+            upstream_clusters = self.string(items["upstreamClusters"], "upstreamClusters")
+            if upstream_clusters not in ("any", "all"):
+                raise self.fail(
+                    items["upstreamClusters"],
+                    f"upstreamClusters is {upstream_clusters!r}; use 'any' or 'all'",
+                )
+        return Environment(
+            name=name,
+            upstream=upstream,
+            clusters=clusters,
+            auto_merge=self.boolean(items.get("autoMerge"), "autoMerge", False),
+            approvals=self.approvals(items["approvals"]) if "approvals" in items else (),
+            upstream_clusters="all" if upstream_clusters == "all" else "any",
+            min_soak=self.duration(items["minSoak"]) if "minSoak" in items else None,
+            require_upstream_status=(
+                self.string(items["requireUpstreamStatus"], "requireUpstreamStatus")
+                if "requireUpstreamStatus" in items
+                else None
+            ),
+        )
+
+    def check_upstreams(
+        self, envs: tuple[Environment, ...], items: dict[str, dict[str, Node]]
+    ) -> None:
+        """Every ``from`` names a listed environment, and following ``from`` never loops."""
+        by_name = {env.name: env for env in envs}
+        for env in envs:
+            if env.upstream is not None and env.upstream not in by_name:
+                known = ", ".join(by_name)
+                raise self.fail(
+                    items[env.name].get("from"),
+                    f"environment {env.name!r} comes from {env.upstream!r}, which is not listed; "
+                    f"use one of: {known}",
+                )
+        for env in envs:
+            chain = [env.name]
+            current = env.upstream
+            while current is not None:
+                if current == env.name:
+                    cycle = " -> ".join([*chain, current])
+                    raise self.fail(
+                        items[env.name].get("from") or items[env.name]["name"],
+                        f"the environments form a cycle ({cycle}); remove or change a `from` "
+                        "so that the promotion order has a start",
+                    )
+                if current in chain:
+                    break  # a cycle that does not pass through env; reported for its members
+                chain.append(current)
+                current = by_name[current].upstream
+
+    def approvals(self, node: Node) -> tuple[ApprovalRule, ...]:
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, "approvals must be a list, e.g. [{team: sre, count: 2}]")
+        rules: list[ApprovalRule] = []
+        for entry in node.value:
+            items = self.mapping(entry, _APPROVAL_KEYS, "an approval")
+            if "team" not in items:
+                raise self.fail(entry, "this approval has no team; add `team: <team-slug>`")
+            team = self.team(items["team"])
+            count = self.count(items["count"]) if "count" in items else 1
+            if any(rule.team == team for rule in rules):
+                raise self.fail(
+                    items["team"], f"team {team!r} is listed twice; give it one entry with a count"
+                )
+            rules.append(ApprovalRule(team, count))
+        return tuple(rules)
+
+    def team(self, node: Node) -> str:
+        text = self.string(node, "team")
+        match = _TEAM_RE.fullmatch(text)
+        if match is None:
+            raise self.fail(
+                node, f"team {text!r} is not a team slug; write it as 'sre' or '@org/sre'"
+            )
+        return match.group(2).lower()
+
+    def count(self, node: Node) -> int:
+        value = self.value(node)
+        if type(value) is not int or value < 1:
+            raise self.fail(
+                node, f"count is {_show(node)}; it must be a whole number of at least 1"
+            )
+        return value
+
+    def duration(self, node: Node) -> timedelta:
+        text = self.value(node)
+        match = _DURATION_RE.fullmatch(text) if isinstance(text, str) and text else None
+        if match is None:
+            raise self.fail(
+                node,
+                f"minSoak is {_show(node)}; write a duration such as '30m', '24h', '1h30m' or '2d'",
+            )
+        days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+    def promote_keys(self, node: Node) -> tuple[str, ...]:
+        keys = self.string_list(node, "promoteKeys", "e.g. [image, app.version]")
+        for key in keys:
+            if any(not part for part in key.split(".")):
+                raise self.fail(
+                    node, f"promoteKeys has {key!r}; use keys like 'image' or 'app.version'"
+                )
+        if len(set(keys)) != len(keys):
+            raise self.fail(node, "promoteKeys lists a key twice; list each key once")
+        return keys
+
+    def string_list(self, node: Node, key: str, example: str) -> tuple[str, ...]:
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.fail(node, f"{key} must be a non-empty list of strings, {example}")
+        return tuple(self.string(item, key) for item in node.value)
+
+    def string(self, node: Node, key: str) -> str:
+        value = self.value(node)
+        if not isinstance(value, str) or not value:
+            raise self.fail(node, f"{key} is {_show(node)}; it must be a non-empty string")
+        return value
+
+    def boolean(self, node: Node | None, key: str, default: bool) -> bool:
+        if node is None:
+            return default
+        value = self.value(node)
+        if not isinstance(value, bool):
+            raise self.fail(node, f"{key} is {_show(node)}; it must be true or false")
+        return value
+
+    def value(self, node: Node) -> Any:
+        """A scalar's Python value; collections are returned as themselves for the type checks."""
+        if not isinstance(node, ScalarNode):
+            return node
+        try:
+            return construct(node)
+        except YamlProblem as exc:
+            raise self.fail(node, exc.message) from None
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _show(node: Node) -> str:
+    if isinstance(node, ScalarNode):
+        return repr(node.value) if node.style else str(node.value) or "empty"
+    return "a list" if isinstance(node, SequenceNode) else "a mapping"
+
+
+def _unknown_key_message(key: str | None, known: Iterable[str], what: str) -> str:
+    known = tuple(known)
+    if key is None:
+        return f"{what} has a key that is not a plain string; use one of: {', '.join(known)}"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"{what} has an unknown key {key!r}; did you mean {close[0]!r}?"
+    return f"{what} has an unknown key {key!r}; known keys are: {', '.join(known)}"

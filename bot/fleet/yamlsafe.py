@@ -1,0 +1,247 @@
+"""Bounded YAML loading for files that arrive from repositories we do not control.
+
+Every YAML file the bot reads comes from a pull request or a push, so it may be hostile: a "billion
+laughs" alias bomb, a structure nested ten thousand levels deep (ruamel's composer recurses), or
+simply a few megabytes of junk. This module parses with ruamel.yaml's event parser (a state machine,
+no recursion) and builds the node graph itself, counting as it goes, so every limit is enforced
+before anything recursive or expensive runs. The nodes keep their marks (line, column, character
+index, quoting style): callers need them to report lines and to edit bytes in place.
+
+Values follow YAML 1.2 (ruamel's default): ``yes`` is a string, ``0o17`` is octal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+
+__all__ = [
+    "ALIAS_BUDGET",
+    "MAX_DEPTH",
+    "MappingNode",
+    "Node",
+    "ScalarNode",
+    "SequenceNode",
+    "YamlProblem",
+    "compose_documents",
+    "construct",
+    "decode_utf8",
+    "line_of",
+    "mapping_get",
+]
+
+MAX_DEPTH = 32
+# How many nodes aliases may add by expansion, over the whole stream. Real manifests use a handful
+# of anchors; a bomb needs millions. Anything in between is refused rather than walked.
+ALIAS_BUDGET = 10_000
+
+_BOM = b"\xef\xbb\xbf"
+_resolver = VersionedResolver()
+
+
+@dataclass(frozen=True)
+class YamlProblem(Exception):
+    """Why a YAML text was refused; ``line`` is 1-based, or None when no line applies."""
+
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def decode_utf8(data: bytes, limit: int) -> tuple[str, int]:
+    """The text of ``data`` without its UTF-8 BOM, and the BOM's length in bytes (0 or 3).
+
+    The size limit is checked first, before any decoding work.
+    """
+    if len(data) > limit:
+        raise YamlProblem(
+            f"the file is {len(data)} bytes; the limit is {limit} bytes, so it was not read"
+        )
+    bom = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        return data[bom:].decode("utf-8"), bom
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise YamlProblem("the file is not valid UTF-8; save it as UTF-8", line) from None
+
+
+def line_of(node: Node) -> int:
+    """The 1-based line where ``node`` starts."""
+    return int(node.start_mark.line) + 1
+
+
+def compose_documents(text: str) -> list[Node]:
+    """Parse ``text`` into one root node per document, within the depth and alias limits."""
+    try:
+        return _Composer().run(YAML(typ="safe", pure=True).parse(text))
+    except MarkedYAMLError as exc:
+        raise _syntax_problem(exc) from None
+    except YAMLError as exc:
+        raise YamlProblem(f"YAML error: {exc}") from None
+
+
+def construct(node: Node) -> Any:
+    """Plain Python for ``node`` (dict, list, str, int, float, bool, None, dates).
+
+    Duplicate mapping keys are an error: which of the two a cluster would see depends on the
+    tool, and an edit could not know which one to change.
+    """
+    try:
+        # A fresh loader per call: a constructor left half-way by an error keeps stale state.
+        constructor: SafeConstructor = YAML(typ="safe", pure=True).constructor
+        return constructor.construct_document(node)
+    except MarkedYAMLError as exc:
+        problem = _syntax_problem(exc)
+        message = problem.message.replace("YAML syntax error: ", "", 1)
+        raise YamlProblem(f"invalid value: {message}", problem.line) from None
+    except (YAMLError, ValueError, TypeError) as exc:
+        raise YamlProblem(f"invalid value: {exc}", line_of(node)) from None
+
+
+def mapping_get(node: Node, key: str) -> tuple[ScalarNode, Node] | None:
+    """The (key node, value node) of ``key`` in a mapping node, or None (also for non-mappings)."""
+    if not isinstance(node, MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if isinstance(key_node, ScalarNode) and key_node.value == key:
+            return key_node, value_node
+    return None
+
+
+def _syntax_problem(exc: MarkedYAMLError) -> YamlProblem:
+    mark = exc.problem_mark or exc.context_mark
+    line = int(mark.line) + 1 if mark is not None else None
+    parts = [p for p in (exc.context, exc.problem) if p]
+    detail = " ".join(str(p) for p in parts) or "unreadable YAML"
+    return YamlProblem(f"YAML syntax error: {detail}", line)
+
+
+class _Composer:
+    """Events -> nodes without recursion, counting depth and alias expansion as it goes."""
+
+    def __init__(self) -> None:
+        self.documents: list[Node] = []
+        self.stack: list[list[Any]] = []  # [collection node, pending mapping key or None]
+        self.anchors: dict[str, Node] = {}
+        self.sizes: dict[str, int] = {}  # anchor -> expanded size of its node
+        self.open_anchors: dict[str, int] = {}  # anchor -> expanded count when it opened
+        self.expanded = 0  # nodes counted with every alias expanded
+        self.real = 0  # nodes as written
+
+    def run(self, events: Iterator[Any]) -> list[Node]:
+        for event in events:
+            if isinstance(event, DocumentStartEvent):
+                self.anchors, self.sizes, self.open_anchors = {}, {}, {}
+            elif isinstance(event, ScalarEvent):
+                self._scalar(event)
+            elif isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+                self._start(event)
+            elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
+                self._end(event)
+            elif isinstance(event, AliasEvent):
+                self._alias(event)
+        return self.documents
+
+    def _count(self, amount: int, line: int) -> None:
+        self.expanded += amount
+        if self.expanded - self.real > ALIAS_BUDGET:
+            raise YamlProblem(
+                f"aliases expand to more than {ALIAS_BUDGET} extra nodes; "
+                "this looks like an alias bomb, so the file was not read",
+                line,
+            )
+
+    def _scalar(self, event: ScalarEvent) -> None:
+        tag = event.ctag
+        if tag is None or str(tag) == "!":
+            tag = _resolver.resolve(ScalarNode, event.value, event.implicit)
+        node = ScalarNode(
+            tag,
+            event.value,
+            event.start_mark,
+            event.end_mark,
+            style=event.style,
+            anchor=event.anchor,
+        )
+        self.real += 1
+        self._count(1, int(event.start_mark.line) + 1)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = node
+            self.sizes[event.anchor] = 1
+        self._attach(node)
+
+    def _start(self, event: SequenceStartEvent | MappingStartEvent) -> None:
+        line = int(event.start_mark.line) + 1
+        if len(self.stack) >= MAX_DEPTH:
+            raise YamlProblem(
+                f"the YAML is nested more than {MAX_DEPTH} levels deep, so it was not read", line
+            )
+        cls = SequenceNode if isinstance(event, SequenceStartEvent) else MappingNode
+        tag = event.ctag
+        if tag is None or str(tag) == "!":
+            tag = _resolver.resolve(cls, None, event.implicit)
+        node = cls(
+            tag, [], event.start_mark, None, flow_style=event.flow_style, anchor=event.anchor
+        )
+        self.real += 1
+        self._count(1, line)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = node
+            self.open_anchors[event.anchor] = self.expanded - 1
+        self.stack.append([node, None])
+
+    def _end(self, event: SequenceEndEvent | MappingEndEvent) -> None:
+        node = self.stack.pop()[0]
+        node.end_mark = event.end_mark
+        anchor = node.anchor
+        if anchor is not None and anchor in self.open_anchors:
+            self.sizes[anchor] = self.expanded - self.open_anchors.pop(anchor)
+        self._attach(node)
+
+    def _alias(self, event: AliasEvent) -> None:
+        line = int(event.start_mark.line) + 1
+        anchor = event.anchor
+        if anchor not in self.anchors:
+            raise YamlProblem(
+                f"YAML syntax error: the alias *{anchor} has no anchor &{anchor}", line
+            )
+        if anchor in self.open_anchors:
+            raise YamlProblem(
+                f"the alias *{anchor} refers to a node that contains it; "
+                "recursive YAML is not supported",
+                line,
+            )
+        self._count(self.sizes[anchor], line)
+        self._attach(self.anchors[anchor])
+
+    def _attach(self, node: Node) -> None:
+        if not self.stack:
+            self.documents.append(node)
+            return
+        top = self.stack[-1]
+        parent = top[0]
+        if isinstance(parent, SequenceNode):
+            parent.value.append(node)
+        elif top[1] is None:
+            top[1] = node
+        else:
+            parent.value.append((top[1], node))
+            top[1] = None
