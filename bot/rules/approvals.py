@@ -123,8 +123,8 @@ def evaluate_approvals(
     for review in _latest_votes(facts.reviews):
         teams = judge.teams_of(review.user)
         if review.state == "CHANGES_REQUESTED" and teams and not _is_bot(review):
-            reason = f"requested changes{_on(review.commit_id)} as a member of {judge.names(teams)}"
-            blocking.append(NotCounted(review.user, reason))
+            objection = f"requested changes{_on(review.commit_id)} as a member of "
+            blocking.append(NotCounted(review.user, objection + judge.names(teams)))
         elif (reason := judge.why_not_counted(review, teams)) is not None:
             not_counted.append(NotCounted(review.user, reason))
         else:
