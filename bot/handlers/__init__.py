@@ -1,0 +1,25 @@
+"""The product's handlers: one gidgethub Router per concern, composed here.
+
+Modules register on their own ``router``; this package composes them (as bedevere does) and
+declares which events fan out to other repositories (those run without the delivery's
+repository lock and take each target repository's lock themselves).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gidgethub import routing
+
+from bot.handlers import installations
+
+if TYPE_CHECKING:
+    from bot.app import BackgroundJob
+
+router = routing.Router(installations.router)
+
+#: Events whose work lands in other repositories than the one in the payload.
+FANOUT_EVENTS: frozenset[str] = frozenset({"installation", "installation_repositories"})
+
+#: Long-running jobs started with the service (e.g. the periodic resync).
+BACKGROUND: tuple[BackgroundJob, ...] = ()

@@ -1,0 +1,150 @@
+"""Command line: ``python -m bot [serve|demo|check|deliveries|redeliver|audit]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings, SettingsError, load_dotenv, load_settings
+
+log = logging.getLogger("bot")
+
+
+def _settings(production: bool = False) -> Settings:
+    env = dict(os.environ)
+    load_dotenv(Path(".env"), env)
+    return load_settings(env, production=production)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot import logs
+
+    settings = _settings(args.production)
+    logs.configure(settings.log_level, settings.log_format, settings.secrets())
+    if not settings.has_credentials:
+        raise SettingsError("APP_ID is not set")
+    from bot.app import create_app
+
+    app = create_app(settings)
+    log.info(
+        "listening on http://%s:%d%s (GitHub API %s)",
+        settings.host,
+        settings.port,
+        settings.webhook_path,
+        settings.github_api_url,
+    )
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=30.0,
+        access_log=None,
+    )
+    return 0
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from bot.inbox import Inbox
+
+    settings = _settings()
+    inbox = Inbox(settings.data_dir / "inbox.sqlite3")
+    rows = inbox.recent(args.limit)
+    if not rows:
+        print("no deliveries recorded in", settings.data_dir / "inbox.sqlite3")
+        return 0
+    print(
+        f"{'received (UTC)':<20} {'delivery':<38} {'event':<28} {'status':<8} {'tries':>5} "
+        f"{'calls':>5}  repo / last error"
+    )
+    for d in rows:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(d.received_at))
+        name = d.event + (f".{d.action}" if d.action else "")
+        tail = d.repo or "-"
+        if d.last_error:
+            tail += f"  ({d.last_error[:120]})"
+        print(
+            f"{when:<20} {d.id:<38} {name[:28]:<28} {d.status:<8} {d.attempts:>5} "
+            f"{d.api_calls if d.api_calls is not None else '-':>5}  {tail}"
+        )
+    return 0
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    """Run a recorded delivery again, in this process, with the service's settings."""
+    import asyncio
+
+    from bot import logs
+    from bot.inbox import Inbox
+
+    settings = _settings(production=True)
+    logs.configure(settings.log_level, settings.log_format, settings.secrets())
+    inbox = Inbox(settings.data_dir / "inbox.sqlite3")
+    if inbox.get(args.id) is None:
+        print(f"error: no delivery {args.id} in {inbox.path}", file=sys.stderr)
+        return 2
+    inbox.requeue(args.id)
+    inbox.close()
+
+    async def run() -> str:
+        from bot.app import STATE, _cleanup, _startup, create_app
+
+        app = create_app(settings, background=[])
+        await _startup(app)
+        state = app[STATE]
+        assert state.dispatcher is not None and state.inbox is not None
+        await state.dispatcher.idle()
+        delivery = state.inbox.get(args.id)
+        await _cleanup(app)
+        return delivery.status if delivery else "unknown"
+
+    status = asyncio.run(run())
+    print(f"delivery {args.id}: {status}")
+    return 0 if status == "done" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Fleet promotion bot: a GitHub App for Flux fleet repos.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the webhook service (default)")
+    serve.add_argument(
+        "--production",
+        action="store_true",
+        help="refuse to start without credentials (no setup page)",
+    )
+    serve.set_defaults(func=cmd_serve)
+    deliveries = sub.add_parser("deliveries", help="list recent webhook deliveries")
+    deliveries.add_argument("--limit", type=int, default=30)
+    deliveries.set_defaults(func=cmd_deliveries)
+    redeliver = sub.add_parser("redeliver", help="process a recorded delivery again")
+    redeliver.add_argument("id")
+    redeliver.set_defaults(func=cmd_redeliver)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or [])])
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

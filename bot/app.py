@@ -1,0 +1,220 @@
+"""The aiohttp application: verify, record, acknowledge; the work happens in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from hashlib import sha256
+from urllib.parse import parse_qs
+
+import aiohttp
+from aiohttp import web
+from gidgethub import routing, sansio
+
+from bot import metrics as metrics_mod
+from bot.dispatch import Dispatcher, describe
+from bot.inbox import Inbox
+from bot.services import Services
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: GitHub caps payloads at 25 MB; aiohttp's default limit of 1 MB would refuse real deliveries.
+WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024
+
+BackgroundJob = Callable[["BotState"], Awaitable[None]]
+
+
+@dataclass
+class BotState:
+    settings: Settings
+    router: routing.Router
+    fanout_events: frozenset[str]
+    background: list[BackgroundJob] = field(default_factory=list)
+    services: Services | None = None
+    inbox: Inbox | None = None
+    dispatcher: Dispatcher | None = None
+    ready: bool = False
+    accepting: bool = True
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+STATE = web.AppKey("state", BotState)
+
+
+def verify_signature(body: bytes, header: str | None, secret: str) -> bool:
+    """Constant-time check of ``X-Hub-Signature-256`` (before anything is parsed)."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret.encode("utf-8"), body, sha256).hexdigest()
+    return hmac.compare_digest(header.encode("ascii", "replace"), expected.encode("ascii"))
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _decode(content_type: str, body: bytes) -> object:
+    if content_type == "application/x-www-form-urlencoded":
+        form = parse_qs(body.decode("utf-8"))
+        return json.loads(form["payload"][0])
+    return json.loads(body)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if not state.accepting or state.dispatcher is None or state.inbox is None:
+        # Shutting down (or not started): GitHub records the failure; the delivery can be
+        # redelivered, and the other replica behind the load balancer takes new ones.
+        return _json_error(503, "shutting down")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _json_error(413, "payload larger than GitHub's 25 MB cap")
+    secret = state.settings.webhook_secret or ""
+    if not verify_signature(body, request.headers.get("X-Hub-Signature-256"), secret):
+        log.warning("rejected a delivery with a missing or wrong signature")
+        return _json_error(401, "missing or invalid X-Hub-Signature-256")
+    event_name = request.headers.get("X-GitHub-Event", "")
+    delivery_id = request.headers.get("X-GitHub-Delivery", "")
+    if not event_name or not delivery_id or len(delivery_id) > 200:
+        return _json_error(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
+    try:
+        data = _decode(request.content_type, body)
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
+        return _json_error(400, "body is not a JSON webhook payload")
+    if event_name == "ping":
+        return web.json_response({"msg": "pong"})
+    if not isinstance(data, dict):
+        return _json_error(400, "payload must be a JSON object")
+    event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
+    if not state.router.fetch(event):
+        return web.json_response({"status": "ignored"}, status=202)
+    action, repo, inst = describe(data)
+    if state.dispatcher.accepting and state.inbox.add(
+        delivery_id, event_name, action, repo, inst, body
+    ):
+        if state.services is not None:
+            state.services.metrics.received += 1
+        state.dispatcher.submit(delivery_id)
+        return web.json_response({"status": "queued"}, status=202)
+    return web.json_response({"status": "duplicate"}, status=202)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.ready and state.accepting:
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "starting" if not state.ready else "stopping"}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.services is None or state.inbox is None:
+        return web.Response(status=503, text="not ready\n")
+    services = state.services
+    text = metrics_mod.render(
+        services.metrics,
+        services.stats.by_status,
+        services.stats.rate_limit_remaining,
+        state.inbox.counts(),
+        extra=[
+            "# HELP fleetbot_in_flight Deliveries being processed now.",
+            "# TYPE fleetbot_in_flight gauge",
+            f"fleetbot_in_flight {state.dispatcher.in_flight if state.dispatcher else 0}",
+            "# HELP fleetbot_installation_tokens_fetched_total Installation tokens fetched.",
+            "# TYPE fleetbot_installation_tokens_fetched_total counter",
+            f"fleetbot_installation_tokens_fetched_total {services.auth.tokens_fetched}",
+        ],
+    )
+    return web.Response(
+        text=text,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def _startup(app: web.Application) -> None:
+    state = app[STATE]
+    settings = state.settings
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=60),
+        connector=aiohttp.TCPConnector(limit=settings.max_concurrent_requests),
+    )
+    state.services = Services(settings, session)
+    state.inbox = Inbox(settings.data_dir / "inbox.sqlite3")
+    state.dispatcher = Dispatcher(
+        state.services, state.inbox, state.router, fanout_events=state.fanout_events
+    )
+    resumed = state.dispatcher.resume()
+    if resumed:
+        log.info("resuming %d unfinished deliveries", resumed)
+    for job in state.background:
+        state.tasks.append(asyncio.get_running_loop().create_task(_guard(job, state)))
+    state.ready = True
+
+
+async def _guard(job: BackgroundJob, state: BotState) -> None:
+    try:
+        await job(state)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background job %s stopped", getattr(job, "__name__", job))
+
+
+async def _shutdown(app: web.Application) -> None:
+    """SIGTERM: stop taking deliveries, finish what is in flight, then let the process exit."""
+    state = app[STATE]
+    state.accepting = False
+    started = time.monotonic()
+    for task in state.tasks:
+        task.cancel()
+    if state.dispatcher is not None:
+        finished = await state.dispatcher.drain(grace=25.0)
+        log.info(
+            "stopped after %.1fs; %s",
+            time.monotonic() - started,
+            "all in-flight work finished" if finished else "unfinished work stays in the inbox",
+        )
+
+
+async def _cleanup(app: web.Application) -> None:
+    state = app[STATE]
+    if state.services is not None:
+        await state.services.session.close()
+    if state.inbox is not None:
+        state.inbox.close()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    router: routing.Router | None = None,
+    fanout_events: frozenset[str] | None = None,
+    background: list[BackgroundJob] | None = None,
+) -> web.Application:
+    """The service; handlers default to the product's full set of routers."""
+    if router is None or fanout_events is None or background is None:
+        from bot import handlers
+
+        router = router if router is not None else handlers.router
+        fanout_events = fanout_events if fanout_events is not None else handlers.FANOUT_EVENTS
+        background = background if background is not None else list(handlers.BACKGROUND)
+    app = web.Application(client_max_size=WEBHOOK_BODY_LIMIT)
+    app[STATE] = BotState(
+        settings=settings, router=router, fanout_events=fanout_events, background=background
+    )
+    app.router.add_post(settings.webhook_path, webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.on_startup.append(_startup)
+    app.on_shutdown.append(_shutdown)
+    app.on_cleanup.append(_cleanup)
+    return app

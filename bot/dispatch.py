@@ -1,0 +1,220 @@
+"""From the inbox to the handlers: background processing, serialised per repository.
+
+The webhook endpoint only verifies, records and answers; this module does the work. Deliveries
+for one repository run one at a time (a per-repository lock); different repositories run in
+parallel. Transient GitHub failures go back to the inbox with capped exponential backoff and
+jitter; permanent ones are recorded with their reason. Nothing a handler raises escapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import gidgethub
+from gidgethub import routing, sansio
+
+from bot.github.client import TransientGitHubError
+from bot.inbox import Delivery, Inbox
+from bot.payload import PayloadError, installation_id, repo_full_name
+from bot.services import Context, Services
+
+log = logging.getLogger("bot.delivery")
+
+MAX_ATTEMPTS = 8
+RETRY_BASE = 2.0
+RETRY_CAP = 600.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        services: Services,
+        inbox: Inbox,
+        router: routing.Router,
+        *,
+        fanout_events: Iterable[str] = (),
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
+    ) -> None:
+        self.services = services
+        self.inbox = inbox
+        self.router = router
+        self.fanout_events = frozenset(fanout_events)
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.accepting = True
+
+    # --- submission -------------------------------------------------------------------------
+
+    def submit(self, delivery_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(delivery_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def resume(self) -> int:
+        """Pick up what a crash or restart left unfinished; returns how many."""
+        now = time.time()
+        pending = self.inbox.unfinished()
+        loop = asyncio.get_running_loop()
+        for d in pending:
+            delay = max(0.0, (d.next_attempt_at or now) - now) if d.status == "retry" else 0.0
+            if delay:
+                self._later(loop, delay, d.id)
+            else:
+                self.submit(d.id)
+        return len(pending)
+
+    def _later(self, loop: asyncio.AbstractEventLoop, delay: float, delivery_id: str) -> None:
+        def fire() -> None:
+            self._timers.discard(handle)
+            if self.accepting:
+                self.submit(delivery_id)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, grace: float = 30.0) -> bool:
+        """Stop scheduling retries and wait for in-flight work; True when all of it finished."""
+        self.accepting = False
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        if not self._tasks:
+            return True
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        return not pending
+
+    async def idle(self) -> None:
+        """Wait until nothing is running (tests and the demo use this)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    # --- processing -------------------------------------------------------------------------
+
+    async def _run(self, delivery_id: str) -> None:
+        delivery = self.inbox.get(delivery_id)
+        if delivery is None:
+            return
+        attempts = self.inbox.mark_running(delivery_id)
+        started = time.monotonic()
+        calls = 0
+        outcome = "done"
+        repo = delivery.repo
+        try:
+            data = delivery.data()
+            event = sansio.Event(data, event=delivery.event, delivery_id=delivery.id)
+            inst = delivery.installation_id or installation_id(data)
+            if inst is None:
+                if repo is None:
+                    raise PayloadError("installation.id is missing and there is no repository")
+                inst = await self.services.installation_for(repo)
+            ctx = self._context(delivery, event, inst)
+            try:
+                if repo is None or delivery.event in self.fanout_events:
+                    await self.router.dispatch(event, ctx)
+                else:
+                    async with ctx.lock(repo):
+                        await self.router.dispatch(event, ctx)
+            finally:
+                calls = ctx.gateway.calls
+            self.inbox.mark_done(delivery_id, duration=time.monotonic() - started, api_calls=calls)
+        except TransientGitHubError as exc:
+            outcome = self._retry(delivery, attempts, str(exc), exc.retry_after)
+        except (PayloadError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            outcome = "failed"
+            self.inbox.mark_failed(delivery_id, f"malformed payload: {exc}")
+            log.warning(
+                "malformed payload: %s",
+                exc,
+                extra=_extra(delivery, outcome, started, calls),
+            )
+        except gidgethub.BadRequest as exc:
+            outcome = "failed"
+            message = f"GitHub answered {int(exc.status_code)}: {exc}"
+            self.inbox.mark_failed(delivery_id, message)
+            log.warning(message, extra=_extra(delivery, outcome, started, calls))
+        except gidgethub.GitHubBroken as exc:
+            outcome = self._retry(delivery, attempts, f"GitHub answered {int(exc.status_code)}")
+        except Exception as exc:
+            outcome = "failed"
+            self.inbox.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
+            log.exception(
+                "handler failed: %s", exc, extra=_extra(delivery, outcome, started, calls)
+            )
+        elapsed = time.monotonic() - started
+        self.services.metrics.delivery(delivery.event, outcome, elapsed)
+        log.info(
+            "%s%s %s",
+            delivery.event,
+            f".{delivery.action}" if delivery.action else "",
+            outcome,
+            extra=_extra(delivery, outcome, started, calls),
+        )
+
+    def _retry(
+        self, delivery: Delivery, attempts: int, error: str, retry_after: float | None = None
+    ) -> str:
+        if attempts >= MAX_ATTEMPTS:
+            self.inbox.mark_failed(delivery.id, f"gave up after {attempts} attempts: {error}")
+            log.error("giving up on %s: %s", delivery.id, error)
+            return "failed"
+        delay = retry_after if retry_after is not None else 0.0
+        delay = max(
+            delay,
+            random.uniform(0.5, 1.0) * min(self.retry_cap, self.retry_base * 2 ** (attempts - 1)),
+        )
+        self.inbox.mark_retry(delivery.id, error, time.time() + delay)
+        log.warning("will retry %s in %.1fs: %s", delivery.id, delay, error)
+        if self.accepting:
+            self._later(asyncio.get_running_loop(), delay, delivery.id)
+        return "retry"
+
+    def _context(self, delivery: Delivery, event: sansio.Event, inst: int) -> Context:
+        fresh = delivery.action == "rerequested"
+        adapter = logging.LoggerAdapter(
+            logging.getLogger("bot.handlers"),
+            {"delivery": delivery.id, "event": delivery.event, "repo": delivery.repo},
+        )
+        return Context(
+            services=self.services,
+            installation_id=inst,
+            delivery_id=delivery.id,
+            event=delivery.event,
+            gateway=self.services.gateway(inst),
+            log=adapter,
+            fresh=fresh,
+        )
+
+
+def _extra(delivery: Delivery, outcome: str, started: float, calls: int) -> dict[str, Any]:
+    return {
+        "delivery": delivery.id,
+        "event": delivery.event,
+        "action": delivery.action,
+        "repo": delivery.repo,
+        "outcome": outcome,
+        "duration": round(time.monotonic() - started, 4),
+        "api_calls": calls,
+    }
+
+
+def describe(data: Any) -> tuple[str | None, str | None, int | None]:
+    """(action, repo, installation id) of a parsed payload, for the inbox row."""
+    action = data.get("action") if isinstance(data, dict) else None
+    return (
+        action if isinstance(action, str) else None,
+        repo_full_name(data),
+        installation_id(data),
+    )

@@ -1,0 +1,47 @@
+"""Which repositories of an installation are fleet repos (they hold .github/promotion.yml)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import gidgethub
+
+from bot.fleet.policy import POLICY_PATH
+from bot.services import Context
+
+
+async def fleet_repos(ctx: Context) -> dict[str, str]:
+    """``{full name: default branch}`` of the installation's fleet repos, remembered.
+
+    The cache is dropped on installation_repositories events and on pushes that touch the
+    policy file, so a new fleet repo is found on its first event.
+    """
+    cache = ctx.services.caches.fleet_repos
+    known = cache.get(ctx.installation_id)
+    if known is not None:
+        return known
+    repos: list[dict[str, Any]] = await ctx.gateway.collect(
+        "/installation/repositories?per_page=100", key="repositories"
+    )
+    candidates = [r for r in repos if not r.get("archived") and not r.get("disabled")]
+
+    async def probe(repo: dict[str, Any]) -> tuple[str, str] | None:
+        name = str(repo["full_name"])
+        branch = str(repo.get("default_branch") or "main")
+        try:
+            await ctx.gateway.get(f"/repos/{name}/contents/{POLICY_PATH}?ref={branch}")
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (403, 404):
+                return None
+            raise
+        return name, branch
+
+    found = await asyncio.gather(*(probe(r) for r in candidates))
+    result = dict(sorted(f for f in found if f is not None))
+    cache[ctx.installation_id] = result
+    return result
+
+
+def forget(ctx: Context) -> None:
+    ctx.services.caches.fleet_repos.pop(ctx.installation_id, None)

@@ -1,0 +1,177 @@
+"""Long-lived services of the process, and the per-delivery context handlers receive."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from cachetools import LRUCache, TTLCache
+
+from bot.github.auth import AppAuth
+from bot.github.client import ApiStats, GitHubClient
+from bot.github.gateway import Gateway, ObjectCache
+from bot.locks import KeyedLocks
+from bot.metrics import Metrics
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppIdentity:
+    id: int
+    slug: str
+
+    @property
+    def bot_login(self) -> str:
+        return f"{self.slug}[bot]"
+
+
+@dataclass
+class Caches:
+    """Caches of derived facts. Git is the state: every entry can be thrown away safely."""
+
+    #: (installation, org, team) -> member logins (None: no such team)
+    teams: TTLCache[tuple[int, str, str], frozenset[str] | None]
+    #: installation -> {repo full name: default branch} of the fleet repos found
+    fleet_repos: TTLCache[int, dict[str, str]] = field(
+        default_factory=lambda: TTLCache(maxsize=10_000, ttl=3600)
+    )
+    #: derived values keyed by immutable inputs (e.g. parsed files by blob sha)
+    derived: LRUCache[Any, Any] = field(default_factory=lambda: LRUCache(maxsize=200_000))
+
+
+class Services:
+    """What every delivery shares: one HTTP session, token cache, object caches, locks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not settings.has_credentials:
+            raise ValueError("Services need APP_ID, PRIVATE_KEY and WEBHOOK_SECRET")
+        assert settings.app_id is not None and settings.private_key is not None
+        self.settings = settings
+        self.session = session
+        self.clock = clock
+        self.auth = AppAuth(settings.app_id, settings.private_key, clock=clock)
+        self.stats = ApiStats()
+        self.metrics = Metrics()
+        self.semaphore = asyncio.Semaphore(settings.max_concurrent_requests)
+        self.objects = ObjectCache()
+        self.locks = KeyedLocks()
+        self.caches = Caches(teams=TTLCache(maxsize=10_000, ttl=settings.team_cache_ttl))
+        self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(maxsize=1000)
+        self._identity: AppIdentity | None = None
+        self.retry_base = 0.5
+
+    # --- clients ----------------------------------------------------------------------------
+
+    def app_client(self) -> GitHubClient:
+        """A client authenticated as the app itself (JWT), for /app endpoints."""
+
+        async def bearer() -> str:
+            return f"bearer {self.auth.jwt()}"
+
+        return GitHubClient(
+            self.session,
+            base_url=self.settings.github_api_url,
+            auth=bearer,
+            semaphore=self.semaphore,
+            stats=self.stats,
+            stats_key="app",
+            retry_base=self.retry_base,
+        )
+
+    def installation_client(self, installation_id: int, *, cached: bool = True) -> GitHubClient:
+        """A client for one installation; ``cached=False`` skips ETag revalidation data."""
+
+        async def token() -> str:
+            value = await self.auth.token(installation_id, self._fetch_token)
+            return f"token {value}"
+
+        cache: LRUCache[str, Any] | None = None
+        if cached:
+            cache = self._etags.get(installation_id)
+            if cache is None:
+                cache = LRUCache(maxsize=5000)
+                self._etags[installation_id] = cache
+        return GitHubClient(
+            self.session,
+            base_url=self.settings.github_api_url,
+            auth=token,
+            on_unauthorized=lambda: self.auth.forget(installation_id),
+            cache=cache,
+            semaphore=self.semaphore,
+            stats=self.stats,
+            stats_key=f"installation:{installation_id}",
+            retry_base=self.retry_base,
+        )
+
+    def gateway(self, installation_id: int, *, cached: bool = True) -> Gateway:
+        return Gateway(self.installation_client(installation_id, cached=cached), self.objects)
+
+    async def _fetch_token(self, installation_id: int, jwt: str) -> dict[str, Any]:
+        client = self.app_client()
+        data: dict[str, Any] = await client.post(
+            f"/app/installations/{installation_id}/access_tokens", data=b"", jwt=jwt
+        )
+        return data
+
+    async def identity(self) -> AppIdentity:
+        """The app's id and slug (GET /app), read once per process."""
+        if self._identity is None:
+            data = await self.app_client().getitem("/app")
+            self._identity = AppIdentity(id=int(data["id"]), slug=str(data["slug"]))
+        return self._identity
+
+    async def installation_for(self, repo: str) -> int:
+        """The installation id for a repository (for payloads that lack ``installation``)."""
+        data = await self.app_client().getitem(f"/repos/{repo}/installation")
+        return int(data["id"])
+
+
+@dataclass
+class Context:
+    """What a handler gets with each event: the delivery, a counted gateway, the services."""
+
+    services: Services
+    installation_id: int
+    delivery_id: str
+    event: str
+    gateway: Gateway
+    log: logging.LoggerAdapter[logging.Logger]
+    #: True for explicit re-runs: read memberships and other cached facts afresh.
+    fresh: bool = False
+
+    def lock(self, repo: str) -> AbstractAsyncContextManager[None]:
+        return self.services.locks.hold(repo)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    async def identity(self) -> AppIdentity:
+        return await self.services.identity()
+
+    async def team_members(self, org: str, team: str) -> frozenset[str] | None:
+        key = (self.installation_id, org.lower(), team.lower())
+        if not self.fresh and key in self.services.caches.teams:
+            return self.services.caches.teams[key]
+        members = await self.gateway.team_members(org, team)
+        self.services.caches.teams[key] = members
+        return members
+
+    def forget_teams(self, org: str) -> None:
+        for key in list(self.services.caches.teams.keys()):
+            if key[0] == self.installation_id and key[1] == org.lower():
+                self.services.caches.teams.pop(key, None)
