@@ -104,6 +104,9 @@ class ApprovalVerdict:
     not_counted: tuple[NotCounted, ...]
     missing: tuple[Missing, ...]
     blocking: tuple[NotCounted, ...]  # CHANGES_REQUESTED from members of required teams
+    # Teams not in ``missing`` whose next approver would also fill a slot, because someone who is
+    # in two teams can move over: "1 from tech-leads" is then not the only way forward.
+    also_from: tuple[str, ...] = ()
 
 
 def evaluate_approvals(
@@ -141,6 +144,8 @@ def evaluate_approvals(
             not_counted.append(NotCounted(person, reason))
 
     missing = _missing(slots, by_slot)
+    helpful = _teams_that_can_add(slots, edges, by_slot)
+    also_from = tuple(team for team in helpful if team not in {m.team for m in missing})
     state: ApprovalState = "failure" if blocking else "pending" if missing else "success"
     return ApprovalVerdict(
         environment=environment,
@@ -150,6 +155,7 @@ def evaluate_approvals(
         not_counted=tuple(not_counted),
         missing=missing,
         blocking=tuple(blocking),
+        also_from=also_from,
     )
 
 
@@ -243,13 +249,17 @@ def max_matching(edges: Mapping[str, Sequence[str]], slots: Sequence[str]) -> di
     holder: dict[str, str] = {}  # slot -> person
 
     def augment(person: str, seen: set[str]) -> bool:
-        for slot in edges[person]:
-            if slot not in valid or slot in seen:
-                continue
-            seen.add(slot)
-            if slot not in holder or augment(holder[slot], seen):
-                holder[slot] = person
-                return True
+        options = [slot for slot in edges[person] if slot in valid]
+        free = next((slot for slot in options if slot not in holder), None)
+        if free is not None:  # a free slot first: nobody is moved without need
+            holder[free] = person
+            return True
+        for slot in options:
+            if slot not in seen:
+                seen.add(slot)
+                if augment(holder[slot], seen):
+                    holder[slot] = person
+                    return True
         return False
 
     for person in edges:
@@ -308,6 +318,27 @@ def _counted(review: Review, team: str) -> Counted:
         commit_id=review.commit_id,
         html_url=review.html_url,
     )
+
+
+def _teams_that_can_add(
+    slots: Sequence[tuple[str, str]],
+    edges: Mapping[str, Sequence[str]],
+    by_slot: Mapping[str, str],
+) -> list[str]:
+    """Teams whose next approver would fill one more slot.
+
+    A newcomer can take a slot that is free, or one whose holder can move to another slot that
+    is free or again vacated the same way (an augmenting path); the fixpoint finds all of them.
+    """
+    reachable = {slot for slot, _ in slots if slot not in by_slot}
+    grown = bool(reachable)
+    while grown:
+        grown = False
+        for slot, person in by_slot.items():
+            if slot not in reachable and any(other in reachable for other in edges[person]):
+                reachable.add(slot)
+                grown = True
+    return _unique(team for slot, team in slots if slot in reachable)
 
 
 def _missing(slots: Sequence[tuple[str, str]], by_slot: Mapping[str, str]) -> tuple[Missing, ...]:

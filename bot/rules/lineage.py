@@ -120,11 +120,17 @@ class ChangeVerdict:
 
 @dataclass(frozen=True)
 class LineageReport:
-    """All changes of one environment, judged against its upstream environment."""
+    """All changes of one environment, judged against its upstream environment.
+
+    The rule's parameters travel with the verdicts so the summary can state the rule applied.
+    """
 
     environment: str
     upstream: str | None
     verdicts: tuple[ChangeVerdict, ...]
+    upstream_clusters: Literal["any", "all"] = "any"
+    min_soak: timedelta | None = None
+    require_upstream_status: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -179,7 +185,14 @@ def evaluate_lineage(
     verdicts = tuple(
         judge.change(change, upstream.get((change.cluster, change.item), ())) for change in changes
     )
-    return LineageReport(environment.name, upstream_env, verdicts)
+    return LineageReport(
+        environment=environment.name,
+        upstream=upstream_env,
+        verdicts=verdicts,
+        upstream_clusters=environment.upstream_clusters,
+        min_soak=environment.min_soak,
+        require_upstream_status=environment.require_upstream_status,
+    )
 
 
 def status_commits_needed(

@@ -109,6 +109,20 @@ def test_missing_names_approvals_that_would_complete_the_rule() -> None:
     assert evaluate([*reviews, review("zed", minute=2)], teams=newcomer).state == "success"
 
 
+def test_a_person_in_two_teams_can_move_so_the_other_team_also_helps() -> None:
+    verdict = evaluate([review("alice"), review("dana", minute=1)])
+    assert verdict.missing == (Missing("tech-leads", 1),)
+    assert verdict.also_from == ("sre",)
+    completed = evaluate([review("alice"), review("dana", minute=1), review("bob", minute=2)])
+    assert completed.state == "success"
+
+
+def test_no_alternative_when_nobody_can_move() -> None:
+    verdict = evaluate([review("alice"), review("bob", minute=1)])
+    assert verdict.missing == (Missing("tech-leads", 1),)
+    assert verdict.also_from == ()
+
+
 def test_person_in_both_teams_takes_the_slot_nobody_else_can_fill() -> None:
     # Greedy would seat dana (first) in an sre slot and leave tech-leads empty.
     verdict = evaluate([review("dana"), review("alice", minute=1), review("bob", minute=2)])
@@ -485,6 +499,14 @@ def test_matching_is_maximum_and_respects_membership(
     assert all(item.user in members[item.team] for item in verdict.counted)
     assert sum(item.count for item in verdict.missing) == len(slots) - len(assignment)
     assert verdict.state == ("success" if len(assignment) == len(slots) else "pending")
+
+    # Exactly the teams in missing and also_from are those whose next approver fills a slot.
+    for team in _TEAM_NAMES:
+        grown_team = {**members, team: members[team] | {"newcomer"}}
+        reviews = [review(person) for person in people] + [review("newcomer", minute=1)]
+        helped = len(evaluate(reviews, rules=rules, teams=grown_team).counted) > len(assignment)
+        named = {m.team for m in verdict.missing} | set(verdict.also_from)
+        assert helped == (team in named), team
 
     # What the verdict says is missing is enough: newcomers from exactly those teams complete it.
     newcomers = [(f"new-{m.team}-{i}", m.team) for m in verdict.missing for i in range(m.count)]

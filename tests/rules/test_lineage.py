@@ -440,6 +440,17 @@ def test_report_lists_failures_in_order() -> None:
     assert [v.change.new for v in report.failures] == [f"{REPO}:v9", f"{REPO}:v8"]
 
 
+def test_report_states_the_rule_it_applied() -> None:
+    environment = prod(mode="all", min_soak=timedelta(hours=24), status=PATTERN)
+    report = evaluate_lineage(environment, "staging", [], {}, NOW, statuses={})
+    assert (report.upstream_clusters, report.min_soak, report.require_upstream_status) == (
+        "all",
+        timedelta(hours=24),
+        PATTERN,
+    )
+    assert report.ok
+
+
 def test_report_of_passing_changes_is_ok() -> None:
     upstream = {("prod-use1-01", "payment-app"): [USE1]}
     report = evaluate_lineage(prod(), "staging", [change(f"{REPO}:v2.1.0")], upstream, NOW)
