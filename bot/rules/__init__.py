@@ -1,0 +1,1 @@
+"""Pure rules: verdicts that carry their reasons (no I/O; the clock is passed in)."""
