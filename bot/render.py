@@ -183,7 +183,7 @@ def _lineage_evidence(verdict: ChangeVerdict, repo_url: str) -> str:
     if verdict.ok:
         return "<br>".join(f"✅ {_evidence(item, repo_url)}" for item in verdict.evidence)
     now = "; ".join(
-        f"{_escape(cluster)} has {_value(value, 'no such item')}"
+        f"{_escape(cluster)} has {_value(value, 'none')}"
         for cluster, value in verdict.upstream_now.items()
     )
     return f"❌ {_escape(verdict.reason)}." + (f"<br>Now: {now}" if now else "")
@@ -206,10 +206,7 @@ def _evidence(item: Evidence, repo_url: str) -> str:
 def _lineage_annotation(verdict: ChangeVerdict, upstream: str | None) -> Annotation:
     noun = _value_noun([verdict.change.item])
     what = "never ran" if verdict.kind in NEVER_RAN_KINDS else "not verified"
-    now = [
-        f"{cluster} has {value or 'no such item'}"
-        for cluster, value in verdict.upstream_now.items()
-    ]
+    now = [f"{cluster} has {value or '(none)'}" for cluster, value in verdict.upstream_now.items()]
     message = f"{verdict.reason}." + (f"\nNow: {'; '.join(now)}." if now else "")
     line = verdict.change.line or 1
     return Annotation(
