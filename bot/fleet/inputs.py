@@ -361,28 +361,33 @@ def _string_at(path: str, node: Node | None, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _find(node: Node, parts: KeyPath) -> Node | None:
-    """The node at ``parts`` below ``node`` (digit parts index sequences), or None."""
+def _walk(root: Node, parts: KeyPath) -> list[tuple[Node, Node]]:
+    """(key node, value node) for each part of the path that exists, stopping at the first miss.
+
+    Digit parts index sequences; a list item is its own "key" (it is where its line is).
+    """
+    steps: list[tuple[Node, Node]] = []
+    node = root
     for part in parts:
         if isinstance(node, MappingNode):
             found = mapping_get(node, part)
             if found is None:
-                return None
-            node = found[1]
+                break
+            steps.append(found)
         elif isinstance(node, SequenceNode) and part.isdigit() and int(part) < len(node.value):
-            node = node.value[int(part)]
+            steps.append((node.value[int(part)], node.value[int(part)]))
         else:
-            return None
-    return node
+            break
+        node = steps[-1][1]
+    return steps
 
 
-def _deepest(node: Node, parts: KeyPath) -> Node:
-    """The last node that exists on the way to ``parts``, for the line of a "missing key" error."""
-    for depth in range(len(parts), -1, -1):
-        found = _find(node, parts[:depth])
-        if found is not None:
-            return found
-    return node
+def _find(root: Node, parts: KeyPath) -> Node | None:
+    """The node at ``parts`` below ``root``, or None."""
+    steps = _walk(root, parts)
+    if len(steps) < len(parts):
+        return None
+    return steps[-1][1] if steps else root
 
 
 def _content_start(text: str, node: Node) -> int:
@@ -422,29 +427,29 @@ def _plan_splice(
     dotted = ".".join(key_path)
     if not isinstance(value, (str, int, float)):
         raise InputError(path, None, f"{dotted}: only strings, numbers and booleans can be set")
-    node = _find(root, key_path)
-    if node is None:
+    steps = _walk(root, key_path)
+    line = line_of(steps[-1][0]) if steps else line_of(root)
+    if len(steps) < len(key_path):
         raise InputError(
             path,
-            line_of(_deepest(root, key_path)),
+            line,
             f"{dotted} is not in the file; the bot changes existing values and never adds keys",
         )
+    node = steps[-1][1] if steps else root
     if not isinstance(node, ScalarNode):
         kind = "list" if isinstance(node, SequenceNode) else "mapping"
-        raise InputError(path, line_of(node), f"{dotted} is a {kind}; only scalars can be set")
+        raise InputError(path, line, f"{dotted} is a {kind}; only scalars can be set")
     if _strictly_equal(_construct(path, node), value):
         return None
     if node.style in ("|", ">"):
         raise InputError(
             path,
-            line_of(node),
+            line,
             f"{dotted} is a block scalar ({node.style}); write it as a plain or quoted value",
         )
     start, end = _content_start(text.text, node), int(node.end_mark.index)
     if start >= end:
-        raise InputError(
-            path, line_of(node), f"{dotted} has no value to replace; write a placeholder value"
-        )
+        raise InputError(path, line, f"{dotted} has no value to replace; write a placeholder value")
     return start, end, _render(value, node.style or "")
 
 

@@ -7,7 +7,9 @@ no recursion) and builds the node graph itself, counting as it goes, so every li
 before anything recursive or expensive runs. The nodes keep their marks (line, column, character
 index, quoting style): callers need them to report lines and to edit bytes in place.
 
-Values follow YAML 1.2 (ruamel's default): ``yes`` is a string, ``0o17`` is octal.
+Values follow YAML 1.2 (ruamel's default): ``yes`` is a string, ``0o17`` is octal. Tabs between
+tokens follow libyaml (whose rules Kubernetes' go-yaml shares), not ruamel: ``image: x\t# c`` is
+valid, a tab that indents is not.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.scanner import Scanner
 
 __all__ = [
     "ALIAS_BUDGET",
@@ -52,6 +55,7 @@ MAX_DEPTH = 32
 ALIAS_BUDGET = 10_000
 
 _BOM = b"\xef\xbb\xbf"
+_LINE_END = "\0\r\n\x85\u2028\u2029"
 _resolver = VersionedResolver()
 
 
@@ -90,8 +94,10 @@ def line_of(node: Node) -> int:
 
 def compose_documents(text: str) -> list[Node]:
     """Parse ``text`` into one root node per document, within the depth and alias limits."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Scanner = _Scanner
     try:
-        return _Composer().run(YAML(typ="safe", pure=True).parse(text))
+        return _Composer().run(yaml.parse(text))
     except MarkedYAMLError as exc:
         raise _syntax_problem(exc) from None
     except YAMLError as exc:
@@ -132,6 +138,31 @@ def _syntax_problem(exc: MarkedYAMLError) -> YamlProblem:
     parts = [p for p in (exc.context, exc.problem) if p]
     detail = " ".join(str(p) for p in parts) or "unreadable YAML"
     return YamlProblem(f"YAML syntax error: {detail}", line)
+
+
+class _Scanner(Scanner):
+    """ruamel's scanner with libyaml's tab rule.
+
+    ruamel skips only spaces between tokens in block context, so it refuses ``image: x\t# note``
+    and trailing tabs, which Kubernetes accepts. libyaml also skips tabs where no simple key may
+    start (after a value, and in flow context); tabs where indentation counts stay an error.
+    """
+
+    def scan_to_next_token(self) -> None:
+        peek, forward = self.reader.peek, self.reader.forward
+        if self.reader.index == 0 and peek() == "\ufeff":
+            forward()
+        while True:
+            blanks = " \t" if self.flow_level or not self.allow_simple_key else " "
+            while peek() in blanks:
+                forward()
+            if peek() == "#":
+                while peek() not in _LINE_END:
+                    forward()
+            if not self.scan_line_break():
+                return
+            if not self.flow_level:
+                self.allow_simple_key = True
 
 
 class _Composer:
