@@ -1,0 +1,122 @@
+"""The pure dev-bump planner over the sample fleet."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import samples
+from bot.fleet.layout import build_fleet
+from bot.fleet.policy import parse_policy
+from bot.rules.bump import (
+    BumpPlan,
+    PublishedImage,
+    bump_branch,
+    bump_prefix,
+    is_older,
+    plan_bump,
+    version_key,
+)
+
+DEV = "clusters/dev-use1-01/tenants/payment-app/input.yaml"
+
+
+def plan_for(files: dict[str, bytes], image: PublishedImage) -> BumpPlan:
+    policy = parse_policy(files[".github/promotion.yml"])
+    fleet = build_fleet(files, policy)
+    return plan_bump(fleet, "dev", files, image)
+
+
+def image(tag: str, digest: str | None = None, repo: str = samples.PAYMENT_IMAGE) -> PublishedImage:
+    return PublishedImage(repository=repo, tag=tag, digest=digest, source="test")
+
+
+def test_moves_only_dev_tenants_of_that_image_and_only_the_tag() -> None:
+    files = samples.fleet_files()
+    plan = plan_for(files, image("v2.2.0"))
+    assert list(plan.changes) == [DEV]
+    before, after = files[DEV], plan.changes[DEV]
+    assert after == before.replace(b"payment:v2.1.0-rc1", b"payment:v2.2.0")
+    (move,) = plan.moves
+    assert (move.cluster, move.tenant, move.new) == (
+        "dev-use1-01",
+        "payment-app",
+        "registry.acme.com/payment:v2.2.0",
+    )
+
+
+def test_two_dev_clusters_move_together() -> None:
+    files = samples.fleet_files()
+    second = DEV.replace("dev-use1-01", "dev-euw1-01")
+    files[second] = files[DEV]
+    plan = plan_for(files, image("v2.2.0"))
+    assert sorted(plan.changes) == sorted([DEV, second])
+
+
+def test_same_tag_is_a_no_op_and_older_version_is_skipped() -> None:
+    files = samples.fleet_files()
+    same = plan_for(files, image("v2.1.0-rc1"))
+    assert same.empty and len(same.current) == 1
+    older = plan_for(files, image("v2.0.0"))
+    assert older.empty
+    assert "newer than v2.0.0" in older.skipped[0].reason
+
+
+def test_unused_image_plans_nothing() -> None:
+    plan = plan_for(samples.fleet_files(), image("v1", repo="registry.acme.com/other"))
+    assert plan.empty and not plan.uses_image
+
+
+def test_broken_dev_input_is_left_out_and_named_others_move() -> None:
+    files = samples.fleet_files()
+    files[DEV.replace("payment-app", "broken")] = b"spec: [unclosed\n"
+    second = DEV.replace("dev-use1-01", "dev-euw1-01")
+    files[second] = files[DEV]
+    plan = plan_for(files, image("v2.2.0"))
+    assert sorted(plan.changes) == sorted([DEV, second])
+    (skip,) = plan.skipped
+    assert skip.tenant == "broken" and "tenants/broken/input.yaml" in skip.reason
+
+
+def test_digest_written_when_given_and_required_when_pinned() -> None:
+    files = samples.fleet_files()
+    digest = "sha256:" + "a" * 64
+    plan = plan_for(files, image("v2.2.0", digest))
+    assert b"payment:v2.2.0@" + digest.encode() in plan.changes[DEV]
+    files[DEV] = plan.changes[DEV]
+    no_digest = plan_for(files, image("v2.3.0"))
+    assert no_digest.empty and "pins a digest" in no_digest.skipped[0].reason
+
+
+def test_real_form_input_with_comment_on_the_image_line() -> None:
+    files = samples.fleet_files()
+    path = "clusters/dev-use1-01/tenants/checkout/input.yaml"
+    plan = plan_for(files, image("v3.5.0", repo=samples.CHECKOUT_IMAGE))
+    assert plan.changes[path] == files[path].replace(b":v3.4.0  #", b":v3.5.0  #")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "older"),
+    [
+        ("v1.0.0", "v1.1.0", True),
+        ("v1.1.0", "v1.0.0", False),
+        ("v2.1.0-rc1", "v2.1.0", True),
+        ("v2.1.0-rc.2", "v2.1.0-rc.10", True),
+        ("1.2", "1.2.1", True),
+        ("sha-abc", "v1.0.0", False),
+        ("latest", "stable", False),
+    ],
+)
+def test_version_order(a: str, b: str, older: bool) -> None:
+    assert is_older(a, b) is older
+
+
+def test_version_key_rejects_non_versions() -> None:
+    assert version_key("main-20261201") is None
+
+
+def test_branches_are_deterministic_and_share_a_prefix() -> None:
+    a = bump_branch("registry.acme.com/Payment", "v1.1.0")
+    assert a == bump_branch("registry.acme.com/payment", "v1.1.0")
+    assert a.startswith(bump_prefix("registry.acme.com/payment"))
+    assert bump_branch("localhost:5000/app", "x.lock").endswith("x.lock-")
+    assert ":" not in bump_branch("localhost:5000/app", "v1")
