@@ -206,7 +206,7 @@ def set_values(path: str, data: bytes, changes: Mapping[str, Scalar]) -> bytes:
     Keys must exist and hold scalars: the bot never adds keys. Raises :class:`InputError` rather
     than return bytes that would change anything else.
     """
-    _, documents = _load(path, data)
+    text, documents = _load(path, data)
     index, _ = _rsip_document(path, documents)
     form, values_node, values_line, _ = _values_node(path, documents[index])
     if values_node is None:
@@ -215,7 +215,7 @@ def set_values(path: str, data: bytes, changes: Mapping[str, Scalar]) -> bytes:
         )
     base: KeyPath = ("spec", form)
     paths = {(*base, *key.split(".")): value for key, value in changes.items()}
-    return edit_scalars(path, data, index, paths)
+    return _edit(path, text, documents, index, paths)
 
 
 def set_image(path: str, data: bytes, image: str) -> bytes:
@@ -237,6 +237,16 @@ def edit_scalars(path: str, data: bytes, document: int, changes: Mapping[KeyPath
     text, documents = _load(path, data)
     if not 0 <= document < len(documents):
         raise InputError(path, None, f"the file has no YAML document number {document + 1}")
+    return _edit(path, text, documents, document, changes)
+
+
+def _edit(
+    path: str,
+    text: _Text,
+    documents: list[Node],
+    document: int,
+    changes: Mapping[KeyPath, Scalar],
+) -> bytes:
     root = documents[document]
     splices: list[tuple[int, int, str]] = []
     for key_path, value in changes.items():
@@ -244,7 +254,7 @@ def edit_scalars(path: str, data: bytes, document: int, changes: Mapping[KeyPath
         if splice is not None:
             splices.append(splice)
     if not splices:
-        return data
+        return text.data
     result = _apply(path, text, sorted(splices))
     _verify(path, documents, document, changes, result)
     return result
