@@ -1,0 +1,373 @@
+"""An in-process fake of GitHub: REST API, signed webhooks and real git objects.
+
+Tests and `python -m bot demo` drive it through the Python control API below (every action
+emits the webhooks GitHub would send) and point the bot at `fake.api_url`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from bot.fake.gitobjects import ChangeValue
+from bot.fake.server import SECONDARY, Api, Fault, RecordedRequest, Settings
+from bot.fake.shapes import Urls
+from bot.fake.state import (
+    ROLES,
+    ApiError,
+    App,
+    Installation,
+    Org,
+    Protection,
+    Repo,
+    Team,
+    User,
+)
+from bot.fake.webhooks import Delivery
+from bot.fake.world import World
+
+__all__ = ["ApiError", "Delivery", "FakeGitHub", "Fault", "RecordedRequest"]
+
+DEFAULT_EVENTS = [
+    "check_run",
+    "check_suite",
+    "issue_comment",
+    "issues",
+    "membership",
+    "package",
+    "pull_request",
+    "pull_request_review",
+    "push",
+    "registry_package",
+    "release",
+    "repository_dispatch",
+    "status",
+]
+DEFAULT_PERMISSIONS = {
+    "checks": "write",
+    "contents": "write",
+    "issues": "write",
+    "members": "read",
+    "metadata": "read",
+    "packages": "read",
+    "pull_requests": "write",
+    "statuses": "write",
+}
+
+
+class FakeGitHub:
+    """The fake GitHub: start it, seed it through these methods, point a client at it."""
+
+    def __init__(self, base_path: str = "") -> None:
+        self.settings = Settings(base_path=base_path.rstrip("/"))
+        self.urls = Urls()
+        self.world = World(self.urls)
+        self.api = Api(self.world, self.settings)
+        self._runner: web.AppRunner | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen and start delivering webhooks; returns the API base URL."""
+        app = self.api.build()
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        bound = sockets[0].getsockname()[1] if sockets else port
+        self.urls.web = f"http://{host}:{bound}"
+        self.urls.api = self.urls.web + self.settings.base_path
+        await self.world.hooks.start()
+        return self.urls.api
+
+    async def stop(self) -> None:
+        """Stop serving and delivering."""
+        await self.world.hooks.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def idle(self) -> None:
+        """Wait until every queued webhook delivery has been posted and answered."""
+        await self.world.hooks.idle()
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the REST API (with the GHES prefix when there is one)."""
+        return self.urls.api
+
+    @property
+    def web_url(self) -> str:
+        """Origin of the web UI (no API prefix)."""
+        return self.urls.web
+
+    @property
+    def latency(self) -> float:
+        """Delay injected before answering each API request, in seconds."""
+        return self.settings.latency
+
+    @latency.setter
+    def latency(self, value: float) -> None:
+        self.settings.latency = value
+
+    @property
+    def token_ttl(self) -> int:
+        """Lifetime of new installation tokens, in seconds."""
+        return self.settings.token_ttl
+
+    @token_ttl.setter
+    def token_ttl(self, value: int) -> None:
+        self.settings.token_ttl = value
+
+    @property
+    def tree_entry_limit(self) -> int:
+        """Entries returned by a recursive tree read before `truncated` is set."""
+        return self.settings.tree_entry_limit
+
+    @tree_entry_limit.setter
+    def tree_entry_limit(self, value: int) -> None:
+        self.settings.tree_entry_limit = value
+
+    # ---- accounts and apps -----------------------------------------------------------------
+    def create_user(self, login: str, name: str | None = None, email: str | None = None) -> User:
+        """A person; `user.token` is a personal access token usable over HTTP."""
+        return self.world.create_user(login, name, email)
+
+    def create_org(self, login: str, name: str | None = None) -> Org:
+        """An organization."""
+        return self.world.create_org(login, name)
+
+    def add_org_member(self, org: str, login: str, role: str = "member") -> None:
+        """Make a user an org member (`member` or `admin`)."""
+        self.world.add_org_member(self.world.need_org(org), self.world.need_user(login), role)
+
+    def create_team(
+        self,
+        org: str,
+        slug: str,
+        members: list[str] | tuple[str, ...] = (),
+        name: str | None = None,
+    ) -> Team:
+        """A team of an org; members become org members."""
+        return self.world.create_team(org, slug, name, list(members))
+
+    def add_team_member(self, org: str, slug: str, login: str, by: str | None = None) -> None:
+        """Add a member (`membership.added`)."""
+        self.world.set_team_membership(org, slug, login, True, self._user(by) if by else None)
+
+    def remove_team_member(self, org: str, slug: str, login: str, by: str | None = None) -> None:
+        """Remove a member (`membership.removed`)."""
+        self.world.set_team_membership(org, slug, login, False, self._user(by) if by else None)
+
+    def create_app(
+        self,
+        slug: str,
+        name: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        events: list[str] | None = None,
+        permissions: dict[str, str] | None = None,
+        owner: str | None = None,
+    ) -> App:
+        """A GitHub App with a fresh RSA key (`app.private_key_pem`) and bot user."""
+        return self.world.create_app(
+            slug,
+            name or slug,
+            self.world.state.account(owner) if owner else None,
+            webhook_url,
+            webhook_secret,
+            DEFAULT_EVENTS if events is None else events,
+            DEFAULT_PERMISSIONS if permissions is None else permissions,
+        )
+
+    def set_webhook_url(self, app: App, url: str | None, secret: str | None = None) -> None:
+        """Where the app's deliveries go (and optionally a new secret)."""
+        app.webhook_url = url
+        if secret is not None:
+            app.webhook_secret = secret
+
+    def install(
+        self, app: App, account: str, repositories: list[str] | str = "all", by: str | None = None
+    ) -> Installation:
+        """Install (`installation.created`) or change repositories (`installation_repositories`)."""
+        return self.world.install(app, account, repositories, self._user(by) if by else None)
+
+    def expire_tokens(self) -> None:
+        """Make every installation token issued so far expired (401 Bad credentials)."""
+        for token in self.world.state.tokens.values():
+            token.expires_at = min(token.expires_at, time.time() - 1)
+
+    # ---- repositories ----------------------------------------------------------------------
+    def create_repo(
+        self,
+        owner: str,
+        name: str,
+        files: Mapping[str, ChangeValue] | None = None,
+        default_branch: str = "main",
+        author: str | None = None,
+        private: bool = True,
+        description: str | None = None,
+    ) -> Repo:
+        """A repository with one initial commit of `files` on the default branch."""
+        who = self._user(author) if author else None
+        return self.world.create_repo(
+            owner,
+            name,
+            files or {"README.md": b"# " + name.encode() + b"\n"},
+            default_branch,
+            who,
+            private,
+            description,
+        )
+
+    def set_collaborator(self, repo: str, login: str, role: str | None) -> None:
+        """Grant a role (admin|maintain|write|triage|read), or remove with None."""
+        r = self.world.need_repo(repo)
+        user = self.world.need_user(login)
+        if role is None:
+            r.collaborators.pop(user.login.lower(), None)
+            return
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        r.collaborators[user.login.lower()] = role
+
+    def set_required_checks(
+        self, repo: str, branch: str, contexts: list[str] | None, strict: bool = False
+    ) -> None:
+        """Protect a branch with required status checks (None removes protection)."""
+        r = self.world.need_repo(repo)
+        if contexts is None:
+            r.protection.pop(branch, None)
+        else:
+            r.protection[branch] = Protection(list(contexts), strict)
+
+    def commit(
+        self,
+        repo: str,
+        branch: str,
+        changes: Mapping[str, ChangeValue],
+        message: str = "Update files",
+        author: str | None = None,
+    ) -> str:
+        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA."""
+        r = self.world.need_repo(repo)
+        return self.world.commit_files(r, branch, changes, message, self._author(r, author))
+
+    def create_branch(
+        self, repo: str, name: str, from_ref: str | None = None, by: str | None = None
+    ) -> str:
+        """Create a branch at another ref or SHA (a push with `created: true`)."""
+        r = self.world.need_repo(repo)
+        sha = r.resolve(from_ref or r.default_branch)
+        if sha is None:
+            raise ApiError(422, f"ref {from_ref!r} does not exist")
+        if f"refs/heads/{name}" in r.refs:
+            raise ApiError(422, "Reference already exists")
+        self.world.set_ref(r, f"refs/heads/{name}", sha, pusher=self._author(r, by), force=False)
+        return sha
+
+    def delete_branch(self, repo: str, name: str, by: str | None = None) -> None:
+        """Delete a branch (closes open PRs from it)."""
+        r = self.world.need_repo(repo)
+        self.world.set_ref(r, f"refs/heads/{name}", None, pusher=self._author(r, by), force=True)
+
+    def force_push(self, repo: str, branch: str, sha: str, by: str | None = None) -> None:
+        """Point a branch at any commit (a forced push)."""
+        r = self.world.need_repo(repo)
+        self.world.set_ref(r, f"refs/heads/{branch}", sha, pusher=self._author(r, by), force=True)
+
+    # ---- inspection ------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every API request seen, in arrival order."""
+        return self.settings.requests
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook delivery made, in event order."""
+        return self.world.hooks.deliveries
+
+    def repo(self, full_name: str) -> Repo:
+        """The repository state object (refs, issues, prs, check_runs ...)."""
+        return self.world.need_repo(full_name)
+
+    def file(self, repo: str, ref: str, path: str) -> bytes | None:
+        """A file's bytes at a ref, or None."""
+        r = self.world.need_repo(repo)
+        sha = r.resolve(ref)
+        if sha is None:
+            return None
+        return r.objects.read_file(r.objects.commits[sha].tree, path)
+
+    def reset_counters(self) -> None:
+        """Forget recorded requests, deliveries and rate-limit usage."""
+        self.settings.requests.clear()
+        self.world.hooks.deliveries.clear()
+        self.settings.rate.clear()
+
+    def inject_fault(
+        self,
+        method: str | None = "GET",
+        path: str = ".*",
+        status: int = 502,
+        times: int | None = 1,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        reset: bool = False,
+        delay: float = 0.0,
+    ) -> Fault:
+        """Fail matching API requests (path regex without prefix); consumed per request."""
+        fault = Fault(
+            method=method,
+            path=re.compile(path),
+            status=status,
+            times=times,
+            body=body,
+            headers=dict(headers or {}),
+            reset=reset,
+            delay=delay,
+        )
+        self.settings.faults.append(fault)
+        return fault
+
+    def inject_secondary_rate_limit(
+        self,
+        path: str = ".*",
+        retry_after: int = 1,
+        times: int | None = 1,
+        method: str | None = None,
+    ) -> Fault:
+        """GitHub's secondary rate limit: 403 with its message and `Retry-After`."""
+        return self.inject_fault(
+            method=method,
+            path=path,
+            status=403,
+            times=times,
+            body={
+                "message": SECONDARY,
+                "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+            },
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self.settings.faults.clear()
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _user(self, login: str) -> User:
+        return self.world.need_user(login)
+
+    def _author(self, repo: Repo, login: str | None) -> User:
+        """The named user, else the repository's owning user, else the `ghost` user."""
+        if login:
+            return self._user(login)
+        if isinstance(repo.owner, User):
+            return repo.owner
+        return self.world.state.user("ghost") or self.world.create_user("ghost", "Deleted user")
