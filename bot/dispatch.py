@@ -85,6 +85,11 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    @property
+    def scheduled(self) -> int:
+        """Retries waiting for their time."""
+        return len(self._timers)
+
     async def drain(self, grace: float = 30.0) -> bool:
         """Stop scheduling retries and wait for in-flight work; True when all of it finished."""
         self.accepting = False

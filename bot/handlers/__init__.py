@@ -11,15 +11,27 @@ from typing import TYPE_CHECKING
 
 from gidgethub import routing
 
-from bot.handlers import installations
+from bot.handlers import automerge, checks, commands, images, installations
 
 if TYPE_CHECKING:
     from bot.app import BackgroundJob
 
-router = routing.Router(installations.router)
+router = routing.Router(
+    installations.router, checks.router, automerge.router, images.router, commands.router
+)
 
 #: Events whose work lands in other repositories than the one in the payload.
-FANOUT_EVENTS: frozenset[str] = frozenset({"installation", "installation_repositories"})
+FANOUT_EVENTS: frozenset[str] = frozenset(
+    {
+        "installation",
+        "installation_repositories",
+        "membership",
+        "team",
+        "registry_package",
+        "package",
+        "repository_dispatch",
+    }
+)
 
 #: Long-running jobs started with the service (e.g. the periodic resync).
 BACKGROUND: tuple[BackgroundJob, ...] = ()

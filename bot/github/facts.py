@@ -1,0 +1,251 @@
+"""Facts about one repository, fetched lazily and memoised (policy-bot's "pull context").
+
+Handlers ask for what they need (the default branch's head, its tree, the policy, the fleet, a
+file, the history of a value) and each fact costs at most one round of API calls per delivery;
+immutable facts (anything keyed by a SHA) are reused across deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import gidgethub
+
+from bot.fleet.inputs import InputError, TenantInput, read_input
+from bot.fleet.layout import Fleet, build_fleet
+from bot.fleet.policy import POLICY_PATH, Policy, PolicyError, parse_policy
+from bot.github.gateway import GatewayError, RepoTree
+from bot.services import Context
+
+#: How far back the history of one upstream file is read when looking for evidence.
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ValueAt:
+    """The value of an item in one commit of a file's history (None: absent or unreadable)."""
+
+    commit_sha: str
+    commit_url: str
+    date: datetime
+    value: str | None
+
+
+class NotAFleetRepo(Exception):
+    """The repository has no .github/promotion.yml on its default branch."""
+
+
+class RepoFacts:
+    def __init__(self, ctx: Context, repo: str, *, default_branch: str | None = None) -> None:
+        self.ctx = ctx
+        self.repo = repo
+        self._default_branch = default_branch
+        self._heads: dict[str, str | None] = {}
+        self._trees: dict[str, RepoTree] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def gateway(self) -> Any:
+        return self.ctx.gateway
+
+    @property
+    def owner(self) -> str:
+        return self.repo.split("/", 1)[0]
+
+    async def default_branch(self) -> str:
+        if self._default_branch is None:
+            data = await self.ctx.gateway.repository(self.repo)
+            self._default_branch = str(data.get("default_branch") or "main")
+        return self._default_branch
+
+    async def head(self, branch: str | None = None) -> str:
+        """The commit a branch (default: the default branch) points at now."""
+        name = branch or await self.default_branch()
+        if name not in self._heads:
+            self._heads[name] = await self.ctx.gateway.branch_sha(self.repo, name)
+        sha = self._heads[name]
+        if sha is None:
+            raise GatewayError(f"branch {name} of {self.repo} does not exist")
+        return sha
+
+    def seed_head(self, branch: str, sha: str) -> None:
+        """A head known from the payload (a push's ``after``) saves a call."""
+        self._heads[branch] = sha
+
+    def forget_head(self, branch: str) -> None:
+        self._heads.pop(branch, None)
+
+    async def tree(self, commit: str) -> RepoTree:
+        if commit not in self._trees:
+            self._trees[commit] = await self.ctx.gateway.tree(self.repo, commit)
+        return self._trees[commit]
+
+    async def file(self, commit: str, path: str) -> bytes | None:
+        tree = await self.tree(commit)
+        return await self.ctx.gateway.file(self.repo, tree, path)
+
+    async def files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
+        tree = await self.tree(commit)
+        wanted = {p: tree.blobs[p] for p in paths if p in tree.blobs}
+        contents = await self.ctx.gateway.blobs(self.repo, wanted.values())
+        return {p: contents[sha] for p, sha in wanted.items()}
+
+    async def policy(self, commit: str) -> Policy:
+        """The policy at a commit; NotAFleetRepo without the file, PolicyError when invalid."""
+        tree = await self.tree(commit)
+        sha = tree.blobs.get(POLICY_PATH)
+        if sha is None:
+            raise NotAFleetRepo(f"{self.repo} has no {POLICY_PATH}")
+        key = ("policy", sha)
+        derived = self.ctx.services.caches.derived
+        hit = derived.get(key)
+        if hit is None:
+            data = await self.ctx.gateway.blob(self.repo, sha)
+            try:
+                hit = parse_policy(data, POLICY_PATH)
+            except PolicyError as exc:
+                hit = exc
+            derived[key] = hit
+        if isinstance(hit, PolicyError):
+            raise hit
+        assert isinstance(hit, Policy)
+        return hit
+
+    async def fleet(self, commit: str, policy: Policy, extra_paths: Iterable[str] = ()) -> Fleet:
+        tree = await self.tree(commit)
+        extra = tuple(extra_paths)
+        key = ("fleet", tree.tree_sha, id(policy), extra)
+        derived = self.ctx.services.caches.derived
+        hit = derived.get(key)
+        if hit is None:
+            hit = build_fleet([*tree.blobs.keys(), *extra], policy)
+            derived[key] = hit
+        assert isinstance(hit, Fleet)
+        return hit
+
+    async def tenant_input(self, commit: str, path: str) -> TenantInput | InputError | None:
+        """A parsed input file at a commit (parsed once per blob), None when absent."""
+        tree = await self.tree(commit)
+        sha = tree.blobs.get(path)
+        if sha is None:
+            return None
+        return await self.input_by_blob(path, sha)
+
+    async def input_by_blob(self, path: str, sha: str) -> TenantInput | InputError:
+        key = ("input", path, sha)
+        derived = self.ctx.services.caches.derived
+        hit = derived.get(key)
+        if hit is None:
+            data = await self.ctx.gateway.blob(self.repo, sha)
+            try:
+                hit = read_input(path, data)
+            except InputError as exc:
+                hit = exc
+            derived[key] = hit
+        assert isinstance(hit, TenantInput | InputError)
+        return hit
+
+    # --- history ----------------------------------------------------------------------------
+
+    async def value_history(
+        self,
+        path: str,
+        head: str,
+        extract: Callable[[str, bytes], str | None],
+        *,
+        enough: Callable[[list[ValueAt]], bool] | None = None,
+        limit: int = HISTORY_LIMIT,
+    ) -> list[ValueAt]:
+        """The value in ``path`` at each commit that touched it, newest first.
+
+        Reading stops early once ``enough(history_so_far)`` is true: evidence is usually near
+        the top, and each older commit costs a call the first time (then it is cached).
+        """
+        commits = await self.ctx.gateway.path_history(self.repo, path, sha=head, limit=limit)
+        out: list[ValueAt] = []
+        for commit in commits:
+            sha = str(commit["sha"])
+            meta = commit.get("commit") or {}
+            stamp = (meta.get("committer") or {}).get("date") or (meta.get("author") or {}).get(
+                "date"
+            )
+            date = _parse_date(str(stamp)) if stamp else datetime.fromtimestamp(0, UTC)
+            value = await self._value_at(path, sha, extract)
+            out.append(ValueAt(sha, str(commit.get("html_url") or ""), date, value))
+            if enough is not None and enough(out):
+                break
+        return out
+
+    async def _value_at(
+        self, path: str, commit: str, extract: Callable[[str, bytes], str | None]
+    ) -> str | None:
+        key = ("value-at", self.repo, path, commit, getattr(extract, "__name__", ""))
+        derived = self.ctx.services.caches.derived
+        if key in derived:
+            cached: str | None = derived[key]
+            return cached
+        value: str | None
+        try:
+            data = await self.ctx.gateway.get(
+                f"/repos/{self.repo}/contents/{quote(path)}?ref={commit}"
+            )
+        except gidgethub.BadRequest as exc:
+            if exc.status_code != 404:
+                raise
+            value = None
+        else:
+            content = await self._content_of(data)
+            value = extract(path, content) if content is not None else None
+        derived[key] = value
+        return value
+
+    async def _content_of(self, data: Any) -> bytes | None:
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None
+        sha = str(data.get("sha") or "")
+        cached = self.ctx.services.objects.blobs.get(sha) if sha else None
+        if cached is not None:
+            return cached
+        if data.get("encoding") == "base64" and data.get("content") is not None:
+            import base64
+
+            content = base64.b64decode(str(data["content"]))
+            if sha:
+                self.ctx.services.objects.blobs[sha] = content
+            return content
+        if sha:  # larger than 1 MB: the contents API leaves the content out
+            blob: bytes = await self.ctx.gateway.blob(self.repo, sha)
+            return blob
+        return None
+
+    async def branch_commits_between(
+        self, since: datetime, until: datetime | None, *, limit: int = 100
+    ) -> list[str]:
+        """SHAs of default-branch commits in [since, until): where a Flux status may sit."""
+        branch = await self.default_branch()
+        url = f"/repos/{self.repo}/commits?sha={quote(branch)}&since={_iso(since)}&per_page=100"
+        if until is not None:
+            url += f"&until={_iso(until)}"
+        commits = await self.ctx.gateway.collect(url, limit=limit)
+        return [str(c["sha"]) for c in commits]
+
+
+def image_of(path: str, data: bytes) -> str | None:
+    """The image value of an input file's content, None when absent or unreadable."""
+    try:
+        return read_input(path, data).image
+    except InputError:
+        return None
+
+
+def _parse_date(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

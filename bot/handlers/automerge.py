@@ -1,0 +1,176 @@
+"""Automatic merge of dev: any open, non-draft PR whose changes all lie in ``autoMerge``
+environments, once GitHub reports it mergeable and the base branch's required checks pass.
+
+Merges name the head SHA the bot evaluated, so a push racing the merge makes GitHub refuse it
+(409) instead of merging unchecked code. A conflict is reported once, in a comment.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gidgethub import routing, sansio
+
+from bot import markers
+from bot.github.facts import RepoFacts
+from bot.github.gateway import MergeResult
+from bot.payload import field as pfield
+from bot.services import Context
+
+if TYPE_CHECKING:
+    from bot.handlers.checks import GateOutcome
+
+router = routing.Router()
+
+DO_NOT_MERGE = "do-not-merge"
+PASSING = frozenset({"success", "neutral", "skipped"})
+MERGE_METHODS = ("squash", "merge", "rebase")
+
+
+async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: GateOutcome) -> str:
+    """Merge ``pr`` if it qualifies now; returns what happened, for logs and tests."""
+    repo = facts.repo
+    number = pfield(pr, "number", int)
+    scope = outcome.scope
+    if scope is None or not scope.auto_merge:
+        return "not auto-mergeable"
+    if pr.get("draft"):
+        return "draft"
+    if any(str(label.get("name")).lower() == DO_NOT_MERGE for label in pr.get("labels") or []):
+        return "labelled do-not-merge"
+    if outcome.lineage == "failure" or outcome.approvals in ("failure", "pending"):
+        return "gate not green"
+    if pr.get("state", "open") != "open":
+        return "closed"
+    head = outcome.head_sha
+    title = f"{pr.get('title')} (#{number})"
+    # GitHub's merge endpoint is the authority on mergeability and required checks: ask it
+    # directly (one call), and read the PR only to tell a conflict from "not computed yet".
+    result = await _merge(ctx, repo, number, head, title)
+    if result.outcome == "not_mergeable":
+        current = await ctx.gateway.pull_with_mergeable(repo, number)
+        if current.get("state") != "open" or pfield(current, "head.sha", str) != head:
+            return "head changed"
+        mergeable = current.get("mergeable")
+        if mergeable is False or current.get("mergeable_state") == "dirty":
+            await report_conflict(ctx, repo, number, head)
+            return "conflict"
+        if mergeable is None:
+            return "mergeability unknown"  # GitHub is still computing; a later event retries
+        missing = await unmet_required_checks(ctx, repo, pfield(current, "base.ref", str), head)
+        if missing:
+            ctx.log.info("%s#%s waits for %s", repo, number, ", ".join(missing))
+            return "waiting for " + ", ".join(missing)
+        result = await _merge(ctx, repo, number, head, title)
+    if result.outcome == "merged":
+        ctx.log.info("merged %s#%s at %s", repo, number, head[:7])
+        ref = pfield(pr, "head.ref", str)
+        same_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name") == repo
+        if ref.startswith("fleet-bot/") and same_repo:
+            await ctx.gateway.delete_branch(repo, ref)
+        return "merged"
+    if result.outcome == "not_mergeable":
+        return "not mergeable yet"
+    ctx.log.info("merge of %s#%s not possible now: %s", repo, number, result.message)
+    return result.outcome
+
+
+async def _merge(ctx: Context, repo: str, number: int, head: str, title: str) -> MergeResult:
+    result = MergeResult("blocked", "no merge method allowed")
+    for method in MERGE_METHODS:
+        result = await ctx.gateway.merge(repo, number, sha=head, method=method, title=title)
+        if result.outcome == "blocked" and "not allowed" in result.message.lower():
+            continue  # the repository disallows this merge method: try the next one
+        break
+    return result
+
+
+async def unmet_required_checks(ctx: Context, repo: str, branch: str, sha: str) -> list[str]:
+    """Required contexts of ``branch`` that have no passing status or check run on ``sha``."""
+    required = await ctx.gateway.required_contexts(repo, branch)
+    if not required:
+        return []
+    combined = await ctx.gateway.combined_status(repo, sha)
+    passing = {
+        str(s.get("context")) for s in combined.get("statuses") or [] if s.get("state") == "success"
+    }
+    runs = await ctx.gateway.check_runs_for(repo, sha)
+    latest: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        name = str(run.get("name"))
+        if name not in latest or int(run.get("id", 0)) > int(latest[name].get("id", 0)):
+            latest[name] = run
+    for name, run in latest.items():
+        if run.get("status") == "completed" and run.get("conclusion") in PASSING:
+            passing.add(name)
+    return [c for c in required if c not in passing]
+
+
+async def report_conflict(ctx: Context, repo: str, number: int, head: str) -> None:
+    """Say once per PR that it cannot be merged automatically, and why."""
+    comments = await ctx.gateway.comments(repo, number)
+    identity = await ctx.identity()
+    for comment in comments:
+        author = (comment.get("user") or {}).get("login")
+        kind = markers.read_marker(comment.get("body")).get("kind")
+        if author == identity.bot_login and kind == "conflict":
+            return
+    body = (
+        "This pull request has a merge conflict with its base branch, so it cannot be merged "
+        "automatically. Resolve the conflict (or close this PR; a newer bump replaces it), and "
+        "it will be merged once its checks pass.\n\n" + markers.marker(kind="conflict", head=head)
+    )
+    await ctx.gateway.comment(repo, number, body)
+
+
+# --- events that can make a waiting PR mergeable ---------------------------------------------
+
+
+@router.register("check_suite", action="completed")
+async def on_check_suite(event: sansio.Event, ctx: Context) -> None:
+    suite = pfield(event.data, "check_suite", dict)
+    if await _ours(ctx, suite):
+        return  # our own checks: whoever published them has already considered the merge
+    numbers = [int(p["number"]) for p in suite.get("pull_requests") or [] if "number" in p]
+    await retry_for_head(ctx, event.data, pfield(suite, "head_sha", str), numbers)
+
+
+@router.register("check_run", action="completed")
+async def on_check_run(event: sansio.Event, ctx: Context) -> None:
+    run = pfield(event.data, "check_run", dict)
+    if await _ours(ctx, run):
+        return
+    numbers = [int(p["number"]) for p in run.get("pull_requests") or [] if "number" in p]
+    await retry_for_head(ctx, event.data, pfield(run, "head_sha", str), numbers)
+
+
+@router.register("status")
+async def on_status(event: sansio.Event, ctx: Context) -> None:
+    if event.data.get("state") != "success":
+        return  # only a success can unblock a merge
+    await retry_for_head(ctx, event.data, pfield(event.data, "sha", str), [])
+
+
+async def _ours(ctx: Context, obj: dict[str, Any]) -> bool:
+    app_id = (obj.get("app") or {}).get("id")
+    return app_id is not None and app_id == (await ctx.identity()).id
+
+
+async def retry_for_head(
+    ctx: Context, data: dict[str, Any], head_sha: str, numbers: list[int]
+) -> None:
+    from bot.handlers.checks import facts_for, gate_pull, scope_for
+
+    facts = facts_for(ctx, data)
+    pulls = await ctx.gateway.open_pulls(facts.repo)
+    for pr in pulls:
+        if (pr.get("head") or {}).get("sha") != head_sha:
+            continue
+        if numbers and int(pr["number"]) not in numbers:
+            continue
+        scope = await scope_for(ctx, facts, pr)
+        if scope is None or not scope.auto_merge:
+            continue  # only dev-only PRs are merged by the bot; nothing else to do here
+        outcome = await gate_pull(ctx, facts, pr)
+        if outcome is not None:
+            await consider(ctx, facts, pr, outcome)

@@ -1,0 +1,590 @@
+"""The promotion gate: ``promotion/lineage`` and ``promotion/approvals`` on every fleet PR.
+
+Each handler gathers facts through the gateway, asks the pure rules for verdicts, renders them,
+and publishes the check runs. The policy is always read from the base branch, never from the PR,
+so a PR cannot loosen the rules that judge it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot import markers
+from bot.fleet.inputs import InputError, TenantInput
+from bot.fleet.layout import Fleet
+from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
+from bot.github import discovery
+from bot.github.checkruns import APPROVALS, LINEAGE, DesiredCheck, publish
+from bot.github.facts import NotAFleetRepo, RepoFacts, ValueAt, image_of
+from bot.payload import field as pfield
+from bot.render import Annotation, CheckOutput, render_approvals, render_lineage, render_not_gated
+from bot.rules.approvals import (
+    ApprovalFacts,
+    ApprovalVerdict,
+    Review,
+    combine_approvals,
+    evaluate_approvals,
+)
+from bot.rules.gate import FileChange, InputChange, Scope, file_changes, scope_of
+from bot.rules.lineage import (
+    Change,
+    Deployment,
+    LineageReport,
+    UpstreamHistory,
+    evaluate_lineage,
+    image_matcher,
+    status_commits_needed,
+)
+from bot.services import Context
+
+router = routing.Router()
+
+PR_ACTIONS = ("opened", "synchronize", "reopened", "edited", "ready_for_review")
+REVIEW_ACTIONS = ("submitted", "edited", "dismissed")
+
+
+@dataclass
+class GateOutcome:
+    """What the gate concluded for one PR head (used by automatic merge)."""
+
+    head_sha: str
+    scope: Scope | None
+    lineage: str | None = None  # "success" | "failure" | None (not evaluated)
+    approvals: str | None = None  # "success" | "pending" | "failure" | None
+    policy: Policy | None = None
+    fleet: Fleet | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@router.register("pull_request")
+async def on_pull_request(event: sansio.Event, ctx: Context) -> None:
+    action = event.data.get("action")
+    if action not in PR_ACTIONS:
+        return
+    if action == "edited" and "base" not in (event.data.get("changes") or {}):
+        return  # a title or body edit changes no verdict
+    pr = pfield(event.data, "pull_request", dict)
+    facts = facts_for(ctx, event.data)
+    from bot.handlers import automerge
+
+    outcome = await gate_pull(ctx, facts, pr)
+    if outcome is not None:
+        await automerge.consider(ctx, facts, pr, outcome)
+
+
+@router.register("pull_request_review")
+async def on_review(event: sansio.Event, ctx: Context) -> None:
+    if event.data.get("action") not in REVIEW_ACTIONS:
+        return
+    pr = pfield(event.data, "pull_request", dict)
+    # A review changes who approved, never what ran upstream: only approvals are re-evaluated.
+    await gate_pull(ctx, facts_for(ctx, event.data), pr, parts=("approvals",))
+
+
+@router.register("check_run", action="rerequested")
+async def on_check_run_rerequested(event: sansio.Event, ctx: Context) -> None:
+    run = pfield(event.data, "check_run", dict)
+    if run.get("name") not in (LINEAGE, APPROVALS):
+        return
+    identity = await ctx.identity()
+    if (run.get("app") or {}).get("id") not in (None, identity.id):
+        return
+    await regate_head(ctx, facts_for(ctx, event.data), pfield(run, "head_sha", str))
+
+
+@router.register("check_suite", action="rerequested")
+async def on_check_suite_rerequested(event: sansio.Event, ctx: Context) -> None:
+    suite = pfield(event.data, "check_suite", dict)
+    identity = await ctx.identity()
+    if (suite.get("app") or {}).get("id") not in (None, identity.id):
+        return
+    await regate_head(ctx, facts_for(ctx, event.data), pfield(suite, "head_sha", str))
+
+
+def facts_for(ctx: Context, data: dict[str, Any]) -> RepoFacts:
+    repo = pfield(data, "repository.full_name", str)
+    branch = pfield(data, "repository.default_branch", str, None)
+    return RepoFacts(ctx, repo, default_branch=branch)
+
+
+async def regate_head(ctx: Context, facts: RepoFacts, head_sha: str) -> None:
+    """Re-evaluate, from fresh data, every open PR whose head is ``head_sha``."""
+    ctx.fresh = True
+    pulls = await ctx.gateway.open_pulls(facts.repo)
+    for pr in pulls:
+        if (pr.get("head") or {}).get("sha") == head_sha:
+            await gate_pull(ctx, facts, pr)
+
+
+async def regate_open_pulls(ctx: Context, facts: RepoFacts, parts: Sequence[str]) -> int:
+    """Re-evaluate every open PR of a repository (after a push, a membership change...)."""
+    pulls = await ctx.gateway.open_pulls(facts.repo)
+    for pr in pulls:
+        await gate_pull(ctx, facts, pr, parts=parts)
+    return len(pulls)
+
+
+@router.register("push")
+async def on_push(event: sansio.Event, ctx: Context) -> None:
+    """A push to the default branch can change any open PR's lineage, base or policy."""
+    data = event.data
+    facts = facts_for(ctx, data)
+    branch = await facts.default_branch()
+    if data.get("ref") != f"refs/heads/{branch}" or data.get("deleted"):
+        return
+    touched = {
+        path
+        for commit in data.get("commits") or []
+        for key in ("added", "modified", "removed")
+        for path in commit.get(key) or []
+    }
+    if POLICY_PATH in touched:
+        discovery.forget(ctx)
+    after = data.get("after")
+    if isinstance(after, str):
+        facts.seed_head(branch, after)
+    from bot.handlers import automerge
+
+    for pr in await ctx.gateway.open_pulls(facts.repo):
+        outcome = await gate_pull(ctx, facts, pr)
+        if outcome is not None:
+            await automerge.consider(ctx, facts, pr, outcome)
+
+
+@router.register("membership")
+@router.register("team")
+async def on_membership(event: sansio.Event, ctx: Context) -> None:
+    """Team members changed: drop the cached memberships, re-judge approvals everywhere."""
+    org = pfield(event.data, "organization.login", str, None)
+    if org is None:
+        return
+    ctx.forget_teams(org)
+    for repo, branch in (await discovery.fleet_repos(ctx)).items():
+        if repo.split("/", 1)[0].lower() != org.lower():
+            continue
+        async with ctx.lock(repo):
+            await regate_open_pulls(
+                ctx, RepoFacts(ctx, repo, default_branch=branch), ("approvals",)
+            )
+
+
+# --- the gate -------------------------------------------------------------------------------
+
+
+async def scope_for(ctx: Context, facts: RepoFacts, pr: dict[str, Any]) -> Scope | None:
+    """What a PR touches (cheap, memoised); None when the repo is no fleet repo or its policy
+    is broken."""
+    base_head = await facts.head(pfield(pr, "base.ref", str))
+    try:
+        policy = await facts.policy(base_head)
+    except (NotAFleetRepo, PolicyError):
+        return None
+    files = await pull_files(
+        ctx, facts.repo, pfield(pr, "number", int), pfield(pr, "head.sha", str), base_head
+    )
+    fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in files])
+    return scope_of(files, fleet, policy)
+
+
+async def gate_pull(
+    ctx: Context,
+    facts: RepoFacts,
+    pr: dict[str, Any],
+    *,
+    parts: Sequence[str] = ("lineage", "approvals"),
+) -> GateOutcome | None:
+    """Evaluate and publish the gate's checks for one PR; None when the repo is no fleet repo."""
+    if pr.get("state", "open") != "open":
+        return None
+    repo = facts.repo
+    number = pfield(pr, "number", int)
+    head_sha = pfield(pr, "head.sha", str)
+    base_ref = pfield(pr, "base.ref", str)
+    base_head = await facts.head(base_ref)
+    try:
+        policy = await facts.policy(base_head)
+    except NotAFleetRepo:
+        return None
+    except PolicyError as exc:
+        await publish(ctx, repo, head_sha, policy_error_checks(exc, parts))
+        return GateOutcome(head_sha, None, "failure", "failure", notes=[str(exc)])
+    files = await pull_files(ctx, repo, number, head_sha, base_head)
+    fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in files])
+    scope = scope_of(files, fleet, policy)
+    outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet)
+    desired: list[DesiredCheck] = []
+    if "lineage" in parts:
+        check = await lineage_check(ctx, facts, policy, fleet, scope, base_head)
+        outcome.lineage = check.conclusion
+        desired.append(check)
+    if "approvals" in parts:
+        check = await approvals_check(ctx, facts, policy, scope, pr)
+        outcome.approvals = check.conclusion or "pending"
+        desired.append(check)
+    await publish(ctx, repo, head_sha, desired)
+    return outcome
+
+
+async def pull_files(
+    ctx: Context, repo: str, number: int, head_sha: str, base_sha: str
+) -> tuple[FileChange, ...]:
+    key = ("pr-files", repo, number, head_sha, base_sha)
+    memo = ctx.services.caches.derived
+    hit = memo.get(key)
+    if hit is None:
+        hit = file_changes(await ctx.gateway.pull_files(repo, number))
+        memo[key] = hit
+    assert isinstance(hit, tuple)
+    return hit
+
+
+def policy_error_checks(exc: PolicyError, parts: Sequence[str]) -> list[DesiredCheck]:
+    """A broken policy stops the gate: both checks fail, naming the file, line and problem."""
+    summary = (
+        f"**The promotion policy cannot be read, so nothing in this repository is gated or "
+        f"promoted until it is fixed.**\n\n`{exc.path}` line {exc.line or '?'}: {exc.message}\n\n"
+        f"Fix `{POLICY_PATH}` on the default branch; the checks run again on the next push."
+    )
+    annotations: tuple[Annotation, ...] = ()
+    if exc.line:
+        annotations = (
+            Annotation(exc.path, exc.line, exc.line, "failure", exc.message, "Invalid policy"),
+        )
+    output = CheckOutput("The promotion policy is invalid", summary, "", annotations)
+    names = [n for n, part in ((LINEAGE, "lineage"), (APPROVALS, "approvals")) if part in parts]
+    return [DesiredCheck(name, "failure", output) for name in names]
+
+
+# --- lineage --------------------------------------------------------------------------------
+
+
+async def lineage_check(
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    fleet: Fleet,
+    scope: Scope,
+    base_head: str,
+) -> DesiredCheck:
+    envs = [
+        policy.environment(name)
+        for name in scope.environments
+        if (e := policy.environment(name)) is not None and e.upstream is not None
+    ]
+    traced = [e for e in envs if e is not None]
+    if not traced:
+        return DesiredCheck(LINEAGE, "success", render_not_gated(_no_lineage_reason(scope)))
+    default_head = await facts.head()
+    reports: list[LineageReport] = []
+    notes: list[str] = []
+    broken: list[Annotation] = []
+    for env in traced:
+        changes: list[Change] = []
+        for item in scope.inputs:
+            if item.environment != env.name:
+                continue
+            change = await _input_change(facts, item, base_head, notes, broken)
+            if change is not None:
+                changes.append(change)
+        if not changes:
+            continue
+        upstream = await _upstream_histories(facts, fleet, env, changes, default_head)
+        statuses = None
+        if env.require_upstream_status is not None:
+            upstream = await _with_branch_commits(facts, upstream)
+            needed = status_commits_needed(env, changes, upstream, image_matcher)
+            statuses = await _statuses(ctx, facts.repo, needed)
+        reports.append(
+            evaluate_lineage(
+                env, env.upstream, changes, upstream, datetime.now(UTC), image_matcher, statuses
+            )
+        )
+    repo_url = f"{ctx.settings.github_url}/{facts.repo}"
+    if not reports and not broken:
+        reason = "No image changed in " + ", ".join(e.name for e in traced) + ": nothing to trace."
+        return DesiredCheck(LINEAGE, "success", render_not_gated(reason))
+    output = render_lineage(reports, repo_url=repo_url, notes=notes)
+    if broken:
+        output = CheckOutput(
+            title=output.title
+            if reports and not all(r.ok for r in reports)
+            else f"{len(broken)} input file(s) cannot be read",
+            summary=output.summary,
+            text=output.text,
+            annotations=output.annotations + tuple(broken),
+        )
+    ok = all(r.ok for r in reports) and not broken
+    return DesiredCheck(LINEAGE, "success" if ok else "failure", output)
+
+
+def _no_lineage_reason(scope: Scope) -> str:
+    if not scope.environments:
+        return "No environment changed: nothing to trace."
+    return (
+        "No environment with an upstream changed ("
+        + ", ".join(scope.environments)
+        + " only): nothing to trace."
+    )
+
+
+async def _input_change(
+    facts: RepoFacts,
+    item: InputChange,
+    base_head: str,
+    notes: list[str],
+    broken: list[Annotation],
+) -> Change | None:
+    old_input = await facts.tenant_input(base_head, item.path)
+    old = old_input.image if isinstance(old_input, TenantInput) else None
+    if item.status == "removed" or item.sha is None:
+        return Change(item.cluster, item.tenant, item.path, None, old, None)
+    new_input = await facts.input_by_blob(item.path, item.sha)
+    if isinstance(new_input, InputError):
+        notes.append(f"`{item.path}` cannot be read: {new_input.message}")
+        broken.append(
+            Annotation(
+                item.path,
+                new_input.line or 1,
+                new_input.line or 1,
+                "failure",
+                new_input.message,
+                "This input file cannot be read",
+            )
+        )
+        return None
+    new = new_input.image
+    if new == old and item.status != "added":
+        return None  # the image did not change: other values need no lineage
+    span = new_input.span("image")
+    return Change(item.cluster, item.tenant, item.path, span.line if span else None, old, new)
+
+
+async def _upstream_histories(
+    facts: RepoFacts,
+    fleet: Fleet,
+    env: Environment,
+    changes: Sequence[Change],
+    default_head: str,
+) -> dict[tuple[str, str], list[UpstreamHistory]]:
+    assert env.upstream is not None
+    upstream_clusters = fleet.clusters_of(env.upstream)
+    by_tenant: dict[str, list[UpstreamHistory]] = {}
+    result: dict[tuple[str, str], list[UpstreamHistory]] = {}
+    for change in changes:
+        if change.item not in by_tenant:
+            wanted = [c.new for c in changes if c.item == change.item and c.new is not None]
+            jobs = []
+            for cluster in upstream_clusters:
+                path = fleet.input_path(cluster, change.item)
+                if path is not None:
+                    jobs.append(_history(facts, cluster, change.item, path, default_head, wanted))
+            by_tenant[change.item] = list(await asyncio.gather(*jobs))
+        result[(change.cluster, change.item)] = by_tenant[change.item]
+    return result
+
+
+async def _history(
+    facts: RepoFacts, cluster: str, tenant: str, path: str, head: str, wanted: Sequence[str]
+) -> UpstreamHistory:
+    def enough(seen: list[ValueAt]) -> bool:
+        # Stop once a run of a wanted value is complete: an older commit with another value
+        # (or the end of the list) tells us which commit brought it.
+        for i, at in enumerate(seen):
+            if at.value is not None and any(image_matcher(w, at.value) for w in wanted):
+                later = seen[i + 1 :]
+                if any(o.value != at.value for o in later):
+                    return True
+        return False
+
+    history = await facts.value_history(path, head, image_of, enough=enough)
+    current = await facts.tenant_input(head, path)
+    now = current.image if isinstance(current, TenantInput) else None
+    return UpstreamHistory(cluster, tenant, deployments_of(history), now)
+
+
+def deployments_of(history: Sequence[ValueAt]) -> list[Deployment]:
+    """Group a file's history (newest first) into periods of one value, newest first."""
+    runs: list[list[ValueAt]] = []
+    for at in history:
+        if runs and runs[-1][0].value == at.value:
+            runs[-1].append(at)
+        else:
+            runs.append([at])
+    deployments: list[Deployment] = []
+    for i, run in enumerate(runs):
+        value = run[0].value
+        if value is None:
+            continue
+        first = run[-1]  # the oldest commit of the run brought the value
+        until = runs[i - 1][-1].date if i > 0 else None
+        deployments.append(
+            Deployment(
+                value=value,
+                commit_sha=first.commit_sha,
+                commit_url=first.commit_url,
+                since=first.date,
+                until=until,
+                later_commits=tuple(at.commit_sha for at in run[:-1]),
+            )
+        )
+    return deployments
+
+
+async def _with_branch_commits(
+    facts: RepoFacts, upstream: dict[tuple[str, str], list[UpstreamHistory]]
+) -> dict[tuple[str, str], list[UpstreamHistory]]:
+    """Add every default-branch commit of each deployment's period: Flux posts its status on
+    the revision it reconciled, which is the branch head at the time, not the file's commit."""
+    out: dict[tuple[str, str], list[UpstreamHistory]] = {}
+    for key, histories in upstream.items():
+        enriched = []
+        for h in histories:
+            deployments = []
+            for d in h.deployments:
+                commits = await facts.branch_commits_between(d.since, d.until)
+                extra = tuple(c for c in commits if c != d.commit_sha and c not in d.later_commits)
+                deployments.append(
+                    Deployment(
+                        d.value,
+                        d.commit_sha,
+                        d.commit_url,
+                        d.since,
+                        d.until,
+                        d.later_commits + extra,
+                    )
+                )
+            enriched.append(UpstreamHistory(h.cluster, h.item, deployments, h.current))
+        out[key] = enriched
+    return out
+
+
+async def _statuses(ctx: Context, repo: str, commits: set[str]) -> dict[str, dict[str, str]]:
+    async def one(sha: str) -> tuple[str, dict[str, str]]:
+        data = await ctx.gateway.combined_status(repo, sha)
+        return sha, {str(s.get("context")): str(s.get("state")) for s in data.get("statuses") or []}
+
+    pairs = await asyncio.gather(*(one(sha) for sha in sorted(commits)))
+    return dict(pairs)
+
+
+# --- approvals ------------------------------------------------------------------------------
+
+
+async def approvals_check(
+    ctx: Context, facts: RepoFacts, policy: Policy, scope: Scope, pr: dict[str, Any]
+) -> DesiredCheck:
+    envs = [
+        e for name in scope.gated if (e := policy.environment(name)) is not None and e.approvals
+    ]
+    if not envs:
+        reason = "No approvals required: " + (
+            ", ".join(scope.environments) + " only."
+            if scope.environments
+            else "no environment changed."
+        )
+        return DesiredCheck(APPROVALS, "success", render_not_gated(reason))
+    repo = facts.repo
+    number = pfield(pr, "number", int)
+    head_sha = pfield(pr, "head.sha", str)
+    reviews_raw, commits = await asyncio.gather(
+        ctx.gateway.pull_reviews(repo, number), pull_commits(ctx, repo, number, head_sha)
+    )
+    identity = await ctx.identity()
+    excluded = exclusions(pr, commits, identity.bot_login)
+    org = facts.owner
+    teams = sorted({rule.team for env in envs for rule in env.approvals})
+    members = await asyncio.gather(*(ctx.team_members(org, team) for team in teams))
+    notes: list[str] = []
+    team_members: dict[str, frozenset[str]] = {}
+    for team, who in zip(teams, members, strict=True):
+        if who is None:
+            notes.append(
+                f"Team `@{org}/{team}` does not exist or the app cannot read it "
+                "(it needs the Members: read permission): nobody can fill its slots."
+            )
+            who = frozenset()
+        team_members[team] = who
+    if scope.touches_policy:
+        notes.append(
+            "This pull request changes `.github/`: the approvals of every gated environment apply."
+        )
+    if scope.unassigned:
+        notes.append(
+            "Files in clusters that belong to no environment (every gate applies): "
+            + ", ".join(f"`{p}`" for p in scope.unassigned[:10])
+        )
+    approval_facts = ApprovalFacts(
+        head_sha=head_sha,
+        reviews=[review_of(r) for r in reviews_raw],
+        excluded=excluded,
+        team_members=team_members,
+        org=org,
+    )
+    verdicts: list[ApprovalVerdict] = [
+        evaluate_approvals(env.name, env.approvals, approval_facts) for env in envs
+    ]
+    state = combine_approvals(verdicts)
+    output = render_approvals(verdicts, org=org, notes=notes)
+    conclusion = {"success": "success", "failure": "failure"}.get(state)
+    return DesiredCheck(APPROVALS, conclusion, output)  # type: ignore[arg-type]
+
+
+async def pull_commits(ctx: Context, repo: str, number: int, head_sha: str) -> list[dict[str, Any]]:
+    key = ("pr-commits", repo, number, head_sha)
+    memo = ctx.services.caches.derived
+    hit = memo.get(key)
+    if hit is None:
+        hit = await ctx.gateway.pull_commits(repo, number)
+        memo[key] = hit
+    assert isinstance(hit, list)
+    return hit
+
+
+def exclusions(
+    pr: dict[str, Any], commits: Sequence[dict[str, Any]], bot_login: str
+) -> dict[str, str]:
+    """Who never counts, and why: the PR's author, commit authors/committers, the requester."""
+    excluded: dict[str, str] = {}
+    author = (pr.get("user") or {}).get("login")
+    if author:
+        excluded[str(author).lower()] = "opened the pull request"
+    for commit in commits:
+        short = str(commit.get("sha", ""))[:7]
+        for role in ("author", "committer"):
+            login = (commit.get(role) or {}).get("login")
+            if login and str(login).lower() not in excluded:
+                verb = "authored" if role == "author" else "committed"
+                excluded[str(login).lower()] = f"{verb} commit {short}"
+    asked = markers.requesters(commits, bot_login)
+    if author and str(author).lower() == bot_login.lower():
+        who = markers.read_marker(pr.get("body")).get("requested_by")
+        if isinstance(who, str):
+            asked.add(who.lower())
+    for login in asked:
+        excluded[login] = "asked for this promotion with /promote"
+    return excluded
+
+
+def review_of(raw: dict[str, Any]) -> Review:
+    user = raw.get("user") or {}
+    submitted = raw.get("submitted_at")
+    return Review(
+        id=int(raw.get("id") or 0),
+        user=str(user.get("login") or "ghost"),
+        user_type=str(user.get("type") or "User"),
+        state=str(raw.get("state") or "COMMENTED"),
+        commit_id=raw.get("commit_id"),
+        submitted_at=(
+            datetime.fromisoformat(str(submitted).replace("Z", "+00:00")) if submitted else None
+        ),
+        html_url=str(raw.get("html_url") or ""),
+    )

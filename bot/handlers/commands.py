@@ -1,0 +1,261 @@
+"""``/promote <env> [tenant ...]`` in an issue or PR comment opens the promotion PR.
+
+The commenter needs write, maintain or admin on the fleet repo. Feedback goes where the request
+was made: an eyes reaction when work starts, then a reply with the PR or a plain reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot import prtext
+from bot.fleet.inputs import InputError, TenantInput
+from bot.fleet.layout import Fleet
+from bot.fleet.policy import Policy, PolicyError
+from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.handlers.checks import facts_for, gate_pull, pull_files
+from bot.payload import field as pfield
+from bot.rules.gate import scope_of
+from bot.rules.promote import (
+    Command,
+    CommandError,
+    PromotionPlan,
+    check_tenants,
+    differing_tenants,
+    parse_command,
+    plan_promotion,
+    promotion_branch,
+    resolve_environment,
+)
+from bot.services import Context
+
+router = routing.Router()
+
+WRITERS = frozenset({"admin", "maintain", "write"})
+
+
+@router.register("issue_comment", action="created")
+async def on_comment(event: sansio.Event, ctx: Context) -> None:
+    data = event.data
+    comment = pfield(data, "comment", dict)
+    author = pfield(comment, "user", dict)
+    sender = data.get("sender") or {}
+    if author.get("type") == "Bot" or sender.get("type") == "Bot":
+        return  # never act on bots' comments (our own replies included): no loops
+    login = pfield(author, "login", str)
+    number = pfield(data, "issue.number", int)
+    facts = facts_for(ctx, data)
+    try:
+        command = parse_command(comment.get("body"))
+    except CommandError as exc:
+        if await _is_fleet_repo(facts):
+            await reply(ctx, facts.repo, number, login, str(exc))
+        return
+    if command is None:
+        return
+    head = await facts.head()
+    try:
+        policy = await facts.policy(head)
+    except NotAFleetRepo:
+        return
+    except PolicyError as exc:
+        await reply(ctx, facts.repo, number, login, f"The promotion policy is invalid: {exc}")
+        return
+    role = await ctx.gateway.permission(facts.repo, login)
+    if role not in WRITERS:
+        await reply(
+            ctx,
+            facts.repo,
+            number,
+            login,
+            f"Only people with write access to {facts.repo} can ask for promotions "
+            f"(you have {role}). Nothing was changed.",
+        )
+        return
+    await ctx.gateway.react(facts.repo, int(comment["id"]), "eyes")
+    try:
+        text = await promote(ctx, facts, policy, head, command, data, login)
+    except CommandError as exc:
+        text = str(exc)
+    await reply(ctx, facts.repo, number, login, text)
+
+
+async def _is_fleet_repo(facts: RepoFacts) -> bool:
+    try:
+        await facts.policy(await facts.head())
+    except NotAFleetRepo:
+        return False
+    except PolicyError:
+        return True
+    return True
+
+
+async def reply(ctx: Context, repo: str, number: int, login: str, text: str) -> None:
+    await ctx.gateway.comment(repo, number, f"@{login} {text}")
+
+
+async def promote(
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    head: str,
+    command: Command,
+    data: dict[str, Any],
+    login: str,
+) -> str:
+    """Open or update the promotion PR; returns the reply to post."""
+    env, upstream = resolve_environment(policy, command.environment)
+    fleet = await facts.fleet(head, policy)
+    if command.tenants:
+        check_tenants(fleet, env, command.tenants)
+        tenants = command.tenants
+    elif (data.get("issue") or {}).get("pull_request"):
+        tenants = await _tenants_of_pull(ctx, facts, fleet, policy, data, upstream)
+        if not tenants:
+            raise CommandError(
+                f"This pull request changes no {upstream} tenant, so there is nothing to "
+                f"promote from it. Name the tenants: `/promote {env} <tenant>`."
+            )
+    else:
+        inputs = await _inputs(facts, head, fleet, fleet.tenants_of(env), (env, upstream))
+        tenants = differing_tenants(fleet, policy, env, upstream, inputs)
+        if not tenants:
+            return f"Every {env} tenant already runs what {upstream} runs: nothing to promote."
+    inputs = await _inputs(facts, head, fleet, tenants, (env, upstream))
+    target_paths = [
+        p for c in fleet.clusters_of(env) for t in tenants if (p := fleet.input_path(c, t))
+    ]
+    files = await facts.files(head, target_paths)
+    plan = plan_promotion(fleet, policy, env, upstream, tenants, inputs, files)
+    if plan.empty:
+        return prtext.nothing_to_promote(plan)
+    evidence = await _evidence(facts, fleet, plan, head)
+    branch = promotion_branch(env, tenants)
+    owner = facts.repo.split("/", 1)[0]
+    comment_url = str((data.get("comment") or {}).get("html_url") or "")
+    existing = await ctx.gateway.find_pull(facts.repo, owner, branch)
+    title = prtext.promotion_title(plan)
+    body = prtext.promotion_body(plan, evidence, login, comment_url)
+    message = prtext.promotion_commit_message(plan, login)
+    if existing is not None:
+        return await _update(ctx, facts, fleet, policy, existing, plan, tenants, login, body)
+    commit = await ctx.gateway.commit_files(
+        facts.repo, parent=head, changes=dict(plan.changes), message=message
+    )
+    if not await ctx.gateway.create_branch(facts.repo, branch, commit):
+        # Left over from an earlier, closed promotion: it is ours, start it afresh.
+        await ctx.gateway.delete_branch(facts.repo, branch)
+        await ctx.gateway.create_branch(facts.repo, branch, commit)
+    base = await facts.default_branch()
+    pr = await ctx.gateway.create_pull(facts.repo, head=branch, base=base, title=title, body=body)
+    if pr is None:
+        pr = await ctx.gateway.find_pull(facts.repo, owner, branch)
+        if pr is None:
+            raise CommandError("GitHub refused to open the promotion pull request; try again.")
+    number = int(pr["number"])
+    teams = sorted({r.team for r in (policy.environment(env) or policy.first).approvals})
+    if teams:
+        await ctx.gateway.request_reviewers(facts.repo, number, teams=teams)
+    await gate_pull(ctx, facts, pr)
+    return prtext.promotion_opened(plan, pr)
+
+
+async def _update(
+    ctx: Context,
+    facts: RepoFacts,
+    fleet: Fleet,
+    policy: Policy,
+    existing: dict[str, Any],
+    plan: PromotionPlan,
+    tenants: tuple[str, ...] | list[str],
+    login: str,
+    body: str,
+) -> str:
+    """A repeat request: bring the open PR's branch to the wanted values, or point to it."""
+    branch_head = str(existing["head"]["sha"])
+    paths = list(plan.changes)
+    current = await facts.files(branch_head, paths)
+    on_branch = {p: current.get(p) for p in paths}
+    inputs = await _inputs(facts, branch_head, fleet, tenants, (plan.environment,))
+    upstream_inputs = await _inputs(facts, await facts.head(), fleet, tenants, (plan.upstream,))
+    merged = {**inputs, **upstream_inputs}
+    files = {p: b for p, b in on_branch.items() if b is not None}
+    again = plan_promotion(fleet, policy, plan.environment, plan.upstream, tenants, merged, files)
+    number = int(existing["number"])
+    if again.empty:
+        return f"#{number} already promotes this; it is waiting for its checks and approvals."
+    commit = await ctx.gateway.commit_files(
+        facts.repo,
+        parent=branch_head,
+        changes=dict(again.changes),
+        message=prtext.promotion_commit_message(again, login),
+    )
+    branch = str(existing["head"]["ref"])
+    if not await ctx.gateway.update_branch(facts.repo, branch, commit):
+        raise CommandError(f"#{number} changed while I was updating it; ask again.")
+    await ctx.gateway.update_pull(facts.repo, number, body=body)
+    return f"Updated #{number} to the values {plan.upstream} runs now."
+
+
+async def _tenants_of_pull(
+    ctx: Context,
+    facts: RepoFacts,
+    fleet: Fleet,
+    policy: Policy,
+    data: dict[str, Any],
+    upstream: str,
+) -> tuple[str, ...]:
+    number = pfield(data, "issue.number", int)
+    pr = await ctx.gateway.pull(facts.repo, number)
+    files = await pull_files(
+        ctx, facts.repo, number, pfield(pr, "head.sha", str), pfield(pr, "base.sha", str)
+    )
+    scope = scope_of(files, fleet, policy)
+    return tuple(sorted({i.tenant for i in scope.inputs if i.environment == upstream and i.sha}))
+
+
+async def _inputs(
+    facts: RepoFacts,
+    commit: str,
+    fleet: Fleet,
+    tenants: tuple[str, ...] | list[str],
+    environments: tuple[str, ...],
+) -> dict[str, TenantInput | InputError]:
+    paths = [
+        p
+        for env in environments
+        for c in fleet.clusters_of(env)
+        for t in tenants
+        if (p := fleet.input_path(c, t)) is not None
+    ]
+    parsed = await asyncio.gather(*(facts.tenant_input(commit, p) for p in paths))
+    return {p: v for p, v in zip(paths, parsed, strict=True) if v is not None}
+
+
+async def _evidence(
+    facts: RepoFacts, fleet: Fleet, plan: PromotionPlan, head: str
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(tenant, upstream cluster) -> (commit sha, url) that brought the promoted image there."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for tenant in plan.promoted:
+        for cluster in plan.sources.get(tenant, ()):
+            path = fleet.input_path(cluster, tenant)
+            if path is None:
+                continue
+
+            def enough(seen: list[Any]) -> bool:
+                return len({s.value for s in seen}) > 1
+
+            history = await facts.value_history(path, head, image_of, enough=enough, limit=100)
+            if not history:
+                continue
+            first = history[0]
+            for at in history:
+                if at.value != first.value:
+                    break
+                first = at
+            out[(tenant, cluster)] = (first.commit_sha, first.commit_url)
+    return out

@@ -1,0 +1,263 @@
+"""Image published -> one dev bump PR per fleet repo -> merged by the bot.
+
+Events: ``registry_package`` / ``package`` ``published`` for container packages (GitHub
+Container Registry), and ``repository_dispatch`` ``image-published`` that any CI can send for
+any registry. The event fans out to every fleet repo of the installation that runs the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot import markers, prtext
+from bot.fleet.images import ImageRef, ImageRefError, parse_image
+from bot.fleet.policy import PolicyError
+from bot.github import discovery
+from bot.github.facts import NotAFleetRepo, RepoFacts
+from bot.handlers import automerge
+from bot.handlers.checks import gate_pull
+from bot.payload import PayloadError
+from bot.payload import field as pfield
+from bot.rules.bump import BumpPlan, PublishedImage, bump_branch, bump_prefix, is_older, plan_bump
+from bot.rules.gate import FileChange
+from bot.services import Context
+
+router = routing.Router()
+
+DISPATCH_ACTION = "image-published"
+CONTAINER_TYPES = frozenset({"container", "docker"})
+
+
+# --- reading the events ---------------------------------------------------------------------
+
+
+def image_from_package(data: dict[str, Any], key: str) -> PublishedImage | None:
+    """A GHCR image from a ``registry_package`` / ``package`` payload; None when not a tagged
+    container image (npm packages, untagged pushes)."""
+    package = pfield(data, key, dict)
+    kind = str(package.get("package_type") or "").lower()
+    ecosystem = str(package.get("ecosystem") or "").lower()
+    if kind not in CONTAINER_TYPES and ecosystem not in CONTAINER_TYPES:
+        return None
+    version = pfield(package, "package_version", dict)
+    meta = version.get("container_metadata") or {}
+    tag_info = meta.get("tag") or {}
+    tag = tag_info.get("name") if isinstance(tag_info, dict) else None
+    if not isinstance(tag, str) or not tag:
+        return None  # an untagged push: nothing to deploy (design decision)
+    owner = pfield(package, "owner.login", str)
+    name = pfield(package, "name", str)
+    repository = f"ghcr.io/{owner}/{name}".lower()
+    digest = tag_info.get("digest") if isinstance(tag_info, dict) else None
+    if not isinstance(digest, str) or not digest:
+        manifest = meta.get("manifest") or {}
+        digest = manifest.get("digest") if isinstance(manifest, dict) else None
+    image = _checked(repository, tag, digest if isinstance(digest, str) else None)
+    html = version.get("html_url") or package.get("html_url")
+    return PublishedImage(
+        repository=image.repository,
+        tag=tag,
+        digest=image.digest,
+        source=f"GitHub Packages ({key} published by {data.get('sender', {}).get('login', '?')})",
+        link=html if isinstance(html, str) else None,
+    )
+
+
+def image_from_dispatch(data: dict[str, Any]) -> PublishedImage:
+    """The image of a ``repository_dispatch`` ``image-published``; PayloadError explains what
+    is wrong with ``client_payload`` so the sender can fix its CI step."""
+    payload = data.get("client_payload")
+    if not isinstance(payload, dict):
+        raise PayloadError("client_payload must be an object with image and tag")
+    text = payload.get("image")
+    if not isinstance(text, str) or not text:
+        raise PayloadError('client_payload.image is missing (e.g. "registry.acme.com/payment")')
+    try:
+        ref = parse_image(text)
+    except ImageRefError as exc:
+        raise PayloadError(f"client_payload.image: {exc}") from None
+    tag = payload.get("tag", ref.tag)
+    if tag is None:
+        raise PayloadError("client_payload.tag is missing (or give image as repository:tag)")
+    if not isinstance(tag, str):
+        raise PayloadError("client_payload.tag must be a string")
+    if ref.tag is not None and tag != ref.tag:
+        raise PayloadError(f"client_payload.image says tag {ref.tag} but tag says {tag}")
+    digest = payload.get("digest", ref.digest)
+    if digest is not None and not isinstance(digest, str):
+        raise PayloadError("client_payload.digest must be a string such as sha256:...")
+    image = _checked(ref.repository, tag, digest or None)
+    sender = (data.get("sender") or {}).get("login", "?")
+    repo = (data.get("repository") or {}).get("full_name", "?")
+    return PublishedImage(
+        repository=image.repository,
+        tag=tag,
+        digest=image.digest,
+        source=f"repository_dispatch to {repo} by {sender}",
+    )
+
+
+def _checked(repository: str, tag: str, digest: str | None) -> ImageRef:
+    try:
+        return parse_image(repository).with_version(tag, digest)
+    except ImageRefError as exc:
+        raise PayloadError(str(exc)) from None
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@router.register("registry_package", action="published")
+async def on_registry_package(event: sansio.Event, ctx: Context) -> None:
+    image = image_from_package(event.data, "registry_package")
+    if image is not None:
+        await fan_out(ctx, image)
+
+
+@router.register("package", action="published")
+async def on_package(event: sansio.Event, ctx: Context) -> None:
+    image = image_from_package(event.data, "package")
+    if image is not None:
+        await fan_out(ctx, image)
+
+
+@router.register("repository_dispatch", action=DISPATCH_ACTION)
+async def on_dispatch(event: sansio.Event, ctx: Context) -> None:
+    await fan_out(ctx, image_from_dispatch(event.data))
+
+
+async def fan_out(ctx: Context, image: PublishedImage) -> None:
+    """Bump every fleet repo of the installation, each under its own repository lock."""
+    repos = await discovery.fleet_repos(ctx)
+    ctx.log.info("%s published; %d fleet repo(s) to look at", image.reference, len(repos))
+    for repo, branch in repos.items():
+        async with ctx.lock(repo):
+            await bump(ctx, RepoFacts(ctx, repo, default_branch=branch), image)
+
+
+# --- the bump -------------------------------------------------------------------------------
+
+
+async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | None:
+    """Open (or find) the bump PR for ``image`` in one fleet repo; its number, or None."""
+    repo = facts.repo
+    base = await facts.default_branch()
+    head = await facts.head(base)
+    try:
+        policy = await facts.policy(head)
+    except NotAFleetRepo:
+        return None
+    except PolicyError as exc:
+        ctx.log.warning("%s: not bumping, the policy is invalid: %s", repo, exc)
+        return None
+    fleet = await facts.fleet(head, policy)
+    env = policy.first.name
+    paths = [p for (c, _t), p in fleet.inputs.items() if fleet.environment_of(c) == env]
+    files = await facts.files(head, paths)
+    plan = plan_bump(fleet, env, files, image)
+    for skip in plan.skipped:
+        ctx.log.info("%s: %s/%s left out: %s", repo, skip.cluster, skip.tenant, skip.reason)
+    if plan.empty:
+        if plan.moves or plan.current:
+            ctx.log.info("%s: %s already runs %s in %s", repo, image.repository, image.tag, env)
+        return None
+
+    branch = bump_branch(image.repository, image.tag)
+    prefix = bump_prefix(image.repository)
+    pulls = await ctx.gateway.open_pulls(repo)
+    ours = [p for p in pulls if str((p.get("head") or {}).get("ref", "")).startswith(prefix)]
+    existing = next((p for p in ours if p["head"]["ref"] == branch), None)
+    newer = [p for p in ours if p is not existing and is_older(image.tag, _tag_of(p))]
+    if newer:
+        ctx.log.info(
+            "%s: not bumping to %s, #%s bumps to the newer %s",
+            repo,
+            image.tag,
+            newer[0]["number"],
+            _tag_of(newer[0]),
+        )
+        return None
+    if existing is None:
+        existing = await _open(ctx, facts, plan, base, head, branch)
+        if existing is None:
+            return None
+    number = int(existing["number"])
+    for old in ours:
+        if old is not existing and old["head"]["ref"] != branch:
+            await supersede(ctx, repo, old, number, image.tag)
+    outcome = await gate_pull(ctx, facts, existing)
+    if outcome is not None:
+        await automerge.consider(ctx, facts, existing, outcome)
+    return number
+
+
+async def _open(
+    ctx: Context, facts: RepoFacts, plan: BumpPlan, base: str, head: str, branch: str
+) -> dict[str, Any] | None:
+    repo = facts.repo
+    commit = await ctx.gateway.commit_files(
+        repo, parent=head, changes=dict(plan.changes), message=prtext.bump_commit_message(plan)
+    )
+    if not await ctx.gateway.create_branch(repo, branch, commit):
+        # A redelivery, or a crash after the branch was made: the branch already holds this
+        # bump (the name is deterministic). Reuse it as it is; never force-push.
+        ctx.log.info("%s: branch %s exists already", repo, branch)
+    owner = repo.split("/", 1)[0]
+    pr = await ctx.gateway.create_pull(
+        repo,
+        head=branch,
+        base=base,
+        title=prtext.bump_title(plan),
+        body=prtext.bump_body(plan),
+    )
+    if pr is None:
+        pr = await ctx.gateway.find_pull(repo, owner, branch)
+        if pr is None:
+            ctx.log.warning("%s: GitHub says a PR for %s exists but none is open", repo, branch)
+            return None
+    else:
+        # We know exactly what this PR changes: spare the gate a files listing.
+        _seed_files(ctx, repo, pr, plan)
+        ctx.log.info("%s: opened #%s %s", repo, pr["number"], pr.get("title"))
+    return pr
+
+
+def _seed_files(ctx: Context, repo: str, pr: dict[str, Any], plan: BumpPlan) -> None:
+    changes = tuple(
+        FileChange(path=path, status="modified", sha=git_blob_sha(content))
+        for path, content in sorted(plan.changes.items())
+    )
+    base_sha = (pr.get("base") or {}).get("sha")
+    head_sha = (pr.get("head") or {}).get("sha")
+    if isinstance(base_sha, str) and isinstance(head_sha, str):
+        key = ("pr-files", repo, int(pr["number"]), head_sha, base_sha)
+        ctx.services.caches.derived[key] = changes
+    for content in plan.changes.values():
+        ctx.services.objects.blobs[git_blob_sha(content)] = content
+
+
+def git_blob_sha(content: bytes) -> str:
+    """Git's object id of a blob: what GitHub will report as the file's ``sha``."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+
+
+def _tag_of(pr: dict[str, Any]) -> str:
+    tag = markers.read_marker(pr.get("body")).get("tag")
+    if isinstance(tag, str):
+        return tag
+    return str((pr.get("head") or {}).get("ref", "")).rsplit("/", 1)[-1]
+
+
+async def supersede(
+    ctx: Context, repo: str, old: dict[str, Any], new_number: int, new_tag: str
+) -> None:
+    number = int(old["number"])
+    await ctx.gateway.comment(repo, number, prtext.superseded_comment(new_number, new_tag))
+    await ctx.gateway.update_pull(repo, number, state="closed")
+    ref = str((old.get("head") or {}).get("ref", ""))
+    if ref.startswith("fleet-bot/"):
+        await ctx.gateway.delete_branch(repo, ref)
+    ctx.log.info("%s: closed #%s, superseded by #%s", repo, number, new_number)

@@ -1,0 +1,38 @@
+"""Shared fixtures: a started fake GitHub with the seed-shaped fleet and the real service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.fake import FakeGitHub
+from tests.harness import Harness, seed_world, start_bot
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeGitHub]:
+    gh = FakeGitHub()
+    await gh.start()
+    try:
+        yield gh
+    finally:
+        await gh.stop()
+
+
+@pytest.fixture
+async def world(fake: FakeGitHub, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The fleet, its people and the app on a fake GitHub; the service running against it."""
+    app = seed_world(fake)
+    bot_app, runner, url = await start_bot(fake, app.private_key_pem, app.id, tmp_path)
+    fake.set_webhook_url(app, f"{url}/api/github/webhooks")
+    harness = Harness(
+        fake=fake, bot_url=url, runner=runner, app=bot_app, tmp=tmp_path, app_id=app.id
+    )
+    await harness.settle()
+    fake.reset_counters()
+    try:
+        yield harness
+    finally:
+        await runner.cleanup()
