@@ -110,6 +110,12 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     return 0 if status == "done" else 1
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from bot.checkcli import run_check
+
+    return run_check(Path(args.path), base=args.base, out=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -123,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse to start without credentials (no setup page)",
     )
     serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check", help="check a local checkout of a fleet repo")
+    check.add_argument("path", nargs="?", default=".")
+    check.add_argument("--base", help="git ref to compare with (also runs the lineage rule)")
+    check.set_defaults(func=cmd_check)
     deliveries = sub.add_parser("deliveries", help="list recent webhook deliveries")
     deliveries.add_argument("--limit", type=int, default=30)
     deliveries.set_defaults(func=cmd_deliveries)

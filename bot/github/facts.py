@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -20,20 +19,11 @@ from bot.fleet.inputs import InputError, TenantInput, read_input
 from bot.fleet.layout import Fleet, build_fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError, parse_policy
 from bot.github.gateway import GatewayError, RepoTree
+from bot.rules.lineage import ValueAt
 from bot.services import Context
 
 #: How far back the history of one upstream file is read when looking for evidence.
 HISTORY_LIMIT = 200
-
-
-@dataclass(frozen=True)
-class ValueAt:
-    """The value of an item in one commit of a file's history (None: absent or unreadable)."""
-
-    commit_sha: str
-    commit_url: str
-    date: datetime
-    value: str | None
 
 
 class NotAFleetRepo(Exception):

@@ -21,7 +21,7 @@ from bot.fleet.layout import Fleet
 from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import APPROVALS, LINEAGE, DesiredCheck, publish
-from bot.github.facts import NotAFleetRepo, RepoFacts, ValueAt, image_of
+from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
 from bot.payload import field as pfield
 from bot.render import Annotation, CheckOutput, render_approvals, render_lineage, render_not_gated
 from bot.rules.approvals import (
@@ -37,6 +37,8 @@ from bot.rules.lineage import (
     Deployment,
     LineageReport,
     UpstreamHistory,
+    ValueAt,
+    deployments_of,
     evaluate_lineage,
     image_matcher,
     status_commits_needed,
@@ -409,34 +411,6 @@ async def _history(
     current = await facts.tenant_input(head, path)
     now = current.image if isinstance(current, TenantInput) else None
     return UpstreamHistory(cluster, tenant, deployments_of(history), now)
-
-
-def deployments_of(history: Sequence[ValueAt]) -> list[Deployment]:
-    """Group a file's history (newest first) into periods of one value, newest first."""
-    runs: list[list[ValueAt]] = []
-    for at in history:
-        if runs and runs[-1][0].value == at.value:
-            runs[-1].append(at)
-        else:
-            runs.append([at])
-    deployments: list[Deployment] = []
-    for i, run in enumerate(runs):
-        value = run[0].value
-        if value is None:
-            continue
-        first = run[-1]  # the oldest commit of the run brought the value
-        until = runs[i - 1][-1].date if i > 0 else None
-        deployments.append(
-            Deployment(
-                value=value,
-                commit_sha=first.commit_sha,
-                commit_url=first.commit_url,
-                since=first.date,
-                until=until,
-                later_commits=tuple(at.commit_sha for at in run[:-1]),
-            )
-        )
-    return deployments
 
 
 async def _with_branch_commits(

@@ -28,7 +28,9 @@ __all__ = [
     "LineageReport",
     "Matcher",
     "UpstreamHistory",
+    "ValueAt",
     "VerdictKind",
+    "deployments_of",
     "describe_item",
     "evaluate_lineage",
     "exact_matcher",
@@ -414,3 +416,41 @@ def _join(names: Sequence[str]) -> str:
 
 def _with_details(reason: str, details: Sequence[str]) -> str:
     return f"{reason}: {'; '.join(details)}" if details else reason
+
+
+@dataclass(frozen=True)
+class ValueAt:
+    """The value of an item in one commit of its file's history (None: absent or unreadable)."""
+
+    commit_sha: str
+    commit_url: str
+    date: datetime
+    value: str | None
+
+
+def deployments_of(history: Sequence[ValueAt]) -> list[Deployment]:
+    """Group a file's history (newest first) into periods of one value, newest first."""
+    runs: list[list[ValueAt]] = []
+    for at in history:
+        if runs and runs[-1][0].value == at.value:
+            runs[-1].append(at)
+        else:
+            runs.append([at])
+    deployments: list[Deployment] = []
+    for i, run in enumerate(runs):
+        value = run[0].value
+        if value is None:
+            continue
+        first = run[-1]  # the oldest commit of the run brought the value
+        until = runs[i - 1][-1].date if i > 0 else None
+        deployments.append(
+            Deployment(
+                value=value,
+                commit_sha=first.commit_sha,
+                commit_url=first.commit_url,
+                since=first.date,
+                until=until,
+                later_commits=tuple(at.commit_sha for at in run[:-1]),
+            )
+        )
+    return deployments

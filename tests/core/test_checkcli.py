@@ -1,0 +1,65 @@
+"""``python -m bot check`` on a local git checkout."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+from bot import samples
+from bot.checkcli import run_check
+
+PROD = "clusters/prod-use1-01/tenants/payment-app/input.yaml"
+STAGING = "clusters/staging-use1-01/tenants/payment-app/input.yaml"
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def checkout(tmp_path: Path) -> Path:
+    root = tmp_path / "fleet"
+    for path, data in samples.fleet_files().items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed")
+    return root
+
+
+def run(root: Path, base: str | None = None) -> tuple[int, str]:
+    out = io.StringIO()
+    code = run_check(root, base=base, out=out)
+    return code, out.getvalue()
+
+
+def test_clean_checkout_passes_with_the_seed_form_warning(tmp_path: Path) -> None:
+    code, text = run(checkout(tmp_path))
+    assert code == 0, text
+    assert "warning" in text and "defaultValues" in text
+    assert "6 input file(s) checked: 0 error(s)" in text
+
+
+def test_broken_input_is_an_error_with_its_line(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    (root / PROD).write_text("spec:\n  values: [\n")
+    code, text = run(root)
+    assert code == 1
+    assert f"{PROD}:" in text and "error" in text
+
+
+def test_base_runs_lineage_on_the_change(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    prod = (root / PROD).read_bytes()
+    (root / PROD).write_bytes(prod.replace(b"payment:v1.9.0", b"payment:v9.9.9"))
+    code, text = run(root, base="main")
+    assert code == 1 and "lineage" in text and "v9.9.9" in text
+    (root / PROD).write_bytes(prod.replace(b"payment:v1.9.0", b"payment:v2.0.0"))
+    code, text = run(root, base="main")
+    assert code == 0, text
+
+
+def test_bad_base_is_reported(tmp_path: Path) -> None:
+    code, text = run(checkout(tmp_path), base="no-such-ref")
+    assert code == 2 and "--base no-such-ref" in text
