@@ -20,6 +20,7 @@ from bot.fake.state import (
     ROLES,
     ApiError,
     App,
+    CheckRun,
     Installation,
     Org,
     Protection,
@@ -48,6 +49,7 @@ DEFAULT_EVENTS = [
     "status",
 ]
 DEFAULT_PERMISSIONS = {
+    "administration": "read",
     "checks": "write",
     "contents": "write",
     "issues": "write",
@@ -281,6 +283,195 @@ class FakeGitHub:
         """Point a branch at any commit (a forced push)."""
         r = self.world.need_repo(repo)
         self.world.set_ref(r, f"refs/heads/{branch}", sha, pusher=self._author(r, by), force=True)
+
+    # ---- pull requests, reviews, issues ----------------------------------------------------
+    def open_pr(
+        self,
+        repo: str,
+        head: str,
+        base: str | None = None,
+        title: str = "",
+        body: str | None = "",
+        author: str | None = None,
+        draft: bool = False,
+    ) -> int:
+        """Open a pull request as a person (`pull_request.opened`); returns its number."""
+        r = self.world.need_repo(repo)
+        pr = self.world.open_pull(
+            r, head, base or r.default_branch, title or head, body, self._author(r, author), draft
+        )
+        return pr.number
+
+    def pr(self, repo: str, number: int) -> dict[str, Any]:
+        """The PR as `GET /pulls/{n}` would show it, without starting a mergeability check."""
+        r = self.world.need_repo(repo)
+        return self.world.pull_json(r, self.world.need_pull(r, number), observe=False)
+
+    def edit_pr(self, repo: str, number: int, by: str | None = None, **fields: Any) -> None:
+        """Change title/body/base/state as a person (`edited`, `closed`, `reopened`)."""
+        r = self.world.need_repo(repo)
+        self.world.edit_pull(r, self.world.need_pull(r, number), fields, self._author(r, by))
+
+    def close_pr(self, repo: str, number: int, by: str | None = None) -> None:
+        """Close without merging."""
+        self.edit_pr(repo, number, by, state="closed")
+
+    def reopen_pr(self, repo: str, number: int, by: str | None = None) -> None:
+        """Reopen a closed, unmerged pull request."""
+        self.edit_pr(repo, number, by, state="open")
+
+    def ready_for_review(self, repo: str, number: int, by: str | None = None) -> None:
+        """Mark a draft ready (`ready_for_review`)."""
+        r = self.world.need_repo(repo)
+        self.world.set_draft(r, self.world.need_pull(r, number), False, self._author(r, by))
+
+    def convert_to_draft(self, repo: str, number: int, by: str | None = None) -> None:
+        """Turn a PR back into a draft (`converted_to_draft`)."""
+        r = self.world.need_repo(repo)
+        self.world.set_draft(r, self.world.need_pull(r, number), True, self._author(r, by))
+
+    def request_review(
+        self,
+        repo: str,
+        number: int,
+        reviewers: list[str] | tuple[str, ...] = (),
+        teams: list[str] | tuple[str, ...] = (),
+        by: str | None = None,
+    ) -> None:
+        """Request reviewers or teams (`review_requested` each)."""
+        r = self.world.need_repo(repo)
+        pr = self.world.need_pull(r, number)
+        self.world.request_reviewers(r, pr, list(reviewers), list(teams), self._author(r, by))
+
+    def review(
+        self,
+        repo: str,
+        number: int,
+        login: str,
+        event: str,
+        body: str = "",
+        commit_id: str | None = None,
+    ) -> int:
+        """Submit a review (APPROVE | REQUEST_CHANGES | COMMENT); returns the review id."""
+        r = self.world.need_repo(repo)
+        pr = self.world.need_pull(r, number)
+        if event in ("REQUEST_CHANGES", "COMMENT") and not body:
+            body = "Review by " + login
+        return self.world.submit_review(r, pr, self._user(login), event, body, commit_id).id
+
+    def dismiss_review(
+        self, repo: str, number: int, review_id: int, by: str, message: str = ""
+    ) -> None:
+        """Dismiss an approval or change request (`pull_request_review.dismissed`)."""
+        r = self.world.need_repo(repo)
+        pr = self.world.need_pull(r, number)
+        review = self.world.need_review(pr, review_id)
+        self.world.dismiss_review(r, pr, review, self._user(by), message)
+
+    def edit_review(self, repo: str, number: int, review_id: int, body: str, by: str) -> None:
+        """Change a review's body (`pull_request_review.edited`)."""
+        r = self.world.need_repo(repo)
+        pr = self.world.need_pull(r, number)
+        self.world.edit_review(r, pr, self.world.need_review(pr, review_id), body, self._user(by))
+
+    def merge_pr(
+        self,
+        repo: str,
+        number: int,
+        by: str,
+        method: str = "merge",
+        admin: bool = True,
+        sha: str | None = None,
+    ) -> str:
+        """Merge as a person clicking the button (`admin` may bypass required checks)."""
+        r = self.world.need_repo(repo)
+        pr = self.world.need_pull(r, number)
+        return self.world.merge_pull(r, pr, self._user(by), method=method, sha=sha, admin=admin)
+
+    def create_issue(self, repo: str, title: str, body: str = "", author: str | None = None) -> int:
+        """Open an issue (`issues.opened`); returns its number."""
+        r = self.world.need_repo(repo)
+        return self.world.create_issue(r, title, body, self._author(r, author)).number
+
+    def edit_issue(self, repo: str, number: int, by: str | None = None, **fields: Any) -> None:
+        """Change title/body/state/labels of an issue (`issues.edited`/`closed`/`reopened`)."""
+        r = self.world.need_repo(repo)
+        self.world.edit_issue(r, self.world.need_issue(r, number), fields, self._author(r, by))
+
+    def close_issue(self, repo: str, number: int, by: str | None = None) -> None:
+        """Close an issue (or a PR through its issue)."""
+        self.edit_issue(repo, number, by, state="closed")
+
+    def comment(self, repo: str, number: int, login: str, body: str) -> int:
+        """Comment on an issue or PR (`issue_comment.created`); returns the comment id."""
+        r = self.world.need_repo(repo)
+        issue = self.world.need_issue(r, number)
+        return self.world.add_comment(r, issue, self._user(login), body).id
+
+    def edit_comment(self, repo: str, comment_id: int, body: str, by: str) -> None:
+        """Edit a comment (`issue_comment.edited`)."""
+        self.world.edit_comment(self.world.need_repo(repo), comment_id, body, self._user(by))
+
+    def react(self, repo: str, comment_id: int, login: str, content: str) -> None:
+        """Add a reaction to a comment."""
+        self.world.add_reaction(self.world.need_repo(repo), comment_id, self._user(login), content)
+
+    def add_labels(self, repo: str, number: int, labels: list[str], by: str | None = None) -> None:
+        """Label an issue or PR (`labeled` per new label)."""
+        r = self.world.need_repo(repo)
+        self.world.add_labels(r, self.world.need_issue(r, number), labels, self._author(r, by))
+
+    def remove_label(self, repo: str, number: int, label: str, by: str | None = None) -> None:
+        """Remove a label (`unlabeled`)."""
+        r = self.world.need_repo(repo)
+        self.world.remove_label(r, self.world.need_issue(r, number), label, self._author(r, by))
+
+    # ---- statuses and checks ---------------------------------------------------------------
+    def set_status(
+        self,
+        repo: str,
+        sha: str,
+        context: str,
+        state: str,
+        by: str | None = None,
+        description: str | None = None,
+        target_url: str | None = None,
+    ) -> int:
+        """A commit status as a CI user (`status` event); returns the status id."""
+        r = self.world.need_repo(repo)
+        commit = r.resolve(sha)
+        if commit is None:
+            raise ApiError(422, f"No commit found for SHA: {sha}")
+        status = self.world.set_status(
+            r, commit, context, state, self._author(r, by), description, target_url
+        )
+        return status.id
+
+    def rerequest_check_run(self, run_id: int, by: str | None = None) -> None:
+        """A person clicks "Re-run" on one check (`check_run.rerequested` to its app)."""
+        repo, run = self._find_run(run_id)
+        self.world.rerequest_run(repo, run, self._author(repo, by))
+
+    def rerequest_check_suite(self, suite_id: int, by: str | None = None) -> None:
+        """A person clicks "Re-run all checks" (`check_suite.rerequested` to its app)."""
+        for repo in self.world.state.repos.values():
+            suite = repo.check_suites.get(suite_id)
+            if suite is not None:
+                self.world.rerequest_suite(repo, suite, self._author(repo, by))
+                return
+        raise ApiError(404, f"check suite {suite_id} does not exist")
+
+    def check_runs(self, repo: str, sha: str | None = None) -> list[CheckRun]:
+        """Check runs of a repository (optionally of one commit), oldest first."""
+        r = self.world.need_repo(repo)
+        return [run for run in r.check_runs.values() if sha is None or run.head_sha == sha]
+
+    def _find_run(self, run_id: int) -> tuple[Repo, CheckRun]:
+        for repo in self.world.state.repos.values():
+            run = repo.check_runs.get(run_id)
+            if run is not None:
+                return repo, run
+        raise ApiError(404, f"check run {run_id} does not exist")
 
     # ---- inspection ------------------------------------------------------------------------
     @property

@@ -85,15 +85,14 @@ class CoreRoutes:
         add("GET", repo + "/git/commits/{sha}", self.get_git_commit, perm=("contents", "read"))
         add("GET", repo + "/commits", self.list_commits, perm=("contents", "read"))
         add("GET", repo + "/compare/{basehead:.+}", self.compare, perm=("contents", "read"))
-        add("GET", repo + "/branches/{branch:.+}", self.get_branch, perm=("contents", "read"))
 
-    def register_commit_catchall(self) -> None:
-        """`GET /commits/{ref}` must come after `/commits/{ref}/status` and friends."""
+    def register_catchalls(self) -> None:
+        """Patterns that would shadow more specific routes (`/commits/{ref}/status`,
+        `/branches/{b}/protection/...`) are registered after every other module."""
+        repo = "/repos/{owner}/{repo}"
+        self.api.add("GET", repo + "/commits/{ref:.+}", self.get_commit, perm=("contents", "read"))
         self.api.add(
-            "GET",
-            "/repos/{owner}/{repo}/commits/{ref:.+}",
-            self.get_commit,
-            perm=("contents", "read"),
+            "GET", repo + "/branches/{branch:.+}", self.get_branch, perm=("contents", "read")
         )
 
     # ---- apps ------------------------------------------------------------------------------
@@ -781,4 +780,4 @@ def register(api: Api) -> None:
 
 def register_catchalls(api: Api) -> None:
     """Routes whose patterns would shadow more specific ones; registered last."""
-    CoreRoutes(api).register_commit_catchall()
+    CoreRoutes(api).register_catchalls()

@@ -258,9 +258,10 @@ class Api:
 
     def register(self) -> None:
         """All API routes, in matching order (specific paths before catch-alls)."""
-        from bot.fake import routes_core
+        from bot.fake import routes_core, routes_pulls
 
         routes_core.register(self)
+        routes_pulls.register(self)
         routes_core.register_catchalls(self)
 
     def register_web(self, app: web.Application) -> None:

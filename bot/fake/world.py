@@ -902,11 +902,15 @@ class World:
     def submit_review(
         self, repo: Repo, pr: PullRequest, user: User, event: str, body: str, commit_id: str | None
     ) -> Review:
-        """A review; the author may not approve or request changes on their own PR."""
+        """A review; the author may not approve or request changes on their own PR.
+
+        `event` PENDING stores a draft review, as GitHub does when no event is given.
+        """
         states = {
             "APPROVE": "APPROVED",
             "REQUEST_CHANGES": "CHANGES_REQUESTED",
             "COMMENT": "COMMENTED",
+            "PENDING": "PENDING",
         }
         if event not in states:
             raise validation_failed(
@@ -938,6 +942,8 @@ class World:
             commit_id=commit_id or pr.head_sha,
         )
         pr.reviews.append(review)
+        if review.state == "PENDING":
+            return review  # a draft review: visible to its author, no webhook
         if user in pr.requested_reviewers:
             pr.requested_reviewers.remove(user)
         pr.updated_at = time.time()

@@ -63,28 +63,27 @@ class Seeded:
     session: aiohttp.ClientSession
     receiver: Receiver
 
-    async def app_client(self) -> GitHubAPI:
-        """A client authenticated as the app (JWT)."""
-        return GitHubAPI(self.session, "fake-tests", oauth_token=None, base_url=self.fake.api_url)
-
-    async def token(self, inst: Installation | None = None) -> str:
+    async def token(self, inst: Installation | None = None, app: App | None = None) -> str:
         """A fresh installation token, fetched over HTTP like the bot does."""
         gh = GitHubAPI(self.session, "fake-tests", base_url=self.fake.api_url)
         target = inst or self.inst
+        owner = app or self.app
         data = await apps.get_installation_access_token(
             gh,
             installation_id=str(target.id),
-            app_id=str(self.app.id),
-            private_key=self.app.private_key_pem,
+            app_id=str(owner.id),
+            private_key=owner.private_key_pem,
         )
         return str(data["token"])
 
-    async def bot(self, inst: Installation | None = None, **kwargs: Any) -> GitHubAPI:
+    async def bot(
+        self, inst: Installation | None = None, app: App | None = None, **kwargs: Any
+    ) -> GitHubAPI:
         """A client authenticated with an installation token."""
         return GitHubAPI(
             self.session,
             "fake-tests",
-            oauth_token=await self.token(inst),
+            oauth_token=await self.token(inst, app),
             base_url=self.fake.api_url,
             **kwargs,
         )
