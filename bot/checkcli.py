@@ -126,20 +126,21 @@ def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy
                 continue
             picked.append(Change(item.cluster, item.tenant, item.path, None, old, new))
         upstream: dict[tuple[str, str], list[UpstreamHistory]] = {}
+        upstream_env = env.upstream
         for change in picked:
             histories = []
-            for cluster in fleet.clusters_of(env.upstream):
-                path = fleet.input_path(cluster, change.item)
-                if path is None:
+            for cluster in fleet.clusters_of(upstream_env):
+                upath = fleet.input_path(cluster, change.item)
+                if upath is None:
                     continue
-                history = local_history(root, base, path)
-                now_value = _image(path, _show(root, base, path))
+                history = local_history(root, base, upath)
+                now_value = _image(upath, _show(root, base, upath))
                 histories.append(
                     UpstreamHistory(cluster, change.item, deployments_of(history), now_value)
                 )
             upstream[(change.cluster, change.item)] = histories
         report: LineageReport = evaluate_lineage(
-            env, env.upstream, picked, upstream, now, image_matcher
+            env, upstream_env, picked, upstream, now, image_matcher
         )
         for verdict in report.failures:
             failures.append(f"{verdict.change.path}: error: lineage: {verdict.reason}")
