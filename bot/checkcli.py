@@ -126,7 +126,7 @@ def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy
                 continue
             picked.append(Change(item.cluster, item.tenant, item.path, None, old, new))
         upstream: dict[tuple[str, str], list[UpstreamHistory]] = {}
-        upstream_env = env.upstream
+        upstream_env: str = env.upstream
         for change in picked:
             histories = []
             for cluster in fleet.clusters_of(upstream_env):
