@@ -110,6 +110,7 @@ def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy
         env = policy.environment(env_name)
         if env is None or env.upstream is None:
             continue
+        upstream_env: str = env.upstream
         if env.require_upstream_status is not None:
             failures.append(
                 f"note: {env.name} requires upstream status {env.require_upstream_status!r}, "
@@ -126,7 +127,6 @@ def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy
                 continue
             picked.append(Change(item.cluster, item.tenant, item.path, None, old, new))
         upstream: dict[tuple[str, str], list[UpstreamHistory]] = {}
-        upstream_env: str = env.upstream
         for change in picked:
             histories = []
             for cluster in fleet.clusters_of(upstream_env):
