@@ -110,7 +110,8 @@ def fleet_files(
         replicas, level = settings[env]
         base = f"clusters/{cluster}"
         files[f"{base}/base/external-secrets.yaml"] = external_secret(env)
-        files[f"{base}/tenants/payment-app/input.yaml"] = payment_input(env, pay_tag, replicas, level)
+        payment_app = payment_input(env, pay_tag, replicas, level)
+        files[f"{base}/tenants/payment-app/input.yaml"] = payment_app
         files[f"{base}/tenants/payment-app/sync.yaml"] = sync("payment-app", env)
         files[f"{base}/tenants/checkout/input.yaml"] = checkout_input(env, shop_tag)
         files[f"{base}/tenants/checkout/sync.yaml"] = sync("checkout", env)

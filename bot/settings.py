@@ -76,7 +76,7 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, *, zero_ok: bool = False) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -84,7 +84,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds") from None
-    if value <= 0:
+    if value < 0 or (value == 0 and not zero_ok):
         raise SettingsError(f"{name} must be a positive number of seconds")
     return value
 
@@ -181,7 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, production: bool = Fa
         log_level=log_level,
         log_format=log_format,
         data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
-        resync_interval=_float(env, "RESYNC_INTERVAL", 600.0),
+        resync_interval=_float(env, "RESYNC_INTERVAL", 600.0, zero_ok=True),
         production=production,
         team_cache_ttl=_float(env, "TEAM_CACHE_TTL", 300.0),
     )

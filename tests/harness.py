@@ -147,6 +147,7 @@ async def start_bot(
         "DATA_DIR": str(tmp / "data"),
         "LOG_LEVEL": "DEBUG",
         "TEAM_CACHE_TTL": "300",
+        "RESYNC_INTERVAL": "0",
     }
     env.update(extra or {})
     settings = load_settings(env)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from gidgethub import routing
 
-from bot.handlers import automerge, checks, commands, images, installations
+from bot.handlers import automerge, checks, commands, images, installations, resync
 
 if TYPE_CHECKING:
     from bot.app import BackgroundJob
@@ -34,4 +34,4 @@ FANOUT_EVENTS: frozenset[str] = frozenset(
 )
 
 #: Long-running jobs started with the service (e.g. the periodic resync).
-BACKGROUND: tuple[BackgroundJob, ...] = ()
+BACKGROUND: tuple[BackgroundJob, ...] = (resync.resync_loop,)
