@@ -473,6 +473,68 @@ class FakeGitHub:
                 return repo, run
         raise ApiError(404, f"check run {run_id} does not exist")
 
+    # ---- dispatch, releases, packages ------------------------------------------------------
+    def dispatch(
+        self,
+        repo: str,
+        event_type: str,
+        client_payload: dict[str, Any] | None = None,
+        by: str | None = None,
+    ) -> None:
+        """`repository_dispatch` as a CI user would trigger it."""
+        r = self.world.need_repo(repo)
+        self.world.dispatch(r, event_type, dict(client_payload or {}), self._author(r, by))
+
+    def create_release(
+        self,
+        repo: str,
+        tag: str,
+        draft: bool = False,
+        prerelease: bool = False,
+        body: str | None = None,
+        by: str | None = None,
+        name: str | None = None,
+        target: str | None = None,
+    ) -> int:
+        """A release (tag created at `target` or the default branch); returns its id."""
+        r = self.world.need_repo(repo)
+        release = self.world.create_release(
+            r,
+            tag,
+            self._author(r, by),
+            target=target,
+            name=name,
+            body=body,
+            draft=draft,
+            prerelease=prerelease,
+        )
+        return release.id
+
+    def publish_package(
+        self,
+        owner: str,
+        name: str,
+        tag: str | None,
+        digest: str,
+        repo: str | None = None,
+        event: str = "registry_package",
+        by: str | None = None,
+    ) -> None:
+        """A container version pushed to GHCR (`registry_package` or `package` published)."""
+        account = self.world.state.account(owner)
+        if account is None:
+            raise ApiError(404, f"account {owner!r} does not exist")
+        r = self.world.need_repo(repo) if repo else None
+        sender = self._user(by) if by else (self._author(r, None) if r else self._ghost())
+        self.world.publish_package(account, name, tag, digest, r, event, sender)
+
+    def set_rate_limit(self, limit: int, identity: str | None = None) -> None:
+        """Primary rate limit per hour for an identity label (`installation:<id>`) or a kind
+        (`installation`, `user`, `app`, `anonymous`); default for every identity when None."""
+        keys = [identity] if identity else ["installation", "user", "app", "anonymous"]
+        for key in keys:
+            self.settings.rate_limits[key] = limit
+
     # ---- inspection ------------------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -561,4 +623,8 @@ class FakeGitHub:
             return self._user(login)
         if isinstance(repo.owner, User):
             return repo.owner
+        return self._ghost()
+
+    def _ghost(self) -> User:
+        """GitHub's placeholder account, the actor when a test names nobody."""
         return self.world.state.user("ghost") or self.world.create_user("ghost", "Deleted user")

@@ -258,14 +258,18 @@ class Api:
 
     def register(self) -> None:
         """All API routes, in matching order (specific paths before catch-alls)."""
-        from bot.fake import routes_core, routes_pulls
+        from bot.fake import routes_core, routes_misc, routes_pulls
 
         routes_core.register(self)
         routes_pulls.register(self)
+        routes_misc.register(self)
         routes_core.register_catchalls(self)
 
     def register_web(self, app: web.Application) -> None:
         """Web (non-API) routes, served without the API prefix."""
+        from bot.fake import routes_misc
+
+        routes_misc.register_web(self, app)
 
     # ---- middleware ------------------------------------------------------------------------
     def api_path(self, request: web.Request) -> str:

@@ -190,6 +190,8 @@ class App:
     client_id: str
     client_secret: str
     description: str = ""
+    setup_url: str | None = None
+    redirect_url: str | None = None
     created_at: float = field(default_factory=time.time)
 
     @property

@@ -26,6 +26,8 @@ from bot.fake.state import (
     Issue,
     Label,
     Org,
+    Package,
+    PackageVersion,
     PullRequest,
     Reaction,
     Release,
@@ -36,6 +38,7 @@ from bot.fake.state import (
     Team,
     User,
     generate_key,
+    iso,
     new_token,
     validation_failed,
 )
@@ -1586,6 +1589,111 @@ class World:
                     permission="contents",
                 )
         return release
+
+    def publish_package(
+        self,
+        owner: Account,
+        name: str,
+        tag: str | None,
+        digest: str,
+        repo: Repo | None,
+        event: str,
+        by: User,
+    ) -> Package:
+        """A container image version pushed to GHCR: `registry_package` or `package` published.
+
+        The payload follows the octokit examples: `package_version.container_metadata.tag`
+        carries `name` (the tag, empty for untagged pushes) and `digest`.
+        """
+        if event not in ("registry_package", "package"):
+            raise ValueError("event must be registry_package or package")
+        package = next(
+            (p for p in self.state.packages if p.owner is owner and p.name == name), None
+        )
+        if package is None:
+            package = Package(
+                id=self.state.ids.new("package"),
+                name=name,
+                owner=owner,
+                package_type="CONTAINER",
+                repo=repo,
+            )
+            self.state.packages.append(package)
+        version = PackageVersion(
+            id=self.state.ids.new("package_version"), name=digest, tags=[tag] if tag else []
+        )
+        package.versions.append(version)
+        body = {event: self.package_json(package, version, tag or "")}
+        if repo is not None:
+            self.emit(event, "published", body, sender=by, repo=repo, permission="packages")
+        else:
+            self.emit(event, "published", body, sender=by, account=owner, permission="packages")
+        return package
+
+    def package_json(self, package: Package, version: PackageVersion, tag: str) -> dict[str, Any]:
+        """The package object of package webhooks, for a container version."""
+        owner = package.owner
+        kind = "orgs" if isinstance(owner, Org) else "users"
+        html = f"{self.urls.web}/{kind}/{owner.login}/packages/container/package/{package.name}"
+        path = f"repositories/{owner.login.lower()}/{package.name}"
+        ref = f"ghcr.io/{owner.login.lower()}/{package.name}:{tag}"
+        source = f"{self.urls.web}/{package.repo.full_name}" if package.repo else ""
+        return {
+            "id": package.id,
+            "name": package.name,
+            "namespace": f"{owner.login}/{package.name}",
+            "description": None,
+            "ecosystem": "CONTAINER",
+            "package_type": "CONTAINER",
+            "html_url": html,
+            "created_at": iso(package.created_at),
+            "updated_at": iso(version.created_at),
+            "owner": self.shapes.user(owner),
+            "package_version": {
+                "id": version.id,
+                "version": version.name,
+                "name": version.name,
+                "description": "",
+                "summary": "",
+                "body": "",
+                "manifest": "",
+                "html_url": f"{html}/{version.id}",
+                "target_commitish": package.repo.default_branch if package.repo else "",
+                "target_oid": "",
+                "created_at": iso(version.created_at),
+                "updated_at": iso(version.created_at),
+                "metadata": [],
+                "container_metadata": {
+                    "tag": {"name": tag, "digest": version.name},
+                    "labels": {
+                        "description": "",
+                        "source": source,
+                        "revision": "",
+                        "image_url": source,
+                        "licenses": "",
+                        "all_labels": {"org.opencontainers.image.source": source} if source else {},
+                    },
+                    "manifest": {
+                        "digest": version.name,
+                        "media_type": "application/vnd.oci.image.manifest.v1+json",
+                        "uri": f"{path}/manifests/{version.name}",
+                        "size": 0,
+                        "config": {},
+                        "layers": [],
+                    },
+                },
+                "package_files": [],
+                "installation_command": f"docker pull {ref}",
+                "package_url": ref,
+            },
+            "registry": {
+                "about_url": "https://docs.github.com/packages/learn-github-packages/introduction-to-github-packages",
+                "name": "GitHub CONTAINER registry",
+                "type": "CONTAINER",
+                "url": f"https://CONTAINER.pkg.github.com/{owner.login}",
+                "vendor": "GitHub Inc",
+            },
+        }
 
 
 def _repo_brief(repo: Repo) -> dict[str, Any]:
