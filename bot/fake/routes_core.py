@@ -555,7 +555,7 @@ class CoreRoutes:
         base_flat = store.flatten(base) if base else {}
         changes: dict[str, ChangeValue] = {}
         for i, e in enumerate(entries):
-            path, value = self.tree_entry(e, i, base, base_flat)
+            path, value = self.tree_entry(e, i, base_flat)
             changes[path] = value
         try:
             tree = store.apply_changes(base, changes) if base else store.write_tree(changes)
@@ -565,7 +565,7 @@ class CoreRoutes:
         return json_response(out, 201, headers={"Location": out["url"]})
 
     def tree_entry(
-        self, e: Any, index: int, base: str | None, base_flat: dict[str, tuple[str, str]]
+        self, e: Any, index: int, base_flat: dict[str, tuple[str, str]]
     ) -> tuple[str, ChangeValue]:
         """Validate one `tree[]` item into an apply_changes value."""
         store = self.world.objects
@@ -605,7 +605,6 @@ class CoreRoutes:
             raise bad(f"tree.sha {sha} is not a valid blob")
         if mode == MODE_TREE and sha not in store.trees:
             raise bad(f"tree.sha {sha} is not a valid tree")
-        del base
         return path, (mode, sha)
 
     async def create_blob(self, request: web.Request) -> web.Response:

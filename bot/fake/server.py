@@ -294,7 +294,7 @@ class Api:
             fault = next((f for f in self.settings.faults if f.matches(request.method, path)), None)
             if fault is not None:
                 faulted = await self.apply_fault(request, fault)
-                status = faulted.status
+                status = 0 if fault.reset else faulted.status  # 0: no response was sent
                 return faulted
             response: web.StreamResponse
             try:
@@ -340,10 +340,11 @@ class Api:
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.reset:
+            # Drop the TCP connection: the client sees a disconnect, never a response.
             transport = request.transport
             if transport is not None:
                 transport.abort()
-            raise ConnectionResetError("fault injection: connection reset")
+            return web.Response(status=fault.status)  # never reaches the client
         body = fault.body
         if body is None:
             body = {"message": _reason(fault.status), "documentation_url": DOCS}

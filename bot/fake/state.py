@@ -312,6 +312,7 @@ class Review:
     body: str
     commit_id: str
     submitted_at: float = field(default_factory=time.time)
+    dismissal_message: str | None = None
 
 
 @dataclass(eq=False)

@@ -81,7 +81,8 @@ class Dispatcher:
         made: list[Delivery] = []
         for inst in self._recipients(event):
             payload = dict(event.body)
-            payload["installation"] = {"id": inst.id, "node_id": inst.node_id}
+            # installation events carry the full installation object; others the lite form
+            payload.setdefault("installation", {"id": inst.id, "node_id": inst.node_id})
             delivery = Delivery(
                 event=event.name,
                 action=event.action,

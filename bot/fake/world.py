@@ -858,11 +858,7 @@ class World:
         users: list[User] = []
         for login in logins:
             user = self.state.user(login)
-            if (
-                user is None
-                or (not remove and not self.state.can_read(repo, user))
-                or (not remove and repo.private is False and self.state.role(repo, user) is None)
-            ):
+            if user is None or (not remove and self.state.role(repo, user) is None):
                 raise validation_failed(not_collab)
             if not remove and user is pr.user:
                 raise validation_failed("Review cannot be requested from pull request author.")
@@ -980,6 +976,7 @@ class World:
                 errors=[f"Can not dismiss a {review.state.lower()} pull request review"],
             )
         review.state = "DISMISSED"
+        review.dismissal_message = message
         self.emit(
             "pull_request_review",
             "dismissed",
@@ -991,7 +988,6 @@ class World:
             repo=repo,
             permission="pull_requests",
         )
-        del message  # GitHub records the message in the timeline, which the fake does not model
 
     def edit_review(self, repo: Repo, pr: PullRequest, review: Review, body: str, by: User) -> None:
         """Change a review's body (`edited`)."""

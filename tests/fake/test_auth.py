@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -10,6 +11,7 @@ from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 
 from bot.fake.gitobjects import hash_object
+from bot.fake.state import App
 from tests.fake.conftest import Seeded
 
 
@@ -30,7 +32,9 @@ def app_jwt(
     return jwt.encode(payload, key or seeded.app.private_key_pem, algorithm="RS256")
 
 
-async def raw(seeded: Seeded, method: str, path: str, auth: str | None) -> tuple[int, dict]:
+async def raw(
+    seeded: Seeded, method: str, path: str, auth: str | None
+) -> tuple[int, dict[str, Any]]:
     headers = {"Authorization": auth} if auth else {}
     async with seeded.session.request(method, seeded.fake.api_url + path, headers=headers) as resp:
         return resp.status, await resp.json()
@@ -62,7 +66,7 @@ async def test_app_endpoints_take_a_valid_jwt(gh: Seeded) -> None:
         ({"iss": "999999999"}, "A JSON web token could not be decoded"),
     ],
 )
-async def test_jwt_verification_failures(gh: Seeded, kwargs: dict, message: str) -> None:
+async def test_jwt_verification_failures(gh: Seeded, kwargs: dict[str, Any], message: str) -> None:
     status, body = await raw(gh, "GET", "/app", f"Bearer {app_jwt(gh, **kwargs)}")
     assert status == 401
     assert body["message"].startswith(message)
@@ -147,13 +151,13 @@ async def test_permissions_and_narrowed_tokens(gh: Seeded) -> None:
     assert exc.value.status_code == 404
 
 
-def app_jwt_for(app: object) -> str:
+def app_jwt_for(app: App) -> str:
     now = int(time.time())
     return jwt.encode(
-        {"iat": now - 60, "exp": now + 540, "iss": str(app.id)},  # type: ignore[attr-defined]
+        {"iat": now - 60, "exp": now + 540, "iss": str(app.id)},
         app.private_key_pem,
         algorithm="RS256",
-    )  # type: ignore[attr-defined]
+    )
 
 
 async def test_jwt_is_not_accepted_on_repository_endpoints(gh: Seeded) -> None:

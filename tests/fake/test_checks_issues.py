@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from gidgethub import BadRequest, InvalidField
 
@@ -124,7 +126,7 @@ async def test_check_run_lifecycle_and_suite_events(gh: Seeded) -> None:
         {"name": "x", "head_sha": "0" * 40},
     ],
 )
-async def test_check_run_validation(gh: Seeded, body: dict) -> None:
+async def test_check_run_validation(gh: Seeded, body: dict[str, Any]) -> None:
     bot = await gh.bot()
     head = gh.fake.repo("acme/fleet").branch_sha("main")
     data = {k: (head if v == "HEAD" else v) for k, v in body.items()}

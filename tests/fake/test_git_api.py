@@ -137,9 +137,9 @@ async def test_contents_read_and_sha_rules(gh: Seeded) -> None:
     assert [e["name"] for e in listing] == ["dev-use1-01", "prod-use1-01"]
     assert listing[0]["type"] == "dir"
     new = base64.b64encode(b"image: v2\n").decode()
-    with pytest.raises(InvalidField) as exc:
+    with pytest.raises(InvalidField) as missing_sha:
         await bot.put(f"/repos/acme/fleet/contents/{INPUT}", data={"message": "m", "content": new})
-    assert exc.value.status_code == 422 and "sha" in str(exc.value)
+    assert missing_sha.value.status_code == 422 and "sha" in str(missing_sha.value)
     with pytest.raises(BadRequest) as exc:
         await bot.put(
             f"/repos/acme/fleet/contents/{INPUT}",

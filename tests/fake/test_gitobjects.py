@@ -12,6 +12,7 @@ from bot.fake.gitobjects import (
     EMPTY_TREE_SHA,
     MODE_EXEC,
     MODE_LINK,
+    ChangeValue,
     GitError,
     ObjectStore,
     Signature,
@@ -51,7 +52,7 @@ def test_blob_sha_matches_git_hash_object(gitrepo: Path) -> None:
 
 def test_tree_and_commit_shas_match_git(gitrepo: Path) -> None:
     store = ObjectStore()
-    files = {
+    files: dict[str, ChangeValue] = {
         "a.txt": b"a\n",
         "a-b/x": b"dash\n",  # '-' sorts before '/', so 'a-b' precedes 'a/' in git order
         "a/nested/deep.txt": b"deep\n",
@@ -73,6 +74,7 @@ def test_tree_and_commit_shas_match_git(gitrepo: Path) -> None:
                 names[head] = "tree"
             else:
                 mode, data = value if isinstance(value, tuple) else ("100644", value)
+                assert isinstance(data, bytes)
                 sha = git(gitrepo, "hash-object", "-w", "--stdin", stdin=data)
                 names[head] = f"{mode} blob {sha}"
         lines = []
@@ -186,7 +188,7 @@ def test_unified_patch_counts_lines() -> None:
     assert unified_patch(b"\0bin", b"\0other").text is None
 
 
-def test_large_tree_is_fast_enough_to_seed() -> None:
+def test_large_tree_walk_reaches_every_entry() -> None:
     store = ObjectStore()
     files = {
         f"clusters/c{i % 50}/tenants/t{i}/input.yaml": f"n: {i}\n".encode() for i in range(20_000)

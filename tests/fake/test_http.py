@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gidgethub.aiohttp import GitHubAPI
 
 from tests.fake.conftest import Seeded
@@ -24,7 +26,10 @@ async def test_link_header_relations(gh: Seeded) -> None:
     async with gh.session.get(url, headers={"Authorization": f"token {token}"}) as resp:
         link = resp.headers["Link"]
         assert len(await resp.json()) == 2
-    rels = dict(reversed(part.split("; ")) for part in link.split(", "))
+    rels: dict[str, str] = {}
+    for part in link.split(", "):
+        url, rel = part.split("; ")
+        rels[rel] = url
     assert rels['rel="prev"'].endswith("page=1>") and rels['rel="first"'].endswith("page=1>")
     assert rels['rel="next"'].endswith("page=3>") and rels['rel="last"'].endswith("page=3>")
 
@@ -50,7 +55,7 @@ async def test_etag_and_304_do_not_cost_rate_limit(gh: Seeded) -> None:
 
 
 async def test_gidgethub_cache_uses_conditional_requests(gh: Seeded) -> None:
-    cache: dict = {}
+    cache: dict[str, Any] = {}
     bot = GitHubAPI(
         gh.session, "t", oauth_token=await gh.token(), base_url=gh.fake.api_url, cache=cache
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from gidgethub import BadRequest, InvalidField, ValidationError
+from gidgethub.aiohttp import GitHubAPI
 
 from tests.fake.conftest import DEV_INPUT, PROD_INPUT, Seeded
 
@@ -17,9 +20,9 @@ def promo_branch(gh: Seeded, name: str = "promo", content: bytes = b"image: v1.1
     )
 
 
-async def merge_error(bot: object, path: str, data: dict) -> BadRequest:
+async def merge_error(bot: GitHubAPI, path: str, data: dict[str, Any]) -> BadRequest:
     with pytest.raises(BadRequest) as exc:
-        await bot.put(path, data=data)  # type: ignore[attr-defined]
+        await bot.put(path, data=data)
     return exc.value
 
 
@@ -194,7 +197,7 @@ async def test_reviews_dismissals_and_requested_reviewers(gh: Seeded) -> None:
         ("pull_request_review", "submitted"),
         ("pull_request_review", "dismissed"),
     ]
-    assert gh.fake.deliveries[-1].payload["review"]["state"] == "dismissed".upper()
+    assert gh.fake.deliveries[-1].payload["review"]["state"] == "DISMISSED"
 
 
 async def test_head_branch_events_synchronize_and_delete_closes(gh: Seeded) -> None:

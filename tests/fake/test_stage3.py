@@ -142,6 +142,8 @@ async def test_faults_status_reset_delay_and_consumption(gh: Seeded) -> None:
     faulted = [r for r in gh.fake.requests if r.path == "/repos/acme/fleet"][-1]
     assert faulted.duration >= 0.05
     assert "refs/heads/x" not in gh.fake.repo("acme/fleet").refs
+    dropped = [r for r in gh.fake.requests if r.path.endswith("/git/refs")]
+    assert [r.status for r in dropped] == [0]
 
 
 async def test_secondary_rate_limit_and_latency(gh: Seeded) -> None:

@@ -68,6 +68,9 @@ async def test_installation_events(gh: Seeded) -> None:
     assert [(d.action, [r["full_name"] for r in d.payload["repositories"]]) for d in created] == [
         ("created", ["acme/fleet"])
     ]
+    full = created[0].payload["installation"]
+    assert (full["id"], full["app_id"], full["account"]["login"]) == (gh.inst.id, gh.app.id, "acme")
+    assert full["repository_selection"] == "selected" and "permissions" in full
     gh.fake.install(gh.app, "acme", repositories=["fleet", "other"])
     await gh.fake.idle()
     added = gh.fake.deliveries[-1]
