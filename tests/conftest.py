@@ -34,5 +34,8 @@ async def world(fake: FakeGitHub, tmp_path: Path) -> AsyncIterator[Harness]:
     fake.reset_counters()
     try:
         yield harness
+        failed = harness.failed_deliveries()
+        if failed and not harness.allow_failed_deliveries:
+            raise AssertionError(f"deliveries failed during the test: {failed}")
     finally:
         await runner.cleanup()

@@ -49,6 +49,18 @@ class Harness:
     tmp: Path
     app_id: int
     settings_env: dict[str, str] = field(default_factory=dict)
+    #: Tests that provoke failed deliveries on purpose set this; otherwise any is a bug.
+    allow_failed_deliveries: bool = False
+
+    def failed_deliveries(self) -> list[tuple[str, str, str]]:
+        inbox = self.state.inbox
+        if inbox is None:
+            return []
+        return [
+            (d.event, d.action or "", d.last_error or "")
+            for d in inbox.recent(10_000)
+            if d.status == "failed"
+        ]
 
     @property
     def state(self) -> BotState:
@@ -99,7 +111,7 @@ class Harness:
 
     def pulls(self, state: str | None = None) -> list[Any]:
         repo = self.fake.repo(FLEET)
-        prs = [p for p in repo.pulls.values()]
+        prs = list(repo.prs.values())
         return [p for p in prs if state is None or p.state == state]
 
     async def send(

@@ -70,7 +70,13 @@ class GateOutcome:
 @router.register("pull_request")
 async def on_pull_request(event: sansio.Event, ctx: Context) -> None:
     action = event.data.get("action")
-    if action not in PR_ACTIONS:
+    if action == "unlabeled":
+        from bot.handlers.automerge import DO_NOT_MERGE
+
+        label = (event.data.get("label") or {}).get("name")
+        if str(label).lower() != DO_NOT_MERGE:
+            return  # only lifting do-not-merge can change what happens next
+    elif action not in PR_ACTIONS:
         return
     if action == "edited" and "base" not in (event.data.get("changes") or {}):
         return  # a title or body edit changes no verdict
