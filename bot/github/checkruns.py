@@ -74,7 +74,10 @@ async def publish(ctx: Context, repo: str, head_sha: str, desired: Sequence[Desi
     if not pending:
         return 0
     identity = await ctx.identity()
-    runs = await ctx.gateway.check_runs_for(repo, head_sha, app_id=identity.id)
+    if ("fresh-commit", repo, head_sha) in memo and not ctx.fresh:
+        runs: list[dict[str, Any]] = []  # we made this commit a moment ago: no runs exist yet
+    else:
+        runs = await ctx.gateway.check_runs_for(repo, head_sha, app_id=identity.id)
     latest = _latest_by_name(
         [r for r in runs if r.get("app", {}).get("id", identity.id) == identity.id]
     )
@@ -119,4 +122,10 @@ async def publish(ctx: Context, repo: str, head_sha: str, desired: Sequence[Desi
             )
             writes += 1
         memo[key] = (run_id, check.fingerprint())
+    memo.pop(("fresh-commit", repo, head_sha), None)
     return writes
+
+
+def mark_fresh_commit(ctx: Context, repo: str, sha: str) -> None:
+    """Tell :func:`publish` that ``sha`` was just created by us, so it has no check runs."""
+    ctx.services.caches.derived[("fresh-commit", repo, sha)] = True

@@ -64,6 +64,7 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         result = await _merge(ctx, repo, number, head, title)
     if result.outcome == "merged":
         ctx.log.info("merged %s#%s at %s", repo, number, head[:7])
+        remember_merged(ctx, repo, number)
         ref = pfield(pr, "head.ref", str)
         same_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name") == repo
         if ref.startswith("fleet-bot/") and same_repo:
@@ -73,6 +74,15 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         return "not mergeable yet"
     ctx.log.info("merge of %s#%s not possible now: %s", repo, number, result.message)
     return result.outcome
+
+
+def remember_merged(ctx: Context, repo: str, number: int) -> None:
+    """Webhooks about a PR we merged a moment ago (its ``opened`` arrives late) need no work."""
+    ctx.services.caches.derived[("merged", repo, number)] = True
+
+
+def known_merged(ctx: Context, repo: str, number: int) -> bool:
+    return ("merged", repo, number) in ctx.services.caches.derived
 
 
 async def _merge(ctx: Context, repo: str, number: int, head: str, title: str) -> MergeResult:

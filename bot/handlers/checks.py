@@ -84,6 +84,8 @@ async def on_pull_request(event: sansio.Event, ctx: Context) -> None:
     facts = facts_for(ctx, event.data)
     from bot.handlers import automerge
 
+    if automerge.known_merged(ctx, facts.repo, pfield(pr, "number", int)):
+        return  # we merged it ourselves a moment ago; this event is stale
     outcome = await gate_pull(ctx, facts, pr)
     if outcome is not None:
         await automerge.consider(ctx, facts, pr, outcome)

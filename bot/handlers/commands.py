@@ -15,6 +15,7 @@ from bot import prtext
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
+from bot.github.checkruns import mark_fresh_commit
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
 from bot.handlers.checks import facts_for, gate_pull, pull_files
 from bot.payload import field as pfield
@@ -149,6 +150,7 @@ async def promote(
         # Left over from an earlier, closed promotion: it is ours, start it afresh.
         await ctx.gateway.delete_branch(facts.repo, branch)
         await ctx.gateway.create_branch(facts.repo, branch, commit)
+    mark_fresh_commit(ctx, facts.repo, commit)
     base = await facts.default_branch()
     pr = await ctx.gateway.create_pull(facts.repo, head=branch, base=base, title=title, body=body)
     if pr is None:

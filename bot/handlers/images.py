@@ -16,6 +16,7 @@ from bot import markers, prtext
 from bot.fleet.images import ImageRef, ImageRefError, parse_image
 from bot.fleet.policy import PolicyError
 from bot.github import discovery
+from bot.github.checkruns import mark_fresh_commit
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import automerge
 from bot.handlers.checks import gate_pull
@@ -201,7 +202,10 @@ async def _open(
     commit = await ctx.gateway.commit_files(
         repo, parent=head, changes=dict(plan.changes), message=prtext.bump_commit_message(plan)
     )
-    if not await ctx.gateway.create_branch(repo, branch, commit):
+    created = await ctx.gateway.create_branch(repo, branch, commit)
+    if created:
+        mark_fresh_commit(ctx, repo, commit)
+    else:
         # A redelivery, or a crash after the branch was made: the branch already holds this
         # bump (the name is deterministic). Reuse it as it is; never force-push.
         ctx.log.info("%s: branch %s exists already", repo, branch)

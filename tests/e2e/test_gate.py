@@ -1,0 +1,211 @@
+"""The promotion gate (issue 5): lineage and approvals checks on fleet PRs, end to end."""
+
+from __future__ import annotations
+
+from tests.e2e.gatekit import (
+    DEV,
+    PROD,
+    STAGING,
+    checks,
+    land,
+    open_change,
+    path,
+    summary,
+    verdict,
+    with_image,
+)
+from tests.harness import FLEET, Harness
+
+LINEAGE, APPROVALS = "promotion/lineage", "promotion/approvals"
+IMG = "registry.acme.com/payment"
+
+
+async def prod_pr(
+    world: Harness, image: str, branch: str = "to-prod", author: str = "alice"
+) -> int:
+    number = open_change(
+        world,
+        branch,
+        {path(PROD): with_image(world, PROD, image)},
+        author=author,
+        title=f"prod: {image}",
+    )
+    await world.settle()
+    return number
+
+
+async def test_lineage_passes_for_a_tag_staging_runs(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    assert verdict(world, number, LINEAGE) == "success"
+    text = summary(world, number, LINEAGE)
+    assert "staging-use1-01" in text and "v2.0.0" in text
+    assert verdict(world, number, APPROVALS) == "pending"
+
+
+async def test_lineage_passes_for_a_rollback_to_an_older_staging_tag(world: Harness) -> None:
+    land(world.fake, {path(STAGING): with_image(world, STAGING, f"{IMG}:v2.0.1")}, "staging 2.0.1")
+    land(world.fake, {path(STAGING): with_image(world, STAGING, f"{IMG}:v2.0.2")}, "staging 2.0.2")
+    await world.settle()
+    number = await prod_pr(world, f"{IMG}:v2.0.1")
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+
+
+async def test_lineage_fails_for_a_tag_staging_never_had(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v9.9.9")
+    assert verdict(world, number, LINEAGE) == "failure"
+    run = checks(world, number)[LINEAGE]
+    text = summary(world, number, LINEAGE)
+    assert "v9.9.9" in text and "v2.0.0" in text  # what staging has instead
+    assert any(
+        a["path"] == path(PROD) and a["annotation_level"] == "failure" for a in run.annotations
+    )
+
+
+async def test_lineage_fails_for_a_changed_repository(world: Harness) -> None:
+    number = await prod_pr(world, "registry.acme.com/payment-fork:v2.0.0")
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert "repository" in summary(world, number, LINEAGE).lower()
+
+
+async def test_lineage_fails_for_a_new_tenant_input_with_an_unknown_tag(world: Harness) -> None:
+    new = path(PROD, "ledger")
+    body = with_image(world, PROD, "registry.acme.com/ledger:v1.0.0").replace(
+        b"payment-app-inputs", b"ledger-inputs"
+    )
+    number = open_change(world, "new-tenant", {new: body}, title="prod: ledger")
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert "ledger" in summary(world, number, LINEAGE)
+
+
+async def test_dev_only_pr_gets_two_successful_checks(world: Harness) -> None:
+    number = open_change(
+        world, "dev", {path(DEV): with_image(world, DEV, f"{IMG}:v2.5.0")}, title="dev"
+    )
+    world.fake.set_required_checks(FLEET, "main", ["ci/build"])  # keep it open to look at
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success"
+    assert verdict(world, number, APPROVALS) == "success"
+
+
+async def test_prod_approvals_need_three_distinct_people_from_the_right_teams(
+    world: Harness,
+) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    world.fake.review(FLEET, number, "bob", "APPROVE")  # sre
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    text = summary(world, number, APPROVALS)
+    assert "@acme/sre" in text and "@acme/tech-leads" in text
+    world.fake.review(FLEET, number, "dana", "APPROVE")  # sre and tech lead
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"  # two people cannot fill three slots
+    world.fake.review(FLEET, number, "carol", "APPROVE")  # sre
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success"
+    text = summary(world, number, APPROVALS)
+    assert "bob" in text and "carol" in text and "dana" in text
+
+
+async def test_approval_before_the_latest_push_does_not_count(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    for who in ("bob", "carol", "erin"):
+        world.fake.review(FLEET, number, who, "APPROVE")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success"
+    world.fake.commit(
+        FLEET, "to-prod", {"clusters/prod-use1-01/notes.txt": b"x\n"}, "note", author="alice"
+    )
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    assert "head" in summary(world, number, APPROVALS).lower()
+
+
+async def test_author_and_commit_authors_do_not_count(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0", author="bob")  # bob is sre, but the author
+    for who in ("bob", "carol", "erin"):
+        if who != "bob":
+            world.fake.review(FLEET, number, who, "APPROVE")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    text = summary(world, number, APPROVALS)
+    assert "1 more" in text or "1 from" in text
+
+
+async def test_changes_requested_fails_and_dismissing_brings_back_pending(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    world.fake.review(FLEET, number, "bob", "APPROVE")
+    rid = world.fake.review(FLEET, number, "frank", "REQUEST_CHANGES", body="not today")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "failure"
+    assert "frank" in summary(world, number, APPROVALS)
+    world.fake.dismiss_review(FLEET, number, rid, by="alice", message="discussed")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    # one run per name is current; the re-opened one is newer than the failed one
+    names = [
+        r.name for r in world.fake.check_runs(FLEET, world.fake.repo(FLEET).prs[number].head_sha)
+    ]
+    assert names.count(APPROVALS) <= 2 and names.count(LINEAGE) == 1
+
+
+async def test_staging_and_prod_together_must_satisfy_both(world: Harness) -> None:
+    number = open_change(
+        world,
+        "both",
+        {
+            path(STAGING): with_image(world, STAGING, f"{IMG}:v2.1.0-rc1"),
+            path(PROD): with_image(world, PROD, f"{IMG}:v2.0.0"),
+        },
+        title="staging + prod",
+    )
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+    world.fake.review(FLEET, number, "bob", "APPROVE")
+    await world.settle()
+    text = summary(world, number, APPROVALS)
+    assert "staging" in text and "prod" in text
+    assert verdict(world, number, APPROVALS) == "pending"  # staging is satisfied, prod is not
+    world.fake.review(FLEET, number, "carol", "APPROVE")
+    world.fake.review(FLEET, number, "erin", "APPROVE")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success"
+
+
+async def test_policy_is_read_from_the_base_branch_not_the_pr(world: Harness) -> None:
+    loosened = (
+        b"environments:\n  - name: dev\n    autoMerge: true\n  - name: staging\n  - name: prod\n"
+    )
+    number = open_change(
+        world,
+        "loosen",
+        {".github/promotion.yml": loosened, path(PROD): with_image(world, PROD, f"{IMG}:v9.9.9")},
+        title="loosen the rules",
+    )
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert verdict(world, number, APPROVALS) == "pending"
+    assert ".github" in summary(world, number, APPROVALS)
+
+
+async def test_rerequested_check_is_evaluated_again(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    run = checks(world, number)[APPROVALS]
+    before = len(world.bot_requests())
+    world.fake.rerequest_check_run(run.id, by="alice")
+    await world.settle()
+    assert len(world.bot_requests()) > before  # fresh facts were read
+    assert verdict(world, number, APPROVALS) == "pending"
+
+
+async def test_broken_policy_is_reported_on_the_checks(world: Harness) -> None:
+    land(
+        world.fake,
+        {".github/promotion.yml": b"environments:\n  - name: dev\n    colour: blue\n"},
+        "break the policy",
+    )
+    await world.settle()
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    assert verdict(world, number, LINEAGE) == "failure"
+    text = summary(world, number, LINEAGE)
+    assert ".github/promotion.yml" in text and "colour" in text
