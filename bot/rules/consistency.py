@@ -94,7 +94,7 @@ def _adopt(draft: _Draft, changed: frozenset[str] | None, files: Mapping[str, by
     """The finding as is when the PR touches what it involves; otherwise a pre-existing warning."""
     if changed is None or draft.involved & changed:
         return draft.finding
-    deleted = (path for path in changed if path not in files)
+    deleted = (p for p in changed if p not in files and p.endswith(_YAML_SUFFIXES))
     if draft.dirs and any(path.startswith(draft.dirs) for path in deleted):
         return draft.finding
     finding = draft.finding
