@@ -43,7 +43,7 @@ from bot.fleet.yamlsafe import (
     mapping_get,
 )
 
-__all__ = ["ESO_GROUP", "FLUX_GROUP", "MAX_MANIFEST_BYTES", "consistency_findings"]
+__all__ = ["ESO_GROUP", "FLUX_GROUP", "MAX_MANIFEST_BYTES", "PRE_EXISTING", "consistency_findings"]
 
 FLUX_GROUP = "fluxcd.controlplane.io"
 ESO_GROUP = "external-secrets.io"
