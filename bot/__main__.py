@@ -29,7 +29,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args.production)
     logs.configure(settings.log_level, settings.log_format, settings.secrets())
     if not settings.has_credentials:
-        raise SettingsError("APP_ID is not set")
+        # No credentials and not --production (load_settings refuses that): offer the GitHub
+        # App manifest flow, which writes them to .env for the next start.
+        from bot.setup import run_setup
+
+        return run_setup(settings)
     from bot.app import create_app
 
     app = create_app(settings)
@@ -116,6 +120,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_check(Path(args.path), base=args.base, out=sys.stdout)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import main as demo_main
+
+    return demo_main(verbose=args.verbose)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -129,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse to start without credentials (no setup page)",
     )
     serve.set_defaults(func=cmd_serve)
+    demo = sub.add_parser("demo", help="run the whole story against the built-in fake GitHub")
+    demo.add_argument("-v", "--verbose", action="store_true", help="show the service's log")
+    demo.set_defaults(func=cmd_demo)
     check = sub.add_parser("check", help="check a local checkout of a fleet repo")
     check.add_argument("path", nargs="?", default=".")
     check.add_argument("--base", help="git ref to compare with (also runs the lineage rule)")

@@ -6,6 +6,8 @@ Operator form (``spec.type: Static`` + ``spec.defaultValues``): the bot reads an
 
 from __future__ import annotations
 
+from typing import Any
+
 CLUSTERS = ("dev-use1-01", "staging-use1-01", "prod-use1-01")
 PAYMENT_IMAGE = "registry.acme.com/payment"
 CHECKOUT_IMAGE = "ghcr.io/acme/checkout"
@@ -116,3 +118,36 @@ def fleet_files(
         files[f"{base}/tenants/checkout/input.yaml"] = checkout_input(env, shop_tag)
         files[f"{base}/tenants/checkout/sync.yaml"] = sync("checkout", env)
     return files
+
+
+#: The people of the sample org and what they are (teams below).
+PEOPLE = {
+    "alice": "developer",
+    "bob": "SRE",
+    "carol": "SRE",
+    "dana": "SRE and tech lead",
+    "erin": "tech lead",
+    "frank": "SRE",
+    "rita": "read-only",
+    "ci-bot": "CI",
+}
+TEAMS = {"sre": ("bob", "carol", "dana", "frank"), "tech-leads": ("dana", "erin")}
+
+
+def seed(fake: Any, *, org: str = "acme", repo: str = "fleet", secret: str) -> Any:
+    """Seed a fake GitHub: the org, its people and teams, the fleet repo, an app repo, and the
+    bot's GitHub App installed on the org. Returns the app (its id and private key)."""
+    app = fake.create_app("fleet-bot", name="Fleet Bot", webhook_secret=secret)
+    fake.create_org(org)
+    for login in PEOPLE:
+        fake.create_user(login, name=login.title(), email=f"{login}@{org}.test")
+    for team, members in TEAMS.items():
+        fake.create_team(org, team, members=list(members))
+    fake.create_repo(org, repo, files=fleet_files(), author="alice")
+    fake.create_repo(org, "payment", files={"README.md": b"# payment service\n"}, author="alice")
+    for login in PEOPLE:
+        if login != "rita":
+            fake.set_collaborator(f"{org}/{repo}", login, "write")
+    fake.set_collaborator(f"{org}/{repo}", "rita", "read")
+    fake.install(app, org, "all")
+    return app

@@ -28,16 +28,6 @@ from bot.settings import load_settings
 SECRET = "test-webhook-secret-3f9a"
 ORG = "acme"
 FLEET = "acme/fleet"
-PEOPLE = {
-    "alice": "developer",
-    "bob": "sre",
-    "carol": "sre",
-    "dana": "sre and tech lead",
-    "erin": "tech lead",
-    "frank": "sre",
-    "rita": "read-only",
-    "ci-bot": "CI",
-}
 
 
 @dataclass
@@ -184,16 +174,7 @@ async def start_bot(
 
 def seed_world(fake: FakeGitHub, files: dict[str, bytes] | None = None) -> Any:
     """The org, its people and teams, the fleet repo, and the app installed on the org."""
-    app = fake.create_app("fleet-bot", name="Fleet Bot", webhook_secret=SECRET)
-    fake.create_org(ORG)
-    for login in PEOPLE:
-        fake.create_user(login, name=login.title(), email=f"{login}@acme.test")
-    fake.create_team(ORG, "sre", members=["bob", "carol", "dana", "frank"])
-    fake.create_team(ORG, "tech-leads", members=["dana", "erin"])
-    fake.create_repo(ORG, "fleet", files=files or samples.fleet_files(), author="alice")
-    fake.create_repo(ORG, "payment", files={"README.md": b"# payment service\n"}, author="alice")
-    for login in ("alice", "bob", "carol", "dana", "erin", "frank", "ci-bot"):
-        fake.set_collaborator(FLEET, login, "write")
-    fake.set_collaborator(FLEET, "rita", "read")
-    fake.install(app, ORG, "all")
+    app = samples.seed(fake, org=ORG, repo="fleet", secret=SECRET)
+    if files is not None:
+        fake.commit(FLEET, "main", files, "replace the fleet", author="alice")
     return app

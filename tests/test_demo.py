@@ -1,0 +1,21 @@
+"""The demo is the product's story end to end; it must keep working as chapters are added."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.demo import run
+
+
+async def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
+    code = await run()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "-> merged by fleet-bot[bot]" in out
+    assert '+    image: "registry.acme.com/payment:v2.2.0"' in out
+    assert "✗ promotion/lineage: failure" in out
+    assert "GitHub refuses (405" in out
+    assert "✓ promotion/approvals: success — Approved by 3 reviewers" in out
+    assert "review requested from @acme/sre" in out
+    assert "erin merges" in out and "prod runs v2.2.0" in out
+    assert "0 failed" in out
