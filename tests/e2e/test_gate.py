@@ -209,3 +209,35 @@ async def test_broken_policy_is_reported_on_the_checks(world: Harness) -> None:
     assert verdict(world, number, LINEAGE) == "failure"
     text = summary(world, number, LINEAGE)
     assert ".github/promotion.yml" in text and "colour" in text
+
+
+async def test_membership_change_re_judges_approvals(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    for who in ("bob", "carol", "erin"):
+        world.fake.review(FLEET, number, who, "APPROVE")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success"
+    world.fake.remove_team_member("acme", "tech-leads", "erin")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    assert "erin" in summary(world, number, APPROVALS)
+
+
+async def test_push_to_main_re_judges_lineage_of_open_prs(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.1")
+    assert verdict(world, number, LINEAGE) == "failure"
+    land(world.fake, {path(STAGING): with_image(world, STAGING, f"{IMG}:v2.0.1")}, "staging 2.0.1")
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+
+
+async def test_a_review_costs_at_most_four_calls_on_a_warm_cache(world: Harness) -> None:
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    world.fake.review(FLEET, number, "bob", "APPROVE")
+    await world.settle()
+    world.fake.reset_counters()
+    world.fake.review(FLEET, number, "carol", "APPROVE")
+    await world.settle()
+    calls = world.bot_requests()
+    assert 0 < len(calls) <= 4, [(r.method, r.path) for r in calls]
+    assert verdict(world, number, APPROVALS) == "pending"
