@@ -447,7 +447,8 @@ class SetupPages:
             self.state.env_path,
             html_url,
         )
-        return self.done_page()
+        # Off the URL that carries the (now used) code, so a reload asks GitHub for nothing.
+        raise web.HTTPSeeOther("/", headers={"Cache-Control": "no-store"})
 
     async def exchange(self, code: str) -> dict[str, Any]:
         """``POST /app-manifests/{code}/conversions`` (no authentication: the code is the key).

@@ -32,6 +32,7 @@ FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--no-proxy-server",
+    "--window-size=1280,900",
 )
 
 
@@ -121,10 +122,11 @@ class Page:
         await self.send("Input.insertText", text=text)
 
     async def click(self, selector: str) -> None:
-        """Press and release the left mouse button over the middle of an element."""
+        """Scroll an element into view, then press and release the left mouse button over it."""
         box = await self.evaluate(
-            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
         )
         x, y = box
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):

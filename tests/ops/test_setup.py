@@ -76,8 +76,12 @@ class Flow:
             return resp.headers["Location"]
 
     async def callback(self, location: str) -> tuple[int, str]:
+        """GitHub's redirect to our callback; a success sends the browser on to ``/``."""
         assert location.startswith(self.origin + "/setup/callback?")
-        resp = await self.client.get(location[len(self.origin) :])
+        resp = await self.client.get(location[len(self.origin) :], allow_redirects=False)
+        if resp.status == 303:
+            assert resp.headers["Location"] == "/"
+            resp = await self.client.get("/")
         return resp.status, await resp.text()
 
 
