@@ -97,6 +97,28 @@ spec:
 """.encode()
 
 
+def checkout_secret(env: str) -> bytes:
+    """checkout's secret, wired right (only payment-app keeps the seed document's mismatch)."""
+    return f"""\
+apiVersion: external-secrets.io/v1beta1
+kind: ExternalSecret
+metadata:
+  name: checkout-secrets
+  namespace: checkout-{env}
+spec:
+  secretStoreRef:
+    name: cluster-vault
+    kind: ClusterSecretStore
+  target:
+    name: checkout-secrets
+  data:
+    - secretKey: api_key
+      remoteRef:
+        key: secret/data/checkout/{env}
+        property: api_key
+""".encode()
+
+
 def fleet_files(
     payment: tuple[str, str, str] = ("v2.1.0-rc1", "v2.0.0", "v1.9.0"),
     checkout: tuple[str, str, str] = ("v3.4.0", "v3.3.0", "v3.2.0"),
@@ -117,6 +139,7 @@ def fleet_files(
         files[f"{base}/tenants/payment-app/sync.yaml"] = sync("payment-app", env)
         files[f"{base}/tenants/checkout/input.yaml"] = checkout_input(env, shop_tag)
         files[f"{base}/tenants/checkout/sync.yaml"] = sync("checkout", env)
+        files[f"{base}/tenants/checkout/external-secret.yaml"] = checkout_secret(env)
     return files
 
 

@@ -279,12 +279,8 @@ def test_the_seed_shaped_sample_fleet_names_the_secret_mismatch() -> None:
         target_line = line_of(files, base, "name: payment-app-secrets # The K8s")
         assert f"{base}:{target_line} creates 'payment-app-secrets'" in finding.message
         assert "set spec.target.name to 'payment-processor-secrets'" in finding.message
-    # checkout's blueprint expects checkout-secrets, which the sample fleet never creates; the
-    # payment ExternalSecret is not offered to it as a fix
-    checkout = [f for f in errors if "/checkout/" in f.path]
-    assert len(checkout) == len(samples.CLUSTERS)
-    assert all("add an ExternalSecret" in f.message for f in checkout)
-    assert {f.path for f in errors} == {f.path for f in payment + checkout}
+    # checkout is wired right in the sample: the seed's own mismatch is the only error
+    assert {f.path for f in errors} == {f.path for f in payment}
 
 
 def test_a_wrong_target_name_is_an_error_on_the_input_line_of_the_value() -> None:
