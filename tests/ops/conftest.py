@@ -48,7 +48,12 @@ def open_staging_promotion(fake: FakeGitHub, branch: str = "promote-staging") ->
     return fake.open_pr(FLEET, branch, title="Promote payment to staging", author="alice")
 
 
+#: What the gate concludes on that PR: lineage holds, approvals still due (no conclusion yet).
+GATED = {"promotion/lineage": "success", "promotion/approvals": None}
+
+
 def gate_checks(fake: FakeGitHub, number: int) -> dict[str, str | None]:
-    """The promotion check runs on the PR's head: name -> conclusion (None while running)."""
+    """The promotion gate's check runs on the PR's head: name -> conclusion (None: running)."""
     head = fake.pr(FLEET, number)["head"]["sha"]
-    return {run.name: run.conclusion for run in fake.check_runs(FLEET, head)}
+    runs = {run.name: run.conclusion for run in fake.check_runs(FLEET, head)}
+    return {name: conclusion for name, conclusion in runs.items() if name in GATED}
