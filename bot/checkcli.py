@@ -18,6 +18,7 @@ from bot.fleet.check import Finding, check_tree
 from bot.fleet.inputs import InputError, read_input
 from bot.fleet.layout import build_fleet
 from bot.fleet.policy import DEFAULT_POLICY, POLICY_PATH, Policy, PolicyError, parse_policy
+from bot.rules.consistency import classify, consistency_findings
 from bot.rules.gate import FileChange, scope_of
 from bot.rules.lineage import (
     Change,
@@ -80,6 +81,18 @@ def _image(path: str, data: bytes | None) -> str | None:
         return read_input(path, data).image
     except InputError:
         return None
+
+
+def _files_at(root: Path, ref: str) -> dict[str, bytes]:
+    """The YAML files under clusters/ at a git ref."""
+    names = _git(root, "ls-tree", "-r", "--name-only", ref, "--", "clusters").splitlines()
+    out: dict[str, bytes] = {}
+    for name in names:
+        if name.endswith(SUFFIXES):
+            data = _show(root, ref, name)
+            if data is not None:
+                out[name] = data
+    return out
 
 
 def local_history(root: Path, ref: str, path: str) -> list[ValueAt]:
@@ -154,14 +167,26 @@ def run_check(root: Path, *, base: str | None, out: TextIO) -> int:
     files = read_tree(root)
     policy_bytes = files.get(POLICY_PATH)
     findings: list[Finding] = check_tree(files, policy_bytes)
+    try:
+        policy = parse_policy(policy_bytes) if policy_bytes is not None else DEFAULT_POLICY
+    except PolicyError:
+        policy = DEFAULT_POLICY  # check_tree reported it
+    consistency = consistency_findings(files, policy)
+    if base is not None:
+        try:
+            before = consistency_findings(_files_at(root, base), policy)
+        except GitError as exc:
+            out.write(f"error: --base {base}: {exc}\n")
+            return 2
+        new_errors, listed = classify(before, consistency)
+        consistency = [*new_errors, *listed]
+    seen = {(f.path, f.message) for f in findings}
+    findings += [f for f in consistency if (f.path, f.message) not in seen]
+    findings.sort(key=lambda f: (f.path, f.line or 0))
     for finding in findings:
         out.write(f"{finding}\n")
     errors = sum(1 for f in findings if f.severity == "error")
     if base is not None:
-        try:
-            policy = parse_policy(policy_bytes) if policy_bytes is not None else DEFAULT_POLICY
-        except PolicyError:
-            policy = DEFAULT_POLICY
         try:
             lines = lineage_since(root, base, files, policy)
         except GitError as exc:

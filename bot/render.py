@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from bot.fleet.check import Finding
 from bot.fleet.images import ImageRefError, parse_image
 from bot.fleet.policy import ApprovalRule
 from bot.rules.approvals import ApprovalVerdict, Counted
@@ -370,6 +371,62 @@ def render_not_gated(reason: str) -> CheckOutput:
         text="",
         annotations=(),
     )
+
+
+# --- fleet consistency ------------------------------------------------------------------------
+
+
+def render_fleet(
+    new_errors: Sequence[Finding], warnings: Sequence[Finding], *, clusters: Sequence[str]
+) -> CheckOutput:
+    """The ``promotion/fleet`` output: what this PR breaks (fails the check), then what was
+    already there or is only worth knowing (listed, does not fail)."""
+    scope = _join(list(clusters)) if clusters else "no cluster"
+    if new_errors:
+        title = f"{_n(len(new_errors), 'consistency error')} introduced"
+        head = f"**This pull request introduces {_n(len(new_errors), 'consistency error')}.**"
+    elif warnings:
+        title = f"Consistent; {_n(len(warnings), 'warning')}"
+        head = "**No new consistency errors.** Warnings below do not fail the check."
+    else:
+        title = "Consistent"
+        head = "**No consistency findings.**"
+    lines = [head, "", f"Checked: {scope}.", ""]
+    if new_errors:
+        lines += ["### ❌ Errors this pull request introduces", ""]
+        lines += [f"- {_code(_where(f))}: {_escape(f.message)}" for f in new_errors]
+        lines.append("")
+    if warnings:
+        lines += ["### ⚠️ Warnings", ""]
+        lines += [f"- {_code(_where(f))}: {_escape(f.message)}" for f in warnings]
+        lines.append("")
+    return CheckOutput(
+        title=_clip(title, ANNOTATION_TITLE_LIMIT),
+        summary=truncate_markdown("\n".join(lines)),
+        text=truncate_markdown(
+            "### What is checked\n"
+            "Each tenant's sync.yaml must take its inputs from the ResourceSetInputProvider in "
+            "its input.yaml (same namespace); the Secret the blueprint expects must be created by "
+            "an ExternalSecret in the tenant's or the cluster's base directory; an ExternalSecret "
+            "must not read another environment's Vault path; inputs in the seed's spec.values "
+            "form never reach the cluster. Only problems this pull request introduces fail."
+        ),
+        annotations=tuple(
+            Annotation(
+                f.path,
+                f.line or 1,
+                f.line or 1,
+                "failure",
+                _clip_bytes(f.message, ANNOTATION_MESSAGE_BYTES),
+                "Fleet consistency",
+            )
+            for f in new_errors
+        ),
+    )
+
+
+def _where(finding: Finding) -> str:
+    return f"{finding.path}:{finding.line}" if finding.line else finding.path
 
 
 # --- truncation --------------------------------------------------------------------------------

@@ -38,7 +38,10 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         return "draft"
     if any(str(label.get("name")).lower() == DO_NOT_MERGE for label in pr.get("labels") or []):
         return "labelled do-not-merge"
-    if outcome.lineage == "failure" or outcome.approvals in ("failure", "pending"):
+    if "failure" in (outcome.lineage, outcome.consistency) or outcome.approvals in (
+        "failure",
+        "pending",
+    ):
         return "gate not green"
     if pr.get("state", "open") != "open":
         return "closed"

@@ -20,8 +20,9 @@ from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github import discovery
-from bot.github.checkruns import APPROVALS, LINEAGE, DesiredCheck, publish
+from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, DesiredCheck, publish
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.handlers.fleetcheck import fleet_check
 from bot.payload import field as pfield
 from bot.render import Annotation, CheckOutput, render_approvals, render_lineage, render_not_gated
 from bot.rules.approvals import (
@@ -59,6 +60,7 @@ class GateOutcome:
     scope: Scope | None
     lineage: str | None = None  # "success" | "failure" | None (not evaluated)
     approvals: str | None = None  # "success" | "pending" | "failure" | None
+    consistency: str | None = None
     policy: Policy | None = None
     fleet: Fleet | None = None
     notes: list[str] = field(default_factory=list)
@@ -210,7 +212,7 @@ async def gate_pull(
     facts: RepoFacts,
     pr: dict[str, Any],
     *,
-    parts: Sequence[str] = ("lineage", "approvals"),
+    parts: Sequence[str] = ("lineage", "approvals", "fleet"),
 ) -> GateOutcome | None:
     """Evaluate and publish the gate's checks for one PR; None when the repo is no fleet repo."""
     if pr.get("state", "open") != "open":
@@ -226,7 +228,7 @@ async def gate_pull(
         return None
     except PolicyError as exc:
         await publish(ctx, repo, head_sha, policy_error_checks(exc, parts))
-        return GateOutcome(head_sha, None, "failure", "failure", notes=[str(exc)])
+        return GateOutcome(head_sha, None, "failure", "failure", "failure", notes=[str(exc)])
     files = await pull_files(ctx, repo, number, head_sha, base_head)
     fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in files])
     scope = scope_of(files, fleet, policy)
@@ -239,6 +241,10 @@ async def gate_pull(
     if "approvals" in parts:
         check = await approvals_check(ctx, facts, policy, scope, pr)
         outcome.approvals = check.conclusion or "pending"
+        desired.append(check)
+    if "fleet" in parts:
+        check = await fleet_check(facts, policy, fleet, scope, files, base_head)
+        outcome.consistency = check.conclusion
         desired.append(check)
     await publish(ctx, repo, head_sha, desired)
     return outcome
@@ -270,7 +276,8 @@ def policy_error_checks(exc: PolicyError, parts: Sequence[str]) -> list[DesiredC
             Annotation(exc.path, exc.line, exc.line, "failure", exc.message, "Invalid policy"),
         )
     output = CheckOutput("The promotion policy is invalid", summary, "", annotations)
-    names = [n for n, part in ((LINEAGE, "lineage"), (APPROVALS, "approvals")) if part in parts]
+    pairs = ((LINEAGE, "lineage"), (APPROVALS, "approvals"), (FLEET, "fleet"))
+    names = [n for n, part in pairs if part in parts]
     return [DesiredCheck(name, "failure", output) for name in names]
 
 

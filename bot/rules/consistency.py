@@ -22,7 +22,7 @@ skipped (``check_tree`` reports them), so this never raises on repository conten
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from string import Formatter
@@ -43,7 +43,14 @@ from bot.fleet.yamlsafe import (
     mapping_get,
 )
 
-__all__ = ["ESO_GROUP", "FLUX_GROUP", "MAX_MANIFEST_BYTES", "PRE_EXISTING", "consistency_findings"]
+__all__ = [
+    "ESO_GROUP",
+    "FLUX_GROUP",
+    "MAX_MANIFEST_BYTES",
+    "PRE_EXISTING",
+    "classify",
+    "consistency_findings",
+]
 
 FLUX_GROUP = "fluxcd.controlplane.io"
 ESO_GROUP = "external-secrets.io"
@@ -563,3 +570,26 @@ def _seed_form_findings(tree: _Tree) -> Iterator[_Draft]:
             if warning.startswith(_SEED_FORM_PREFIX):
                 finding = Finding(path, tenant_input.values_line, "warning", warning)
                 yield _Draft(finding, _input_candidates(cluster, tenant))
+
+
+def _key(finding: Finding) -> tuple[str, str, str]:
+    return (finding.path, finding.severity, finding.message)
+
+
+def classify(
+    before: Sequence[Finding], after: Sequence[Finding]
+) -> tuple[list[Finding], list[Finding]]:
+    """(errors the change introduces, warnings to list) from findings before and after."""
+    existed = {_key(f) for f in before}
+    new_errors: list[Finding] = []
+    warnings: list[Finding] = []
+    for finding in after:
+        if finding.severity == "error" and _key(finding) not in existed:
+            new_errors.append(finding)
+        elif finding.severity == "error":
+            warnings.append(
+                Finding(finding.path, finding.line, "warning", PRE_EXISTING + finding.message)
+            )
+        else:
+            warnings.append(finding)
+    return new_errors, warnings

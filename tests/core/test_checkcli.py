@@ -34,11 +34,23 @@ def run(root: Path, base: str | None = None) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_clean_checkout_passes_with_the_seed_form_warning(tmp_path: Path) -> None:
+def test_sample_checkout_reports_the_seed_documents_secret_mismatch(tmp_path: Path) -> None:
     code, text = run(checkout(tmp_path))
+    assert code == 1, text
+    assert "warning" in text and "defaultValues" in text  # the seed form
+    assert "payment-processor-secrets" in text  # the blueprint's secret nobody creates
+    assert "6 input file(s) checked: 3 error(s)" in text
+
+
+def test_with_base_only_new_consistency_errors_count(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    code, text = run(root, base="main")
     assert code == 0, text
-    assert "warning" in text and "defaultValues" in text
-    assert "6 input file(s) checked: 0 error(s)" in text
+    assert "pre-existing: " in text
+    secrets = root / "clusters/dev-use1-01/base/external-secrets.yaml"
+    secrets.write_bytes(secrets.read_bytes().replace(b"payment-app/dev", b"payment-app/prod"))
+    code, text = run(root, base="main")
+    assert code == 1 and "prod" in text
 
 
 def test_broken_input_is_an_error_with_its_line(tmp_path: Path) -> None:

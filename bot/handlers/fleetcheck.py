@@ -1,0 +1,87 @@
+"""``promotion/fleet``: is the fleet still wired right after this PR?
+
+The consistency rules are cluster-local (a tenant's files, its cluster's base directory, the
+policy), so only the clusters a PR touches are judged, on the base branch and on base + the PR's
+changes. A finding present on both is pre-existing (listed, does not fail): the rule can be
+adopted on a fleet that is not clean yet. Only what the PR introduces fails the check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from bot.fleet.layout import Fleet
+from bot.fleet.policy import Policy
+from bot.github.checkruns import FLEET, DesiredCheck
+from bot.github.facts import RepoFacts
+from bot.render import render_fleet
+from bot.rules.consistency import classify, consistency_findings
+from bot.rules.gate import FileChange, Scope
+
+YAML = (".yaml", ".yml")
+
+
+def touched_clusters(changes: Sequence[FileChange], fleet: Fleet, scope: Scope) -> list[str]:
+    if scope.touches_policy:
+        return sorted(fleet.clusters)  # the policy's secretName or environments may have moved
+    clusters: set[str] = set()
+    for change in changes:
+        for path in (change.path, change.previous_path):
+            loc = fleet.locate(path) if path else None
+            if loc is not None:
+                clusters.add(loc.cluster)
+    return sorted(clusters)
+
+
+async def cluster_files(facts: RepoFacts, commit: str, clusters: Sequence[str]) -> dict[str, bytes]:
+    """Every YAML file of ``clusters`` at ``commit`` (blobs are cached by SHA)."""
+    tree = await facts.tree(commit)
+    prefixes = tuple(f"clusters/{c}/" for c in clusters)
+    paths = [p for p in tree.blobs if p.startswith(prefixes) and p.endswith(YAML)]
+    return await facts.files(commit, paths)
+
+
+async def apply_changes(
+    facts: RepoFacts,
+    base: Mapping[str, bytes],
+    changes: Sequence[FileChange],
+    clusters: Sequence[str],
+) -> dict[str, bytes]:
+    """The files as the merge would leave them: the base plus the PR's changes."""
+    prefixes = tuple(f"clusters/{c}/" for c in clusters)
+    head = dict(base)
+    wanted: list[FileChange] = []
+    for change in changes:
+        if change.previous_path and change.previous_path != change.path:
+            head.pop(change.previous_path, None)
+        if not change.path.startswith(prefixes) or not change.path.endswith(YAML):
+            continue
+        if change.status == "removed" or change.sha is None:
+            head.pop(change.path, None)
+        else:
+            wanted.append(change)
+    blobs = await asyncio.gather(
+        *(facts.gateway.blob(facts.repo, c.sha) for c in wanted if c.sha is not None)
+    )
+    for change, data in zip(wanted, blobs, strict=True):
+        head[change.path] = data
+    return head
+
+
+async def fleet_check(
+    facts: RepoFacts,
+    policy: Policy,
+    fleet: Fleet,
+    scope: Scope,
+    changes: Sequence[FileChange],
+    base_head: str,
+) -> DesiredCheck:
+    clusters = touched_clusters(changes, fleet, scope)
+    base = await cluster_files(facts, base_head, clusters)
+    head = await apply_changes(facts, base, changes, clusters)
+    new_errors, warnings = classify(
+        consistency_findings(base, policy), consistency_findings(head, policy)
+    )
+    output = render_fleet(new_errors, warnings, clusters=clusters)
+    return DesiredCheck(FLEET, "failure" if new_errors else "success", output)
