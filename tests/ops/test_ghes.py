@@ -55,5 +55,6 @@ async def test_a_fleet_pr_on_ghes_gets_its_checks(ghes: Harness) -> None:
     assert [r for r in calls if r.status >= 400] == []
     assert any(r.path.endswith("/access_tokens") for r in calls)
     assert any(r.method == "POST" and r.path.endswith("/check-runs") for r in calls)
+    assert ghes.state.inbox is not None
     done = [d for d in ghes.state.inbox.recent(100) if d.event == "pull_request"]
     assert [d.status for d in done] == ["done"]

@@ -160,6 +160,7 @@ async def test_metrics_after_real_deliveries_parse_and_count_them(service: Harne
     assert value(families, "fleetbot_deliveries_total", event="pull_request", outcome="failed") == 1
     received = value(families, "fleetbot_deliveries_received_total")
     assert received == sum(families["fleetbot_deliveries_total"].samples.values())
+    assert service.state.inbox is not None
     assert received == len(service.state.inbox.recent(1000))  # pings and rejects are not counted
 
     latency = families["fleetbot_handler_seconds"]
