@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import gidgethub
@@ -50,7 +50,9 @@ class Dispatcher:
         self.retry_cap = retry_cap
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
+        self._deferred: set[str] = set()
         self.accepting = True
+        services.defer = self.defer
 
     # --- submission -------------------------------------------------------------------------
 
@@ -80,6 +82,36 @@ class Dispatcher:
 
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
+
+    def defer(self, key: str, delay: float, job: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``job`` once after ``delay`` seconds; repeats of ``key`` meanwhile coalesce.
+
+        This is how work that many events ask for (a dashboard refresh) is debounced. The job
+        is tracked like a delivery, so shutdown waits for it and tests see it in flight.
+        """
+        if key in self._deferred or not self.accepting:
+            return False
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._deferred.discard(key)
+            if not self.accepting:
+                return
+            task = loop.create_task(self._guarded(key, job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+        self._deferred.add(key)
+        return True
+
+    async def _guarded(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except Exception:
+            log.exception("deferred job %s failed", key)
 
     @property
     def in_flight(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +73,8 @@ class Services:
         self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(maxsize=1000)
         self._identity: AppIdentity | None = None
         self.retry_base = 0.5
+        #: Set by the dispatcher: run a job later, coalescing repeats (debounce).
+        self.defer: Callable[[str, float, Callable[[], Awaitable[None]]], bool] = _no_defer
 
     # --- clients ----------------------------------------------------------------------------
 
@@ -138,6 +140,11 @@ class Services:
         """The installation id for a repository (for payloads that lack ``installation``)."""
         data = await self.app_client().getitem(f"/repos/{repo}/installation")
         return int(data["id"])
+
+
+def _no_defer(key: str, delay: float, job: Callable[[], Awaitable[None]]) -> bool:
+    del key, delay, job
+    return False
 
 
 @dataclass

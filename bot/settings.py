@@ -39,6 +39,8 @@ class Settings:
     production: bool = False
     #: How long team memberships are trusted before they are read again (seconds).
     team_cache_ttl: float = 300.0
+    #: Seconds a dashboard refresh waits for more events before it runs (debounce).
+    dashboard_debounce: float = 15.0
     #: Bound of in-flight requests to GitHub (GitHub's secondary limit is 100 concurrent).
     max_concurrent_requests: int = 50
 
@@ -184,6 +186,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, production: bool = Fa
         resync_interval=_float(env, "RESYNC_INTERVAL", 600.0, zero_ok=True),
         production=production,
         team_cache_ttl=_float(env, "TEAM_CACHE_TTL", 300.0),
+        dashboard_debounce=_float(env, "DASHBOARD_DEBOUNCE", 15.0, zero_ok=True),
     )
 
 

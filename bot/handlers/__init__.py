@@ -11,13 +11,26 @@ from typing import TYPE_CHECKING
 
 from gidgethub import routing
 
-from bot.handlers import automerge, checks, commands, images, installations, resync
+from bot.handlers import (
+    automerge,
+    checks,
+    commands,
+    dashboard,
+    images,
+    installations,
+    resync,
+)
 
 if TYPE_CHECKING:
     from bot.app import BackgroundJob
 
 router = routing.Router(
-    installations.router, checks.router, automerge.router, images.router, commands.router
+    installations.router,
+    checks.router,
+    automerge.router,
+    images.router,
+    commands.router,
+    dashboard.router,
 )
 
 #: Events whose work lands in other repositories than the one in the payload.

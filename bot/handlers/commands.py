@@ -56,6 +56,11 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
             await reply(ctx, facts.repo, number, login, str(exc))
         return
     if command is None:
+        status = parse_status(comment.get("body"))
+        if status is not None and await _is_fleet_repo(facts):
+            from bot.handlers import dashboard
+
+            await dashboard.on_status_command(ctx, facts, number, login, status[0])
         return
     head = await facts.head()
     try:
@@ -82,6 +87,15 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
     except CommandError as exc:
         text = str(exc)
     await reply(ctx, facts.repo, number, login, text)
+
+
+def parse_status(body: str | None) -> tuple[str | None] | None:
+    """``/status`` or ``/status <tenant>`` on a line of its own: (tenant or None,)."""
+    for raw in (body or "").splitlines():
+        words = raw.strip().split()
+        if words and words[0].lower() == "/status" and len(words) <= 2:
+            return (words[1] if len(words) == 2 else None,)
+    return None
 
 
 async def _is_fleet_repo(facts: RepoFacts) -> bool:

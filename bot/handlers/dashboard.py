@@ -1,0 +1,187 @@
+"""The "Promotion dashboard" issue, kept current; ``/status [tenant]`` replies with its matrix.
+
+Refreshes are debounced: pushes to the default branch and PR events ask for one, and many asks
+within ``DASHBOARD_DEBOUNCE`` seconds make one refresh. The issue is found by its marker (never
+by title alone, which anyone can copy), created once, and edited only when its text changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from gidgethub import routing, sansio
+
+from bot import markers
+from bot.fleet.inputs import InputError, TenantInput
+from bot.fleet.layout import Fleet, is_safe_name
+from bot.fleet.policy import Policy, PolicyError
+from bot.github.checkruns import APPROVALS, LINEAGE
+from bot.github.facts import NotAFleetRepo, RepoFacts
+from bot.payload import field as pfield
+from bot.rules import dashboard as board
+from bot.services import Context
+
+router = routing.Router()
+log = logging.getLogger("bot.dashboard")
+
+PROMOTION_PREFIX = "fleet-bot/promote/"
+
+
+@router.register("push")
+async def on_push(event: sansio.Event, ctx: Context) -> None:
+    branch = pfield(event.data, "repository.default_branch", str, None)
+    if branch is None or event.data.get("ref") != f"refs/heads/{branch}":
+        return
+    request_refresh(ctx, pfield(event.data, "repository.full_name", str), branch)
+
+
+@router.register("pull_request")
+@router.register("pull_request_review")
+async def on_pull_activity(event: sansio.Event, ctx: Context) -> None:
+    """Only promotion PRs appear on the dashboard: other PRs' events change nothing there."""
+    ref = pfield(event.data, "pull_request.head.ref", str, "")
+    if not ref.startswith(PROMOTION_PREFIX):
+        return
+    repo = pfield(event.data, "repository.full_name", str)
+    branch = pfield(event.data, "repository.default_branch", str, None)
+    request_refresh(ctx, repo, branch)
+
+
+def request_refresh(ctx: Context, repo: str, branch: str | None) -> None:
+    """Ask for a refresh of ``repo``'s dashboard soon (coalesced with other asks)."""
+    services = ctx.services
+    installation = ctx.installation_id
+
+    async def job() -> None:
+        job_ctx = Context(
+            services=services,
+            installation_id=installation,
+            delivery_id=f"dashboard-{uuid.uuid4()}",
+            event="dashboard",
+            gateway=services.gateway(installation),
+            log=logging.LoggerAdapter(log, {"delivery": "dashboard", "repo": repo}),
+        )
+        async with job_ctx.lock(repo):
+            await refresh(job_ctx, RepoFacts(job_ctx, repo, default_branch=branch))
+
+    services.defer(f"dashboard:{repo}", ctx.settings.dashboard_debounce, job)
+
+
+async def gather(ctx: Context, facts: RepoFacts) -> tuple[Policy, Fleet, list[board.Row]] | None:
+    """Policy, fleet and the matrix on the default branch; None when not a fleet repo."""
+    head = await facts.head()
+    try:
+        policy = await facts.policy(head)
+    except (NotAFleetRepo, PolicyError):
+        return None
+    fleet = await facts.fleet(head, policy)
+    paths = list(fleet.inputs.values())
+    parsed = await asyncio.gather(*(facts.tenant_input(head, p) for p in paths))
+    inputs: dict[str, TenantInput | InputError] = {
+        p: v for p, v in zip(paths, parsed, strict=True) if v is not None
+    }
+    return policy, fleet, board.matrix(fleet, policy, inputs)
+
+
+async def refresh(ctx: Context, facts: RepoFacts) -> int | None:
+    """Create or update the dashboard issue; its number (None when not a fleet repo)."""
+    gathered = await gather(ctx, facts)
+    if gathered is None:
+        return None
+    policy, _fleet, rows = gathered
+    pulls = await ctx.gateway.open_pulls(facts.repo)
+    promotions = [
+        await _promotion(ctx, facts.repo, pr)
+        for pr in pulls
+        if str((pr.get("head") or {}).get("ref", "")).startswith(PROMOTION_PREFIX)
+    ]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = board.render_dashboard(rows, policy, promotions, updated=stamp)
+    issue = await find_issue(ctx, facts.repo)
+    if issue is None:
+        created = await ctx.gateway.client.post(
+            f"/repos/{facts.repo}/issues", data={"title": board.TITLE, "body": body}
+        )
+        number = int(created["number"])
+        ctx.log.info("%s: created the promotion dashboard #%s", facts.repo, number)
+    else:
+        number = int(issue["number"])
+        if _without_stamp(str(issue.get("body") or "")) != _without_stamp(body):
+            await ctx.gateway.client.patch(
+                f"/repos/{facts.repo}/issues/{number}", data={"body": body}
+            )
+    ctx.services.caches.derived[("dashboard", facts.repo)] = number
+    return number
+
+
+def _without_stamp(body: str) -> str:
+    """The body without its "Updated" line, so a refresh that changes nothing writes nothing."""
+    return "\n".join(line for line in body.splitlines() if not line.startswith("_Updated "))
+
+
+async def find_issue(ctx: Context, repo: str) -> dict[str, Any] | None:
+    identity = await ctx.identity()
+    issues = await ctx.gateway.collect(
+        f"/repos/{repo}/issues?state=open&creator={identity.bot_login}&per_page=100"
+    )
+    for issue in issues:
+        if "pull_request" in issue:
+            continue
+        if markers.read_marker(issue.get("body")).get("kind") == "dashboard":
+            found: dict[str, Any] = issue
+            return found
+    return None
+
+
+async def _promotion(ctx: Context, repo: str, pr: dict[str, Any]) -> board.OpenPromotion:
+    head = str((pr.get("head") or {}).get("sha", ""))
+    states: dict[str, str] = {}
+    memo = ctx.services.caches.derived
+    for name in (LINEAGE, APPROVALS):
+        hit = memo.get(("check", repo, head, name))
+        if hit is not None:
+            status, conclusion = hit[1][0], hit[1][1]
+            states[name] = str(conclusion) if status == "completed" else "pending"
+    if len(states) < 2:
+        identity = await ctx.identity()
+        runs = await ctx.gateway.check_runs_for(repo, head, app_id=identity.id)
+        for run in sorted(runs, key=lambda r: int(r.get("id", 0))):
+            name = str(run.get("name"))
+            if name in (LINEAGE, APPROVALS):
+                done = run.get("status") == "completed"
+                states[name] = str(run.get("conclusion")) if done else "pending"
+    return board.OpenPromotion(
+        number=int(pr["number"]),
+        title=str(pr.get("title") or ""),
+        url=str(pr.get("html_url") or ""),
+        lineage=states.get(LINEAGE, "missing"),
+        approvals=states.get(APPROVALS, "missing"),
+    )
+
+
+async def on_status_command(
+    ctx: Context, facts: RepoFacts, number: int, login: str, argument: str | None
+) -> None:
+    """Reply to ``/status [tenant]`` with the matrix (for one tenant, or all)."""
+    gathered = await gather(ctx, facts)
+    if gathered is None:
+        return
+    policy, fleet, rows = gathered
+    if argument is not None:
+        known = fleet.tenants()
+        if not is_safe_name(argument) or argument not in known:
+            shown = argument.replace("`", "'")[:80]
+            await ctx.gateway.comment(
+                facts.repo,
+                number,
+                f"@{login} There is no tenant `{shown}`. Tenants: "
+                + ", ".join(f"`{t}`" for t in known)
+                + ".",
+            )
+            return
+    text = board.render_status(rows, policy, argument)
+    await ctx.gateway.comment(facts.repo, number, f"@{login}\n\n{text}")

@@ -1,0 +1,83 @@
+"""The promotion dashboard issue and ``/status`` (issue 11), end to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import samples
+from tests.e2e.gatekit import DEV, path
+from tests.harness import FLEET, Harness
+
+
+def dashboards(h: Harness) -> list[Any]:
+    repo = h.fake.repo(FLEET)
+    return [
+        i for n, i in repo.issues.items() if n not in repo.prs and i.title == "Promotion dashboard"
+    ]
+
+
+def row(body: str, tenant: str) -> str:
+    return next(line for line in body.splitlines() if line.startswith(f"| {tenant} |"))
+
+
+async def test_dashboard_created_once_and_kept_current(world: Harness) -> None:
+    world.fake.commit(FLEET, "main", {"README.md": b"# fleet\n"}, "touch", author="bob")
+    await world.settle()
+    (board,) = dashboards(world)
+    assert board.user.login == "fleet-bot[bot]"
+    assert row(board.body, "payment-app") == "| payment-app | `v2.1.0-rc1` | `v2.0.0` | `v1.9.0` |"
+    assert row(board.body, "checkout") == "| checkout | `v3.4.0` | `v3.3.0` | `v3.2.0` |"
+    assert "/promote staging payment-app" in board.body  # dev is ahead of staging
+
+    # a bump lands in dev, then a promotion to staging is opened
+    world.fake.dispatch(
+        FLEET, "image-published", {"image": samples.PAYMENT_IMAGE, "tag": "v2.2.0"}, by="ci-bot"
+    )
+    await world.settle()
+    world.fake.comment(FLEET, board.number, "alice", "/promote staging payment-app")
+    await world.settle()
+    (again,) = dashboards(world)
+    assert again.number == board.number  # updated in place
+    assert row(again.body, "payment-app").startswith("| payment-app | `v2.2.0` | `v2.0.0` |")
+    promotion = next(p for p in world.pulls() if p.head_ref.startswith("fleet-bot/promote/"))
+    assert f"#{promotion.number}" in again.body
+    assert "⏳ pending" in again.body  # its approvals are pending
+
+    world.fake.review(FLEET, promotion.number, "bob", "APPROVE")
+    await world.settle()
+    world.fake.merge_pr(FLEET, promotion.number, by="bob", admin=False)
+    await world.settle()
+    (after,) = dashboards(world)
+    assert row(after.body, "payment-app").startswith("| payment-app | `v2.2.0` | `v2.2.0` |")
+    assert "None open." in after.body
+
+
+async def test_drift_between_clusters_is_shown(world: Harness) -> None:
+    second = path("dev-euw1-01")
+    world.fake.commit(
+        FLEET,
+        "main",
+        {second: samples.fleet_files()[path(DEV)].replace(b"v2.1.0-rc1", b"v2.0.5")},
+        "second dev cluster",
+        author="bob",
+    )
+    await world.settle()
+    (board,) = dashboards(world)
+    assert "drift" in row(board.body, "payment-app")
+    assert "dev-euw1-01: `v2.0.5`" in board.body
+
+
+async def test_status_replies_with_one_tenants_matrix(world: Harness) -> None:
+    issue = world.fake.create_issue(FLEET, "where is payment?", "", author="alice")
+    world.fake.comment(FLEET, issue, "alice", "/status payment-app")
+    world.fake.comment(FLEET, issue, "alice", "/status nope")
+    await world.settle()
+    replies = [
+        c.body
+        for c in world.fake.repo(FLEET).issues[issue].comments
+        if c.user.login.endswith("[bot]")
+    ]
+    assert len(replies) == 2
+    assert "| payment-app | `v2.1.0-rc1` | `v2.0.0` | `v1.9.0` |" in replies[0]
+    assert "checkout" not in replies[0].split("|---")[-1]
+    assert "no tenant `nope`" in replies[1] and "`checkout`" in replies[1]
