@@ -240,6 +240,7 @@ async def run(verbose: bool = False) -> int:
                 "GITHUB_API_URL": fake.api_url,
                 "DATA_DIR": str(Path(tmp) / "data"),
                 "RESYNC_INTERVAL": "0",
+                "DASHBOARD_DEBOUNCE": "0.05",
             }
         )
         app = create_app(settings)
