@@ -126,6 +126,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(verbose=args.verbose)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from bot.audit import main as audit_main
+
+    env = dict(os.environ)
+    load_dotenv(Path(".env"), env)
+    return audit_main(args, env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -152,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     redeliver = sub.add_parser("redeliver", help="process a recorded delivery again")
     redeliver.add_argument("id")
     redeliver.set_defaults(func=cmd_redeliver)
+    audit = sub.add_parser(
+        "audit", help="report every merged change to an environment, exceptions first"
+    )
+    audit.add_argument("repo", metavar="OWNER/REPO")
+    audit.add_argument("--env", default="prod", help="environment to audit (default: prod)")
+    audit.add_argument("--since", help="first day (YYYY-MM-DD) or time (ISO 8601, UTC)")
+    audit.add_argument("--until", help="last day (YYYY-MM-DD) or time (default: now)")
+    audit.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    audit.set_defaults(func=cmd_audit)
     return parser
 
 

@@ -1,0 +1,1012 @@
+"""``python -m bot audit OWNER/REPO``: every change that reached an environment, judged again.
+
+For an auditor: one record per merged pull request that changed the environment (who merged it,
+what moved from which image to which, who asked for it, which approvals counted and which did not,
+the upstream evidence), plus every commit that reached the environment without a pull request.
+Records whose gate was not green at merge (an admin override, a direct push) come first.
+
+Every verdict is re-derived with the gate's own pure rules and the gate's own fact gathering
+(``bot.handlers.checks``), *as of the merge*: the policy at the merge commit's first parent,
+reviews submitted before ``merged_at``, the upstream history up to that first parent, the clock
+at ``merged_at``. Team membership is today's (GitHub keeps no history of it); the report says so.
+Where the check run recorded on the merged head says something else, the record says so too.
+
+Read-only: only GET requests (and, as the app, the installation token's POST).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import gidgethub
+from cachetools import LRUCache, TTLCache
+
+from bot import markers
+from bot.auditreport import (
+    CheckAtMerge,
+    FileRow,
+    Format,
+    Record,
+    Rederived,
+    Report,
+    Requester,
+    render,
+)
+from bot.fleet.inputs import TenantInput
+from bot.fleet.layout import Fleet
+from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
+from bot.github.auth import AppAuth
+from bot.github.checkruns import APPROVALS, LINEAGE
+from bot.github.client import ApiStats, GitHubClient, TransientGitHubError
+from bot.github.facts import NotAFleetRepo, RepoFacts
+from bot.github.gateway import GatewayError, ObjectCache
+from bot.handlers.checks import (
+    _input_change,
+    _no_lineage_reason,
+    _statuses,
+    _upstream_histories,
+    _with_branch_commits,
+    exclusions,
+    pull_commits,
+    pull_files,
+    review_of,
+)
+from bot.render import Annotation
+from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, combine_approvals
+from bot.rules.approvals import evaluate_approvals as judge_approvals
+from bot.rules.gate import FileChange, Scope, file_changes, scope_of
+from bot.rules.lineage import (
+    Change,
+    LineageReport,
+    UpstreamHistory,
+    evaluate_lineage,
+    image_matcher,
+    status_commits_needed,
+)
+from bot.services import AppIdentity, Caches, Context, Services
+from bot.settings import CREDENTIAL_NAMES, Settings, SettingsError, _private_key, load_settings
+
+__all__ = [
+    "AuditError",
+    "AuditServices",
+    "Auditor",
+    "check_at_merge",
+    "chronological",
+    "disagreements",
+    "gate_exceptions",
+    "main",
+    "parse_when",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Records judged at the same time (each is a dozen requests; GitHub allows 100 in flight).
+PARALLEL = 8
+#: GitHub's compare endpoint lists at most this many files.
+COMPARE_FILE_LIMIT = 300
+GATE_CHECKS = (LINEAGE, APPROVALS)
+UNKNOWN_BOT = "(unknown app)"  # contains a space: matches no login, so no trailer is trusted
+
+MEMBERSHIP_HINT = (
+    "team membership is read as it is today, and a review dismissed after the merge no "
+    "longer counts"
+)
+LINEAGE_HINT = (
+    "the check last ran before the merge, on the default branch as it was then, or with an "
+    "earlier version of the rules"
+)
+
+
+class AuditError(Exception):
+    """A problem the person running the audit can act on (bad argument, no access...)."""
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+
+def parse_when(text: str, *, end: bool = False) -> datetime:
+    """``2026-03-01`` (the day's first second, or with ``end`` its last) or an ISO-8601 time;
+    times without a zone are UTC."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+            return day + timedelta(days=1, seconds=-1) if end else day
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise AuditError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def github_time(value: Any) -> datetime | None:
+    """A GitHub timestamp (``2026-03-01T12:00:00Z``) as an aware datetime; None when absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def check_at_merge(
+    runs: Iterable[Mapping[str, Any]], name: str, merged_at: datetime, app_id: int | None
+) -> CheckAtMerge:
+    """What branch protection saw for ``name`` at ``merged_at``: the newest run of the trusted
+    app (any app when ``app_id`` is None) started by then, and its conclusion if it had
+    completed by then."""
+    started = [
+        run
+        for run in runs
+        if run.get("name") == name
+        and (app_id is None or (run.get("app") or {}).get("id") == app_id)
+        and (at := github_time(run.get("started_at"))) is not None
+        and at <= merged_at
+    ]
+    if not started:
+        return CheckAtMerge(name, "missing")
+    run = max(started, key=lambda r: int(r.get("id") or 0))
+    done = github_time(run.get("completed_at"))
+    finished = run.get("status") == "completed" and done is not None and done <= merged_at
+    state = str(run.get("conclusion") or "pending") if finished else "pending"
+    return CheckAtMerge(
+        name=name,
+        state=state,
+        run_id=int(run.get("id") or 0),
+        app=(run.get("app") or {}).get("slug"),
+        completed_at=done,
+        title=str((run.get("output") or {}).get("title") or ""),
+        url=str(run.get("html_url") or ""),
+    )
+
+
+def gate_exceptions(checks: Sequence[CheckAtMerge]) -> tuple[str, ...]:
+    """Why a merged pull request is an exception; () when both checks were green at merge."""
+    red = [f"{check.name} was {check.state} at merge" for check in checks if not check.green]
+    return ("merged without a green gate", *red) if red else ()
+
+
+def disagreements(checks: Sequence[CheckAtMerge], gate: Rederived) -> tuple[str, ...]:
+    """Where a recorded check and the re-derived verdict differ, with the likely cause."""
+    out = []
+    for check in checks:
+        again = gate.state_of(check.name)
+        if check.state == "missing" or again is None or again == check.state:
+            continue
+        hint = MEMBERSHIP_HINT if check.name == APPROVALS else LINEAGE_HINT
+        out.append(
+            f"{check.name} said {check.state} at merge, but the rules re-derived as of the "
+            f"merge say {again} ({hint})"
+        )
+    return tuple(out)
+
+
+def requested_by(
+    pr: Mapping[str, Any], commits: Sequence[Mapping[str, Any]], bot_login: str
+) -> tuple[Requester, ...]:
+    """Who asked for the change: the bot's ``Requested-by:`` trailer (what the gate trusts),
+    else the bot's PR-body marker, else whoever opened the pull request."""
+    trailer = sorted(markers.requesters(commits, bot_login))
+    if trailer:
+        return tuple(
+            Requester(login, "Requested-by trailer on the bot's commit") for login in trailer
+        )
+    author = str((pr.get("user") or {}).get("login") or "")
+    if author.lower() == bot_login.lower():
+        asked = markers.read_marker(pr.get("body")).get("requested_by")
+        if isinstance(asked, str):
+            return (Requester(asked, "marker in the bot's pull request body"),)
+    return (Requester(author, "opened the pull request"),) if author else ()
+
+
+Fingerprint = tuple[str, str, str, str]
+
+
+def fingerprint(commit: Mapping[str, Any]) -> Fingerprint:
+    """What a rebase merge keeps of a commit (message, author and author date) but not its SHA."""
+    meta = commit.get("commit") or {}
+    author = meta.get("author") or {}
+    return (
+        str(meta.get("message") or "").strip(),
+        str(author.get("name") or ""),
+        str(author.get("email") or "").lower(),
+        str(author.get("date") or ""),
+    )
+
+
+@dataclass
+class Owners:
+    """Which merged pull request brought a default-branch commit.
+
+    A squash merge leaves ``merge_commit_sha``; a merge commit keeps the PR's own commits (which
+    ``git log -- path`` shows instead of the merge); a rebase makes new commits with the PR
+    commits' message, author and author date.
+    """
+
+    by_sha: dict[str, int] = field(default_factory=dict)
+    by_print: dict[Fingerprint, int] = field(default_factory=dict)
+
+    def add_pull(self, number: int, merge_sha: str) -> None:
+        self.by_sha[merge_sha] = number
+
+    def add_commits(self, number: int, commits: Iterable[Mapping[str, Any]]) -> None:
+        for commit in commits:
+            self.by_sha[str(commit.get("sha"))] = number
+            self.by_print[fingerprint(commit)] = number
+
+    def owner(self, commit: Mapping[str, Any]) -> int | None:
+        number = self.by_sha.get(str(commit.get("sha")))
+        return number if number is not None else self.by_print.get(fingerprint(commit))
+
+
+def chronological(
+    records: Iterable[Record], walk: Sequence[Mapping[str, Any]], owners: Owners
+) -> tuple[Record, ...]:
+    """Oldest first. GitHub's times are to the second, so a tie is broken by the walk, which
+    lists children before their parents."""
+    newest_first: dict[int | str, int] = {}
+    for position, commit in enumerate(walk):
+        number = owners.owner(commit)
+        newest_first.setdefault(number if number is not None else str(commit["sha"]), position)
+
+    def key(record: Record) -> tuple[datetime, int]:
+        ident = record.number if record.number is not None else record.sha
+        return record.at, -newest_first.get(ident, len(walk))
+
+    return tuple(sorted(records, key=key))
+
+
+# --- services for a one-shot, read-only run -----------------------------------------------------
+
+
+class AuditServices(Services):
+    """The service's :class:`Services` for one audit, as the app or with a personal token.
+
+    ``Services.__init__`` demands the webhook secret, which an audit never uses, and knows only
+    app credentials; this sets up exactly what the clients, :class:`RepoFacts` and the gate's
+    helpers read (caches, object cache, settings, the app's auth when there is one).
+    """
+
+    def __init__(
+        self, settings: Settings, session: aiohttp.ClientSession, *, token: str | None
+    ) -> None:
+        self.settings = settings
+        self.session = session
+        self.clock = time.time
+        self.stats = ApiStats()
+        self.semaphore = asyncio.Semaphore(settings.max_concurrent_requests)
+        self.objects = ObjectCache()
+        self.caches = Caches(teams=TTLCache(maxsize=1000, ttl=settings.team_cache_ttl))
+        self._etags = LRUCache(maxsize=4)
+        self._identity = None
+        self.retry_base = 0.5
+        self.token = token
+        if token is None:
+            if settings.app_id is None or settings.private_key is None:
+                raise AuditError("APP_ID and PRIVATE_KEY are needed to read as the app")
+            self.auth = AppAuth(settings.app_id, settings.private_key, clock=self.clock)
+
+    def installation_client(self, installation_id: int, *, cached: bool = True) -> GitHubClient:
+        if self.token is None:
+            return super().installation_client(installation_id, cached=cached)
+        credential = f"token {self.token}"
+
+        async def auth() -> str:
+            return credential
+
+        return GitHubClient(
+            self.session,
+            base_url=self.settings.github_api_url,
+            auth=auth,
+            semaphore=self.semaphore,
+            stats=self.stats,
+            stats_key="token",
+            retry_base=self.retry_base,
+        )
+
+
+async def open_context(services: AuditServices, repo: str) -> Context:
+    """A context like a delivery's: the installation for ``repo`` as the app, else the token."""
+    installation = 0
+    if services.token is None:
+        try:
+            installation = await services.installation_for(repo)
+        except gidgethub.BadRequest as exc:
+            if exc.status_code == 404:
+                raise AuditError(f"the app is not installed on {repo}") from None
+            raise
+    adapter = logging.LoggerAdapter(log, {"delivery": "audit", "event": "audit", "repo": repo})
+    return Context(
+        services=services,
+        installation_id=installation,
+        delivery_id=f"audit-{uuid.uuid4()}",
+        event="audit",
+        gateway=services.gateway(installation),
+        log=adapter,
+    )
+
+
+# --- gathering ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullFacts:
+    """What the approval rule needs of a merged pull request, as of its merge."""
+
+    head_sha: str
+    reviews: tuple[Review, ...]
+    excluded: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A merged PR that touched the environment, with its base and files as of the merge."""
+
+    pr: dict[str, Any]
+    base: str  # the merge commit's first parent: the default branch just before the merge
+    files: tuple[FileChange, ...]
+    clusters: frozenset[str]  # the environment's clusters it touched
+
+
+@dataclass(frozen=True)
+class Judged:
+    gate: Rederived
+    rows: tuple[FileRow, ...]
+    notes: tuple[str, ...]
+
+
+class Auditor:
+    """Finds the changes that reached one environment in a period and judges each again."""
+
+    # Read from the default branch's head when the run starts.
+    branch: str
+    policy: Policy
+    fleet: Fleet
+    policy_blob: str | None
+
+    def __init__(
+        self,
+        ctx: Context,
+        repo: str,
+        environment: str,
+        *,
+        since: datetime | None,
+        until: datetime,
+        app: AppIdentity | None,
+        app_id: int | None,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.ctx = ctx
+        self.repo = repo
+        self.environment = environment
+        self.since = since
+        self.until = until
+        self.app = app
+        self.app_id = app.id if app is not None else app_id
+        self.progress = progress
+        self.facts = RepoFacts(ctx, repo)
+        self.owners = Owners()
+        self.org = self.facts.owner
+        self._gate = asyncio.Semaphore(PARALLEL)
+
+    @property
+    def gateway(self) -> Any:
+        return self.ctx.gateway
+
+    async def run(self) -> Report:
+        self.branch = branch = await self.facts.default_branch()
+        head = await self.facts.head()
+        self.policy = await self._current_policy(head)
+        self.fleet = await self.facts.fleet(head, self.policy)
+        self.policy_blob = (await self.facts.tree(head)).blobs.get(POLICY_PATH)
+        pulls = await self._merged_pulls(branch)
+        for pr in pulls:
+            self.owners.add_pull(int(pr["number"]), str(pr.get("merge_commit_sha") or ""))
+        in_range = [pr for pr in pulls if _merged_at(pr) <= self.until]
+        self.progress(
+            f"{len(in_range)} pull request(s) merged into {branch} in the period; "
+            "reading their files"
+        )
+        touched = [t for t in await self._each(in_range, self._touching) if t is not None]
+        self.progress(f"{len(touched)} of them changed {self.environment}; judging each")
+        records = await self._each(touched, self._pull_record)
+        clusters = set(self.fleet.clusters_of(self.environment))
+        clusters.update(cluster for merged in touched for cluster in merged.clusters)
+        commits = await self._walk(branch, sorted(clusters))
+        direct = await self._unowned(commits, [pr for pr in pulls if _merged_at(pr) > self.until])
+        if direct:
+            self.progress(f"{len(direct)} commit(s) reached {self.environment} without a PR")
+        records += await self._each(direct, self._push_record)
+        return Report(
+            repo=self.repo,
+            environment=self.environment,
+            since=self.since,
+            until=self.until,
+            records=chronological(records, commits, self.owners),
+            notes=self._report_notes(sorted(clusters)),
+        )
+
+    async def _current_policy(self, head: str) -> Policy:
+        try:
+            policy = await self.facts.policy(head)
+        except NotAFleetRepo:
+            raise AuditError(f"{self.repo} has no {POLICY_PATH}: it is not a fleet repo") from None
+        except PolicyError as exc:
+            raise AuditError(f"the policy on the default branch cannot be read: {exc}") from None
+        if policy.environment(self.environment) is None:
+            names = ", ".join(env.name for env in policy.environments)
+            raise AuditError(f"{self.repo} has no environment {self.environment!r} ({names})")
+        return policy
+
+    async def _each(self, items: Sequence[T], job: Callable[[T], Awaitable[R]]) -> list[R]:
+        """``job`` over ``items``, at most PARALLEL at once, results in order."""
+
+        async def one(item: T) -> R:
+            async with self._gate:
+                return await job(item)
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
+
+    # --- finding the changes --------------------------------------------------------------------
+
+    async def _merged_pulls(self, branch: str) -> list[dict[str, Any]]:
+        """PRs merged into ``branch`` since ``since`` (also after ``until``: they may own
+        commits the walk finds). Sorted by update, newest first, so the listing stops at the
+        first PR last updated before ``since`` (a merge is an update)."""
+        url = (
+            f"/repos/{self.repo}/pulls?state=closed&base={quote(branch)}"
+            "&sort=updated&direction=desc&per_page=100"
+        )
+        found: list[dict[str, Any]] = []
+        async for pr in self.gateway.iterate(url):
+            updated = github_time(pr.get("updated_at"))
+            if self.since is not None and updated is not None and updated < self.since:
+                break
+            merged = github_time(pr.get("merged_at"))
+            if merged is not None and (self.since is None or merged >= self.since):
+                found.append(pr)
+        return found
+
+    async def _touching(self, pr: dict[str, Any]) -> Merged | None:
+        """The PR as merged, if it touched the environment's clusters."""
+        number = int(pr["number"])
+        head = str(pr["head"]["sha"])
+        merge_sha = str(pr["merge_commit_sha"])
+        commit = await self.gateway.get(f"/repos/{self.repo}/git/commits/{merge_sha}")
+        base = str(commit["parents"][0]["sha"])
+        files = await self._files_at_merge(number, base, head)
+        clusters = self._clusters_in(files)
+        return Merged(pr, base, files, frozenset(clusters)) if clusters else None
+
+    async def _files_at_merge(self, number: int, base: str, head: str) -> tuple[FileChange, ...]:
+        """The PR's files as the gate last judged them: the three-dot diff of the merge's base
+        and the head. Compare lists at most 300 files; a bigger PR uses its own file list,
+        which GitHub freezes at the merge."""
+        data = await self.gateway.get(f"/repos/{self.repo}/compare/{base}...{head}?per_page=1")
+        files = data.get("files") or []
+        if len(files) >= COMPARE_FILE_LIMIT:
+            return await pull_files(self.ctx, self.repo, number, head, base)
+        return file_changes(files)
+
+    def _clusters_in(self, files: Iterable[FileChange]) -> set[str]:
+        found = set()
+        for change in files:
+            for path in (change.path, change.previous_path):
+                loc = self.fleet.locate(path) if path else None
+                if loc is not None and loc.environment == self.environment:
+                    found.add(loc.cluster)
+        return found
+
+    async def _walk(self, branch: str, clusters: Sequence[str]) -> list[dict[str, Any]]:
+        """Default-branch commits in the period that touched any of ``clusters``."""
+        query = f"sha={quote(branch)}&per_page=100"
+        if self.since is not None:
+            query += f"&since={_github_time(self.since)}"
+        query += f"&until={_github_time(self.until)}"
+        self.progress(f"walking {branch}'s history of {len(clusters)} cluster(s)")
+        lists = await asyncio.gather(
+            *(
+                self.gateway.collect(
+                    f"/repos/{self.repo}/commits?{query}&path={quote('clusters/' + c)}"
+                )
+                for c in clusters
+            )
+        )
+        seen: dict[str, dict[str, Any]] = {}
+        for commits in lists:
+            for commit in commits:
+                seen.setdefault(str(commit["sha"]), commit)
+        return list(seen.values())
+
+    async def _unowned(
+        self, commits: Sequence[dict[str, Any]], later: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Commits no merged PR brought. PRs merged after the period are read only while some
+        commit is unexplained: their branch commits can predate the merge."""
+        left = [c for c in commits if self.owners.owner(c) is None]
+        for pr in later:
+            if not left:
+                break
+            number = int(pr["number"])
+            self.owners.add_commits(number, await self.gateway.pull_commits(self.repo, number))
+            left = [c for c in left if self.owners.owner(c) is None]
+        return left
+
+    # --- records --------------------------------------------------------------------------------
+
+    async def _pull_record(self, merged: Merged) -> Record:
+        pr, base, files = merged.pr, merged.base, merged.files
+        number = int(pr["number"])
+        head = str(pr["head"]["sha"])
+        merge_sha = str(pr["merge_commit_sha"])
+        merged_at = _merged_at(pr)
+        full, commits, raw_reviews, runs = await asyncio.gather(
+            self.gateway.pull(self.repo, number),
+            pull_commits(self.ctx, self.repo, number, head),
+            self.gateway.pull_reviews(self.repo, number),
+            self.gateway.collect(
+                f"/repos/{self.repo}/commits/{head}/check-runs?per_page=100&filter=all",
+                key="check_runs",
+            ),
+        )
+        self.owners.add_commits(number, commits)
+        checks = tuple(check_at_merge(runs, name, merged_at, self.app_id) for name in GATE_CHECKS)
+        bot_login = self._bot_login(checks)
+        reviews = tuple(review_of(r) for r in raw_reviews)
+        before = tuple(r for r in reviews if r.submitted_at and r.submitted_at <= merged_at)
+        pull = PullFacts(head, before, exclusions(full, commits, bot_login))
+        judged = await self._judge(base, merge_sha, files, merged_at, pull)
+        notes = list(judged.notes)
+        if len(before) < len(reviews):
+            notes.append(f"{len(reviews) - len(before)} review(s) submitted after the merge.")
+        if any(r.state == "DISMISSED" for r in before):
+            notes.append(
+                "A dismissed review may have been dismissed after the merge: GitHub "
+                "does not say when."
+            )
+        self.progress(f"judged #{number}")
+        return Record(
+            kind="pull_request",
+            sha=merge_sha,
+            url=str(pr.get("html_url") or ""),
+            at=merged_at,
+            by=(full.get("merged_by") or {}).get("login"),
+            title=str(pr.get("title") or ""),
+            changes=judged.rows,
+            requested_by=requested_by(full, commits, bot_login),
+            checks=checks,
+            rederived=judged.gate,
+            exceptions=gate_exceptions(checks),
+            disagreements=disagreements(checks, judged.gate),
+            notes=tuple(notes),
+            org=self.org,
+            number=number,
+            author=(pr.get("user") or {}).get("login"),
+            head_sha=head,
+            base_sha=base,
+        )
+
+    async def _push_record(self, commit: dict[str, Any]) -> Record:
+        sha = str(commit["sha"])
+        parents = [str(p["sha"]) for p in commit.get("parents") or []]
+        meta = commit.get("commit") or {}
+        at = github_time((meta.get("committer") or {}).get("date")) or self.until
+        data = await self.gateway.get(f"/repos/{self.repo}/commits/{sha}")
+        files = file_changes(data.get("files") or [])
+        if parents:
+            judged = await self._judge(parents[0], sha, files, at, None)
+            rows, gate, notes = judged.rows, judged.gate, judged.notes
+            reason = f"pushed to {self.branch} without a pull request"
+        else:
+            rows, gate, notes = await self._first_rows(files, sha), None, ()
+            reason = (
+                f"the repository's first commit: the starting state of {self.environment}, "
+                "never reviewed through a pull request"
+            )
+        self.progress(f"judged direct push {sha[:7]}")
+        return Record(
+            kind="direct_push",
+            sha=sha,
+            url=str(commit.get("html_url") or ""),
+            at=at,
+            by=_login(commit, "committer"),
+            title=next(iter(str(meta.get("message") or "").strip().splitlines()), ""),
+            changes=rows,
+            requested_by=(),
+            checks=(),
+            rederived=gate,
+            exceptions=(reason,),
+            disagreements=(),
+            notes=notes,
+            org=self.org,
+            author=_login(commit, "author"),
+            base_sha=parents[0] if parents else None,
+        )
+
+    def _bot_login(self, checks: Sequence[CheckAtMerge]) -> str:
+        """The bot whose ``Requested-by:`` trailers count: ours as the app; with a token, the
+        app that posted the gate's checks."""
+        if self.app is not None:
+            return self.app.bot_login
+        slug = next((c.app for c in checks if c.app), None)
+        return f"{slug}[bot]" if slug else UNKNOWN_BOT
+
+    # --- judging --------------------------------------------------------------------------------
+
+    async def _judge(
+        self,
+        base: str,
+        commit: str,
+        files: Sequence[FileChange],
+        at: datetime,
+        pull: PullFacts | None,
+    ) -> Judged:
+        """The gate's verdicts for ``files`` landing on ``base`` at ``at``."""
+        notes: list[str] = []
+        try:
+            policy = await self.facts.policy(base)
+        except (NotAFleetRepo, PolicyError) as exc:
+            scope = scope_of(files, self.fleet, self.policy)
+            rows, _, _ = await self._changes(scope, files, self.fleet, base, notes)
+            return Judged(_ungated(exc, pull is not None), rows, tuple(notes))
+        fleet = await self.facts.fleet(base, policy, extra_paths=[f.path for f in files])
+        scope = scope_of(files, fleet, policy)
+        rows, changes, broken = await self._changes(scope, files, fleet, base, notes)
+        reports, lineage_note = await self._lineage(policy, fleet, scope, changes, base, at)
+        lineage = "success" if all(r.ok for r in reports) and not broken else "failure"
+        approvals: str | None = None
+        verdicts: tuple[ApprovalVerdict, ...] = ()
+        approvals_note = "no pull request, so no reviews"
+        if pull is not None:
+            approvals, verdicts, approvals_note = await self._approvals(policy, scope, pull, notes)
+        if (await self.facts.tree(base)).blobs.get(POLICY_PATH) != self.policy_blob:
+            notes.append(
+                f"The policy has changed since: these verdicts apply {POLICY_PATH} as it was at "
+                f"{base[:7]}, the base this change landed on."
+            )
+        gate = Rederived(lineage, reports, lineage_note, approvals, verdicts, approvals_note)
+        return Judged(gate, rows, tuple(notes))
+
+    async def _changes(
+        self,
+        scope: Scope,
+        files: Sequence[FileChange],
+        fleet: Fleet,
+        base: str,
+        notes: list[str],
+    ) -> tuple[tuple[FileRow, ...], dict[str, list[Change]], list[Annotation]]:
+        """Rows for every file in a cluster, and the image changes per environment (read the
+        way the lineage check reads them)."""
+        broken: list[Annotation] = []
+        by_env: dict[str, list[Change]] = {}
+        rows: list[FileRow] = []
+        for item in scope.inputs:
+            unreadable = len(broken)
+            change = await _input_change(self.facts, item, base, notes, broken)
+            status = item.status if len(broken) == unreadable else f"{item.status}, unreadable"
+            if change is not None and item.environment is not None:
+                by_env.setdefault(item.environment, []).append(change)
+            rows.append(
+                FileRow(
+                    environment=item.environment,
+                    cluster=item.cluster,
+                    tenant=item.tenant,
+                    path=item.path,
+                    status=status,
+                    old_image=change.old if change else None,
+                    new_image=change.new if change else None,
+                    image_changed=change is not None,
+                )
+            )
+        inputs = {item.path for item in scope.inputs}
+        for f in files:
+            loc = fleet.locate(f.path)
+            if loc is not None and f.path not in inputs:
+                rows.append(
+                    FileRow(
+                        loc.environment,
+                        loc.cluster,
+                        loc.tenant,
+                        f.path,
+                        f.status,
+                        None,
+                        None,
+                        False,
+                    )
+                )
+        return tuple(rows), by_env, broken
+
+    async def _first_rows(self, files: Sequence[FileChange], sha: str) -> tuple[FileRow, ...]:
+        """Rows of the repository's first commit in the environment, images as committed."""
+        rows = []
+        for f in files:
+            loc = self.fleet.locate(f.path)
+            if loc is None or loc.environment != self.environment:
+                continue
+            image = None
+            if loc.kind == "input":
+                parsed = await self.facts.tenant_input(sha, f.path)
+                image = parsed.image if isinstance(parsed, TenantInput) else None
+            rows.append(
+                FileRow(
+                    loc.environment,
+                    loc.cluster,
+                    loc.tenant,
+                    f.path,
+                    f.status,
+                    None,
+                    image,
+                    image is not None,
+                )
+            )
+        return tuple(rows)
+
+    async def _lineage(
+        self,
+        policy: Policy,
+        fleet: Fleet,
+        scope: Scope,
+        changes: Mapping[str, Sequence[Change]],
+        base: str,
+        at: datetime,
+    ) -> tuple[tuple[LineageReport, ...], str]:
+        """``promotion/lineage`` as of ``at``: upstream history up to ``base``, soak measured
+        to ``at``, statuses on the commits in place by ``at``."""
+        traced = [
+            env
+            for name in scope.environments
+            if (env := policy.environment(name)) is not None and env.upstream is not None
+        ]
+        if not traced:
+            return (), _no_lineage_reason(scope)
+        reports = []
+        for env in traced:
+            mine = changes.get(env.name, [])
+            if not mine:
+                continue
+            upstream = await _upstream_histories(self.facts, fleet, env, mine, base)
+            statuses = None
+            if env.require_upstream_status is not None:
+                upstream = await self._branch_commits_until(upstream, at)
+                needed = status_commits_needed(env, mine, upstream, image_matcher)
+                statuses = await _statuses(self.ctx, self.repo, needed)
+            reports.append(
+                evaluate_lineage(env, env.upstream, mine, upstream, at, image_matcher, statuses)
+            )
+        if reports:
+            return tuple(reports), ""
+        names = ", ".join(env.name for env in traced)
+        return (), f"No image changed in {names}: nothing to trace."
+
+    async def _branch_commits_until(
+        self, upstream: dict[tuple[str, str], list[UpstreamHistory]], at: datetime
+    ) -> dict[tuple[str, str], list[UpstreamHistory]]:
+        """The gate's branch-commit enrichment, but a deployment still in place at the merge
+        only counts the commits up to the merge (its end stays open for the soak rule)."""
+
+        def clip(h: UpstreamHistory) -> UpstreamHistory:
+            cut = [dataclasses.replace(d, until=d.until or at) for d in h.deployments]
+            return dataclasses.replace(h, deployments=cut)
+
+        enriched = await _with_branch_commits(
+            self.facts, {key: [clip(h) for h in hs] for key, hs in upstream.items()}
+        )
+        restored: dict[tuple[str, str], list[UpstreamHistory]] = {}
+        for key, histories in upstream.items():
+            restored[key] = [
+                dataclasses.replace(
+                    new,
+                    deployments=[
+                        dataclasses.replace(d, until=o.until)
+                        for d, o in zip(new.deployments, old.deployments, strict=True)
+                    ],
+                )
+                for new, old in zip(enriched[key], histories, strict=True)
+            ]
+        return restored
+
+    async def _approvals(
+        self, policy: Policy, scope: Scope, pull: PullFacts, notes: list[str]
+    ) -> tuple[str, tuple[ApprovalVerdict, ...], str]:
+        """``promotion/approvals`` with the reviews of the merge and today's team members."""
+        envs = [
+            env
+            for name in scope.gated
+            if (env := policy.environment(name)) is not None and env.approvals
+        ]
+        if not envs:
+            touched = ", ".join(scope.environments) or "no environment"
+            return "success", (), f"No approvals required ({touched})."
+        members: dict[str, frozenset[str]] = {}
+        for team in sorted({rule.team for env in envs for rule in env.approvals}):
+            who = await self.ctx.team_members(self.org, team)
+            if who is None:
+                notes.append(
+                    f"Team @{self.org}/{team} does not exist or cannot be read: nobody can fill "
+                    "its slots."
+                )
+            members[team] = who or frozenset()
+        facts = ApprovalFacts(
+            head_sha=pull.head_sha,
+            reviews=pull.reviews,
+            excluded=pull.excluded,
+            team_members=members,
+            org=self.org,
+        )
+        verdicts = tuple(judge_approvals(env.name, env.approvals, facts) for env in envs)
+        return combine_approvals(verdicts), verdicts, ""
+
+    def _report_notes(self, clusters: Sequence[str]) -> tuple[str, ...]:
+        notes = [
+            "Verdicts are re-derived with the bot's own rules as of each merge: the policy at "
+            "the merge commit's first parent, reviews submitted before the merge, the upstream "
+            "history up to that parent.",
+            "Team membership is read as it is today: GitHub keeps no history of team "
+            "membership, so someone who joined or left a team since a merge is judged by "
+            "today's membership.",
+            "Direct pushes were looked for in the history of "
+            + ", ".join(f"clusters/{c}" for c in clusters)
+            + ".",
+        ]
+        if self.since is not None:
+            notes.append(
+                "Commits are selected by their committer date, which whoever pushes sets; an "
+                "audit without --since also shows back-dated pushes."
+            )
+        if any(e.require_upstream_status for e in self.policy.environments):
+            notes.append("Upstream statuses (requireUpstreamStatus) are read as they are today.")
+        if self.app is None and self.app_id is None:
+            notes.append(
+                f"Read with a personal token: runs of {LINEAGE} and {APPROVALS} from any app "
+                "were accepted; set APP_ID to accept only the bot's."
+            )
+        return tuple(notes)
+
+
+def _ungated(exc: Exception, has_pull: bool) -> Rederived:
+    """Verdicts when the base had no usable policy: the gate acted on nothing, or failed."""
+    if isinstance(exc, NotAFleetRepo):
+        note = f"There was no {POLICY_PATH} at the base: nothing was gated."
+        state = "success"
+    else:
+        note = f"The policy at the base could not be read ({exc}): the gate failed."
+        state = "failure"
+    return Rederived(state, (), note, state if has_pull else None, (), note)
+
+
+def _merged_at(pr: Mapping[str, Any]) -> datetime:
+    moment = github_time(pr.get("merged_at"))
+    assert moment is not None, "only merged pull requests are listed"
+    return moment
+
+
+def _login(commit: Mapping[str, Any], role: str) -> str | None:
+    """The GitHub login of a commit's author or committer, else the name git recorded."""
+    login = (commit.get(role) or {}).get("login")
+    if login:
+        return str(login)
+    name = ((commit.get("commit") or {}).get(role) or {}).get("name")
+    return str(name) if name else None
+
+
+def _github_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    repo: str
+    environment: str
+    since: datetime | None
+    until: datetime
+    format: Format
+
+
+def options_of(args: argparse.Namespace, now: datetime) -> Options:
+    repo = str(args.repo).strip()
+    owner, _, name = repo.partition("/")
+    if not owner or not name or "/" in name:
+        raise AuditError(f"{repo!r} is not OWNER/REPO")
+    since = parse_when(args.since) if args.since else None
+    until = parse_when(args.until, end=True) if args.until else now
+    if since is not None and since > until:
+        raise AuditError("--since is after --until")
+    return Options(repo, str(args.env), since, until, args.format)
+
+
+def credentials(env: Mapping[str, str]) -> tuple[Settings, str | None, int | None]:
+    """Settings, the personal token (None: read as the app), and the app id to trust.
+
+    App credentials win when complete (APP_ID and a private key): the app's identity is what
+    makes its check runs trustworthy. Otherwise GITHUB_TOKEN, with APP_ID, if set, naming the
+    app whose check runs count.
+    """
+    try:
+        plain = {k: v for k, v in env.items() if k not in (*CREDENTIAL_NAMES, "NODE_ENV")}
+        settings = load_settings(plain)
+        key = _private_key(env)
+    except SettingsError as exc:
+        raise AuditError(str(exc)) from None
+    app_id = env.get("APP_ID", "").strip()
+    if app_id and not app_id.isdigit():
+        raise AuditError("APP_ID must be the numeric App ID shown on the GitHub App's page")
+    if app_id and key:
+        return dataclasses.replace(settings, app_id=app_id, private_key=key), None, int(app_id)
+    token = env.get("GITHUB_TOKEN", "").strip()
+    if token:
+        return settings, token, int(app_id) if app_id else None
+    raise AuditError(
+        "no credentials: set APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH) to read as the "
+        "GitHub App, or GITHUB_TOKEN to read with a personal access token"
+    )
+
+
+async def run(args: argparse.Namespace, *, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    """The audit command: 0 with the report on ``out``, 2 for bad usage, 1 when GitHub fails."""
+
+    def progress(message: str) -> None:
+        print(f"audit: {message}", file=err, flush=True)
+
+    try:
+        options = options_of(args, datetime.now(UTC))
+        settings, token, app_id = credentials(env)
+    except AuditError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    async with aiohttp.ClientSession() as session:
+        services = AuditServices(settings, session, token=token)
+        try:
+            ctx = await open_context(services, options.repo)
+            app = await services.identity() if token is None else None
+            auditor = Auditor(
+                ctx,
+                options.repo,
+                options.environment,
+                since=options.since,
+                until=options.until,
+                app=app,
+                app_id=app_id,
+                progress=progress,
+            )
+            report = await auditor.run()
+        except AuditError as exc:
+            print(f"error: {exc}", file=err)
+            return 1
+        except gidgethub.BadRequest as exc:
+            print(
+                f"error: GitHub answered {exc.status_code}: {_denied(exc, options.repo)}", file=err
+            )
+            return 1
+        except (TransientGitHubError, GatewayError, aiohttp.ClientError) as exc:
+            print(f"error: GitHub could not be read: {exc}", file=err)
+            return 1
+    progress(f"{ctx.gateway.calls} API calls")
+    out.write(render(report, options.format))
+    return 0
+
+
+def _denied(exc: gidgethub.BadRequest, repo: str) -> str:
+    status = int(exc.status_code)
+    if status == 401:
+        return "the credentials were refused"
+    if status in (403, 404):
+        return f"{repo} does not exist or these credentials cannot read it ({exc})"
+    return str(exc)
+
+
+def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    return asyncio.run(run(args, env=env, out=sys.stdout, err=sys.stderr))
