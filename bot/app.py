@@ -92,6 +92,8 @@ async def webhook(request: web.Request) -> web.Response:
         return web.json_response({"msg": "pong"})
     if not isinstance(data, dict):
         return _json_error(400, "payload must be a JSON object")
+    if not isinstance(data.get("action", ""), str):
+        return _json_error(400, "action must be a string")
     event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
     if not state.router.fetch(event):
         return web.json_response({"status": "ignored"}, status=202)

@@ -19,7 +19,9 @@ from typing import Any
 import gidgethub
 from gidgethub import routing, sansio
 
+from bot import schemas
 from bot.github.client import TransientGitHubError
+from bot.github.gateway import GatewayError
 from bot.inbox import Delivery, Inbox
 from bot.payload import PayloadError, installation_id, repo_full_name
 from bot.services import Context, Services
@@ -151,6 +153,7 @@ class Dispatcher:
         repo = delivery.repo
         try:
             data = delivery.data()
+            schemas.check(delivery.event, data)
             event = sansio.Event(data, event=delivery.event, delivery_id=delivery.id)
             inst = delivery.installation_id or installation_id(data)
             if inst is None:
@@ -182,6 +185,10 @@ class Dispatcher:
             message = f"GitHub answered {int(exc.status_code)}: {exc}"
             self.inbox.mark_failed(delivery_id, message)
             log.warning(message, extra=_extra(delivery, outcome, started, calls))
+        except GatewayError as exc:
+            outcome = "failed"
+            self.inbox.mark_failed(delivery_id, f"GitHub: {exc}")
+            log.warning("GitHub: %s", exc, extra=_extra(delivery, outcome, started, calls))
         except gidgethub.GitHubBroken as exc:
             outcome = self._retry(delivery, attempts, f"GitHub answered {int(exc.status_code)}")
         except Exception as exc:

@@ -59,6 +59,6 @@ def repo_full_name(data: Any) -> str | None:
 
 def installation_id(data: Any) -> int | None:
     value = _walk(data, "installation.id")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
         return value
     return None

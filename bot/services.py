@@ -92,6 +92,7 @@ class Services:
             stats=self.stats,
             stats_key="app",
             retry_base=self.retry_base,
+            timeout=self.settings.github_timeout,
         )
 
     def installation_client(self, installation_id: int, *, cached: bool = True) -> GitHubClient:
@@ -117,6 +118,7 @@ class Services:
             stats=self.stats,
             stats_key=f"installation:{installation_id}",
             retry_base=self.retry_base,
+            timeout=self.settings.github_timeout,
         )
 
     def gateway(self, installation_id: int, *, cached: bool = True) -> Gateway:

@@ -41,6 +41,8 @@ class Settings:
     team_cache_ttl: float = 300.0
     #: Seconds a dashboard refresh waits for more events before it runs (debounce).
     dashboard_debounce: float = 15.0
+    #: Seconds one request to GitHub may take before it is retried.
+    github_timeout: float = 20.0
     #: Bound of in-flight requests to GitHub (GitHub's secondary limit is 100 concurrent).
     max_concurrent_requests: int = 50
 
@@ -187,6 +189,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, production: bool = Fa
         production=production,
         team_cache_ttl=_float(env, "TEAM_CACHE_TTL", 300.0),
         dashboard_debounce=_float(env, "DASHBOARD_DEBOUNCE", 15.0, zero_ok=True),
+        github_timeout=_float(env, "GITHUB_TIMEOUT", 20.0),
     )
 
 

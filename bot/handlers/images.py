@@ -62,7 +62,7 @@ def image_from_package(data: dict[str, Any], key: str) -> PublishedImage | None:
         repository=image.repository,
         tag=tag,
         digest=image.digest,
-        source=f"GitHub Packages ({key} published by {data.get('sender', {}).get('login', '?')})",
+        source=f"GitHub Packages ({key} published by {_login(data.get('sender'))})",
         link=html if isinstance(html, str) else None,
     )
 
@@ -91,7 +91,7 @@ def image_from_dispatch(data: dict[str, Any]) -> PublishedImage:
     if digest is not None and not isinstance(digest, str):
         raise PayloadError("client_payload.digest must be a string such as sha256:...")
     image = _checked(ref.repository, tag, digest or None)
-    sender = (data.get("sender") or {}).get("login", "?")
+    sender = _login(data.get("sender"))
     repo = (data.get("repository") or {}).get("full_name", "?")
     return PublishedImage(
         repository=image.repository,
@@ -99,6 +99,11 @@ def image_from_dispatch(data: dict[str, Any]) -> PublishedImage:
         digest=image.digest,
         source=f"repository_dispatch to {repo} by {sender}",
     )
+
+
+def _login(user: Any) -> str:
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) else "?"
 
 
 def _checked(repository: str, tag: str, digest: str | None) -> ImageRef:
