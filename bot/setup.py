@@ -281,9 +281,6 @@ class SetupState:
     session: aiohttp.ClientSession | None = None
 
 
-SETUP = web.AppKey("setup", SetupState)
-
-
 class SetupPages:
     """The request handlers; one instance per application."""
 
@@ -371,6 +368,11 @@ class SetupPages:
         """Check the form, issue a state, and hand the browser a form that posts to GitHub."""
         if self.state.registered is not None:
             return self.done_page()
+        if _cross_site(request):
+            # Another site's form could otherwise start a registration with its own webhook URL
+            # in the browser of an org owner who happens to have this page's address.
+            log.warning("refused a setup form sent from another site")
+            return self.failure("This form can only be sent from the setup page itself.", 403)
         form = await request.post()
         org = str(form.get("org", "")).strip()
         hook = str(form.get("webhook_url", "")).strip()
@@ -492,6 +494,19 @@ class SetupPages:
         )
 
 
+def _cross_site(request: web.Request) -> bool:
+    """True when the browser says the POST comes from a page of another origin.
+
+    ``Sec-Fetch-Site`` is the browser's own word; older browsers send only ``Origin``, which is
+    ``null`` under this page's ``no-referrer`` policy, so only a real other origin counts.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("Origin", "null")
+    return origin != "null" and origin != _public_origin(request)
+
+
 def _form_error(org: str, hook: str, name: str) -> str | None:
     if not LOGIN_RE.fullmatch(org):
         return "Enter the organization's login, as in github.com/<login> (letters, digits, -)."
@@ -537,7 +552,6 @@ def create_setup_app(
     )
     pages = SetupPages(state)
     app = web.Application()
-    app[SETUP] = state
     app.router.add_get("/", pages.index)
     app.router.add_post(START_PATH, pages.start)
     app.router.add_get(CALLBACK_PATH, pages.callback)

@@ -195,6 +195,31 @@ async def test_start_refuses_bad_fields_and_issues_no_state(
     assert flow.states._pending == {}
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+)
+async def test_start_refuses_a_form_sent_from_another_site(
+    flow: Flow, headers: dict[str, str]
+) -> None:
+    data = {"org": "acme", "webhook_url": "https://evil.example/hooks"}
+    resp = await flow.client.post("/setup/start", data=data, headers=headers)
+    assert resp.status == 403
+    assert flow.states._pending == {}
+    same = await flow.client.post(
+        "/setup/start",
+        data=data,
+        headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},  # as Chromium sends it
+    )
+    assert same.status == 200 and len(flow.states._pending) == 1
+    legacy = await flow.client.post("/setup/start", data=data, headers={"Origin": flow.origin})
+    assert legacy.status == 200 and len(flow.states._pending) == 2
+
+
 async def test_the_whole_flow_writes_a_private_env_the_service_can_start_with(flow: Flow) -> None:
     location = await flow.to_github(await flow.start())
     status, page = await flow.callback(location)
