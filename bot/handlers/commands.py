@@ -190,30 +190,42 @@ async def _update(
     login: str,
     body: str,
 ) -> str:
-    """A repeat request: bring the open PR's branch to the wanted values, or point to it."""
-    branch_head = str(existing["head"]["sha"])
-    paths = list(plan.changes)
-    current = await facts.files(branch_head, paths)
-    on_branch = {p: current.get(p) for p in paths}
-    inputs = await _inputs(facts, branch_head, fleet, tenants, (plan.environment,))
-    upstream_inputs = await _inputs(facts, await facts.head(), fleet, tenants, (plan.upstream,))
-    merged = {**inputs, **upstream_inputs}
-    files = {p: b for p, b in on_branch.items() if b is not None}
-    again = plan_promotion(fleet, policy, plan.environment, plan.upstream, tenants, merged, files)
+    """A repeat request: bring the open PR's branch to the wanted values, or point to it.
+
+    The branch moves only by fast-forward; if someone pushed to it meanwhile (GitHub answers
+    422), it is read again and the update retried once on top of the new head.
+    """
     number = int(existing["number"])
-    if again.empty:
-        return f"#{number} already promotes this; it is waiting for its checks and approvals."
-    commit = await ctx.gateway.commit_files(
-        facts.repo,
-        parent=branch_head,
-        changes=dict(again.changes),
-        message=prtext.promotion_commit_message(again, login),
-    )
     branch = str(existing["head"]["ref"])
-    if not await ctx.gateway.update_branch(facts.repo, branch, commit):
-        raise CommandError(f"#{number} changed while I was updating it; ask again.")
-    await ctx.gateway.update_pull(facts.repo, number, body=body)
-    return f"Updated #{number} to the values {plan.upstream} runs now."
+    branch_head = str(existing["head"]["sha"])
+    upstream_inputs = await _inputs(facts, await facts.head(), fleet, tenants, (plan.upstream,))
+    for attempt in range(2):
+        current = await facts.files(branch_head, list(plan.changes))
+        inputs = await _inputs(facts, branch_head, fleet, tenants, (plan.environment,))
+        again = plan_promotion(
+            fleet,
+            policy,
+            plan.environment,
+            plan.upstream,
+            tenants,
+            {**inputs, **upstream_inputs},
+            current,
+        )
+        if again.empty:
+            return f"#{number} already promotes this; it is waiting for its checks and approvals."
+        commit = await ctx.gateway.commit_files(
+            facts.repo,
+            parent=branch_head,
+            changes=dict(again.changes),
+            message=prtext.promotion_commit_message(again, login),
+        )
+        if await ctx.gateway.update_branch(facts.repo, branch, commit):
+            await ctx.gateway.update_pull(facts.repo, number, body=body)
+            return f"Updated #{number} to the values {plan.upstream} runs now."
+        if attempt == 0:
+            fresh = await ctx.gateway.pull(facts.repo, number)
+            branch_head = pfield(fresh, "head.sha", str)
+    raise CommandError(f"#{number} keeps changing while I update it; ask again in a moment.")
 
 
 async def _tenants_of_pull(

@@ -214,3 +214,23 @@ async def test_comments_from_bots_are_ignored(world: Harness) -> None:
     assert status == 202
     assert bot_comments(world, issue) == [] and promotion_prs(world) == []
     assert world.writes() == []
+
+
+async def test_repeat_request_retries_when_the_branch_moved_meanwhile(world: Harness) -> None:
+    bump = await merged_dev_bump(world, "v2.2.0")
+    world.fake.comment(FLEET, bump, "alice", "/promote staging payment-app")
+    await world.settle()
+    (pr,) = promotion_prs(world)
+    await merged_dev_bump_again(world, "v2.3.0")
+    fault = world.fake.inject_fault(
+        method="PATCH",
+        path=r"/git/refs/heads/fleet-bot/promote/",
+        status=422,
+        times=1,
+        body={"message": "Update is not a fast forward", "documentation_url": "x"},
+    )
+    world.fake.comment(FLEET, bump, "carol", "/promote staging payment-app")
+    await world.settle()
+    assert fault.times == 0
+    assert b"payment:v2.3.0" in changed(world, pr.number)[path(STAGING)]
+    assert "Updated" in bot_comments(world, bump)[-1]
