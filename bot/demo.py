@@ -7,7 +7,9 @@ chapter prints what the service did. Each story of the product adds its chapter 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import logging
 import secrets
 import tempfile
@@ -22,6 +24,7 @@ from aiohttp import web
 
 from bot import samples
 from bot.app import STATE, create_app
+from bot.audit import run as run_audit
 from bot.fake import ApiError, FakeGitHub
 from bot.settings import load_settings
 
@@ -217,6 +220,26 @@ async def _ch4_promote(demo: Demo, bump: int) -> None:
     say(f"   erin merges #{prod.number}: prod runs v2.2.0")
 
 
+async def _ch_audit(demo: Demo) -> None:
+    say("\n5. The audit: every change that reached prod, judged again as of its merge")
+    app = demo.fake.world.state.apps[demo.app_id]
+    env = {"APP_ID": str(app.id), "PRIVATE_KEY": app.private_key_pem}
+    args = argparse.Namespace(repo=FLEET, env="prod", since=None, until=None, format="md")
+    out = io.StringIO()
+    before = len(demo.fake.requests)
+    code = await run_audit(
+        args, env={**env, "GITHUB_API_URL": demo.fake.api_url}, out=out, err=io.StringIO()
+    )
+    calls = demo.fake.requests[before:]
+    writes = [r for r in calls if r.method != "GET" and not r.path.endswith("/access_tokens")]
+    say(
+        f"   $ python -m bot audit {FLEET} --env prod   "
+        f"(exit {code}; {len(calls)} API calls, {len(writes)} writes)"
+    )
+    for line in out.getvalue().splitlines():
+        say(f"   | {line}" if line else "   |")
+
+
 Chapter = Callable[[Demo], Awaitable[None]]
 
 
@@ -260,6 +283,7 @@ async def run(verbose: bool = False) -> int:
             bump = await _ch2_bump(demo)
             await _ch3_gate(demo)
             await _ch4_promote(demo, bump)
+            await _ch_audit(demo)
             state = app[STATE]
             assert state.inbox is not None
             counts = state.inbox.counts()

@@ -18,4 +18,9 @@ async def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) ->
     assert "✓ promotion/approvals: success — Approved by 3 reviewers" in out
     assert "review requested from @acme/sre" in out
     assert "erin merges" in out and "prod runs v2.2.0" in out
+    audit = out.split("5. The audit")[1]
+    assert "(exit 0; " in audit and " API calls, 0 writes)" in audit
+    assert "3 changes reached prod; 1 exception." in audit  # only the unreviewed first commit
+    assert "Requested by: @carol (Requested-by trailer on the bot's commit)." in audit
+    assert "@carol asked for this promotion with /promote" in audit
     assert "0 failed" in out
