@@ -119,21 +119,47 @@ spec:
 """.encode()
 
 
+BLUEPRINTS_URL = "https://github.com/acme/platform-blueprints"
+
+
+def flux_sources(url: str, tag: str) -> bytes:
+    """The cluster's Flux source for Repo A (the blueprints), pinned to a release tag."""
+    return f"""\
+# Repo A: the platform blueprints, pinned to a release (promoted like an image)
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: platform-blueprints
+  namespace: flux-system
+spec:
+  interval: 5m
+  url: {url}
+  ref:
+    tag: {tag}
+""".encode()
+
+
 def fleet_files(
     payment: tuple[str, str, str] = ("v2.1.0-rc1", "v2.0.0", "v1.9.0"),
     checkout: tuple[str, str, str] = ("v3.4.0", "v3.3.0", "v3.2.0"),
+    blueprints: tuple[str, str, str] = ("v1.2.0", "v1.2.0", "v1.1.0"),
+    blueprints_url: str = BLUEPRINTS_URL,
 ) -> dict[str, bytes]:
-    """The whole fleet repo: policy, three clusters, two tenants each (tags per environment)."""
+    """The whole fleet repo: policy, three clusters, two tenants each (tags per environment),
+    and each cluster's Flux source for the platform blueprints."""
     files: dict[str, bytes] = {
         ".github/promotion.yml": POLICY,
         "README.md": b"# acme-fleet-config\n\nThe fleet state: clusters, tenants, inputs.\n",
     }
     settings = {"dev": (2, "DEBUG"), "staging": (2, "INFO"), "prod": (4, "WARN")}
-    for cluster, pay_tag, shop_tag in zip(CLUSTERS, payment, checkout, strict=True):
+    for cluster, pay_tag, shop_tag, bp_tag in zip(
+        CLUSTERS, payment, checkout, blueprints, strict=True
+    ):
         env = cluster.split("-", 1)[0]
         replicas, level = settings[env]
         base = f"clusters/{cluster}"
         files[f"{base}/base/external-secrets.yaml"] = external_secret(env)
+        files[f"{base}/flux-system/sources.yaml"] = flux_sources(blueprints_url, bp_tag)
         payment_app = payment_input(env, pay_tag, replicas, level)
         files[f"{base}/tenants/payment-app/input.yaml"] = payment_app
         files[f"{base}/tenants/payment-app/sync.yaml"] = sync("payment-app", env)
@@ -166,7 +192,14 @@ def seed(fake: Any, *, org: str = "acme", repo: str = "fleet", secret: str) -> A
         fake.create_user(login, name=login.title(), email=f"{login}@{org}.test")
     for team, members in TEAMS.items():
         fake.create_team(org, team, members=list(members))
-    fake.create_repo(org, repo, files=fleet_files(), author="alice")
+    blueprints = f"{fake.web_url}/{org}/platform-blueprints.git"
+    fake.create_repo(org, repo, files=fleet_files(blueprints_url=blueprints), author="alice")
+    fake.create_repo(
+        org,
+        "platform-blueprints",
+        files={"apps/standard-service/resourceset.yaml": b"# the blueprint (Repo A)\n"},
+        author="bob",
+    )
     fake.create_repo(org, "payment", files={"README.md": b"# payment service\n"}, author="alice")
     for login in PEOPLE:
         if login != "rita":

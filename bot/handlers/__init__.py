@@ -18,6 +18,7 @@ from bot.handlers import (
     dashboard,
     images,
     installations,
+    releases,
     resync,
 )
 
@@ -31,6 +32,7 @@ router = routing.Router(
     images.router,
     commands.router,
     dashboard.router,
+    releases.router,
 )
 
 #: Events whose work lands in other repositories than the one in the payload.
@@ -43,6 +45,7 @@ FANOUT_EVENTS: frozenset[str] = frozenset(
         "registry_package",
         "package",
         "repository_dispatch",
+        "release",
     }
 )
 

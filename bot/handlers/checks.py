@@ -8,7 +8,7 @@ so a PR cannot loosen the rules that judge it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
 from bot.handlers.fleetcheck import fleet_check
 from bot.payload import field as pfield
 from bot.render import Annotation, CheckOutput, render_approvals, render_lineage, render_not_gated
+from bot.rules import sources
 from bot.rules.approvals import (
     ApprovalFacts,
     ApprovalVerdict,
@@ -41,6 +42,7 @@ from bot.rules.lineage import (
     ValueAt,
     deployments_of,
     evaluate_lineage,
+    exact_matcher,
     image_matcher,
     status_commits_needed,
 )
@@ -235,7 +237,7 @@ async def gate_pull(
     outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet)
     desired: list[DesiredCheck] = []
     if "lineage" in parts:
-        check = await lineage_check(ctx, facts, policy, fleet, scope, base_head)
+        check = await lineage_check(ctx, facts, policy, fleet, scope, files, base_head)
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
@@ -290,6 +292,7 @@ async def lineage_check(
     policy: Policy,
     fleet: Fleet,
     scope: Scope,
+    files: Sequence[FileChange],
     base_head: str,
 ) -> DesiredCheck:
     envs = [
@@ -305,29 +308,27 @@ async def lineage_check(
     notes: list[str] = []
     broken: list[Annotation] = []
     for env in traced:
-        changes: list[Change] = []
+        images: list[Change] = []
         for item in scope.inputs:
             if item.environment != env.name:
                 continue
             change = await _input_change(facts, item, base_head, notes, broken)
             if change is not None:
-                changes.append(change)
-        if not changes:
-            continue
-        upstream = await _upstream_histories(facts, fleet, env, changes, default_head)
-        statuses = None
-        if env.require_upstream_status is not None:
-            upstream = await _with_branch_commits(facts, upstream)
-            needed = status_commits_needed(env, changes, upstream, image_matcher)
-            statuses = await _statuses(ctx, facts.repo, needed)
-        reports.append(
-            evaluate_lineage(
-                env, env.upstream, changes, upstream, datetime.now(UTC), image_matcher, statuses
-            )
-        )
+                images.append(change)
+        if images:
+            upstream = await _upstream_histories(facts, fleet, env, images, default_head)
+            reports.append(await _judge(ctx, facts, env, images, upstream, image_matcher))
+        blueprints = await _source_changes(facts, fleet, env, files, base_head)
+        if blueprints:
+            upstream = await _source_histories(facts, fleet, env, blueprints, default_head)
+            reports.append(await _judge(ctx, facts, env, blueprints, upstream, exact_matcher))
     repo_url = f"{ctx.settings.github_url}/{facts.repo}"
     if not reports and not broken:
-        reason = "No image changed in " + ", ".join(e.name for e in traced) + ": nothing to trace."
+        reason = (
+            "No image or blueprint version changed in "
+            + ", ".join(e.name for e in traced)
+            + ": nothing to trace."
+        )
         return DesiredCheck(LINEAGE, "success", render_not_gated(reason))
     output = render_lineage(reports, repo_url=repo_url, notes=notes)
     if broken:
@@ -385,6 +386,104 @@ async def _input_change(
     return Change(item.cluster, item.tenant, item.path, span.line if span else None, old, new)
 
 
+async def _judge(
+    ctx: Context,
+    facts: RepoFacts,
+    env: Environment,
+    changes: Sequence[Change],
+    upstream: dict[tuple[str, str], list[UpstreamHistory]],
+    matcher: Callable[[str, str], bool],
+) -> LineageReport:
+    statuses = None
+    if env.require_upstream_status is not None:
+        upstream = await _with_branch_commits(facts, upstream)
+        needed = status_commits_needed(env, changes, upstream, matcher)
+        statuses = await _statuses(ctx, facts.repo, needed)
+    return evaluate_lineage(
+        env, env.upstream, changes, upstream, datetime.now(UTC), matcher, statuses
+    )
+
+
+async def _source_changes(
+    facts: RepoFacts,
+    fleet: Fleet,
+    env: Environment,
+    files: Sequence[FileChange],
+    base_head: str,
+) -> list[Change]:
+    """Flux sources whose tracked value (repository and tag) the PR changes in ``env``."""
+    changes: list[Change] = []
+    for change in files:
+        if change.path not in sources.candidate_paths([change.path]):
+            continue
+        loc = fleet.locate(change.path)
+        if loc is None or loc.environment != env.name:
+            continue
+        old = sources.sources_in(change.path, loc.cluster, await facts.file(base_head, change.path))
+        new_data = None
+        if change.sha is not None and change.status != "removed":
+            new_data = await facts.gateway.blob(facts.repo, change.sha)
+        new = sources.sources_in(change.path, loc.cluster, new_data)
+        for sid in sorted(set(old) | set(new)):
+            before = sources.value_of(old[sid]) if sid in old else None
+            after = sources.value_of(new[sid]) if sid in new else None
+            if before == after or (after is None and sid in new):
+                continue  # unchanged, or not pinned by a tag (not promotable, not traced)
+            line = _line_of_tag(new_data, new[sid].tag) if sid in new else None
+            changes.append(
+                Change(loc.cluster, sources.item_of(sid), change.path, line, before, after)
+            )
+    return changes
+
+
+def _line_of_tag(data: bytes | None, tag: str | None) -> int | None:
+    if data is None or tag is None:
+        return None
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if line.strip().startswith(("tag:", "name:")) and tag in line:
+            return number
+    return None
+
+
+async def _source_histories(
+    facts: RepoFacts,
+    fleet: Fleet,
+    env: Environment,
+    changes: Sequence[Change],
+    default_head: str,
+) -> dict[tuple[str, str], list[UpstreamHistory]]:
+    """For each changed source, its history in every upstream cluster that has it."""
+    assert env.upstream is not None
+    upstream_clusters = set(fleet.clusters_of(env.upstream))
+    tree = await facts.tree(default_head)
+    paths = [
+        p for p in sources.candidate_paths(tree.paths()) if p.split("/")[1] in upstream_clusters
+    ]
+    present = sources.collect(fleet, await facts.files(default_head, paths))
+    result: dict[tuple[str, str], list[UpstreamHistory]] = {}
+    for change in changes:
+        sid = change.item.removeprefix(sources.PREFIX)
+        wanted = [c.new for c in changes if c.item == change.item and c.new is not None]
+        jobs = []
+        for source in present.in_clusters(upstream_clusters):
+            if source.id == sid:
+                jobs.append(
+                    _history(
+                        facts,
+                        source.cluster,
+                        change.item,
+                        source.path,
+                        default_head,
+                        wanted,
+                        sources.extractor(sid),
+                        exact_matcher,
+                        sources.value_of(source),
+                    )
+                )
+        result[(change.cluster, change.item)] = list(await asyncio.gather(*jobs))
+    return result
+
+
 async def _upstream_histories(
     facts: RepoFacts,
     fleet: Fleet,
@@ -403,29 +502,49 @@ async def _upstream_histories(
             for cluster in upstream_clusters:
                 path = fleet.input_path(cluster, change.item)
                 if path is not None:
-                    jobs.append(_history(facts, cluster, change.item, path, default_head, wanted))
+                    current = await facts.tenant_input(default_head, path)
+                    now = current.image if isinstance(current, TenantInput) else None
+                    jobs.append(
+                        _history(
+                            facts,
+                            cluster,
+                            change.item,
+                            path,
+                            default_head,
+                            wanted,
+                            image_of,
+                            image_matcher,
+                            now,
+                        )
+                    )
             by_tenant[change.item] = list(await asyncio.gather(*jobs))
         result[(change.cluster, change.item)] = by_tenant[change.item]
     return result
 
 
 async def _history(
-    facts: RepoFacts, cluster: str, tenant: str, path: str, head: str, wanted: Sequence[str]
+    facts: RepoFacts,
+    cluster: str,
+    item: str,
+    path: str,
+    head: str,
+    wanted: Sequence[str],
+    extract: Callable[[str, bytes], str | None],
+    matcher: Callable[[str, str], bool],
+    now: str | None,
 ) -> UpstreamHistory:
     def enough(seen: list[ValueAt]) -> bool:
         # Stop once a run of a wanted value is complete: an older commit with another value
         # (or the end of the list) tells us which commit brought it.
         for i, at in enumerate(seen):
-            if at.value is not None and any(image_matcher(w, at.value) for w in wanted):
+            if at.value is not None and any(matcher(w, at.value) for w in wanted):
                 later = seen[i + 1 :]
                 if any(o.value != at.value for o in later):
                     return True
         return False
 
-    history = await facts.value_history(path, head, image_of, enough=enough)
-    current = await facts.tenant_input(head, path)
-    now = current.image if isinstance(current, TenantInput) else None
-    return UpstreamHistory(cluster, tenant, deployments_of(history), now)
+    history = await facts.value_history(path, head, extract, enough=enough)
+    return UpstreamHistory(cluster, item, deployments_of(history), now)
 
 
 async def _with_branch_commits(

@@ -7,6 +7,7 @@ was made: an eyes reaction when work starts, then a reply with the PR or a plain
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from gidgethub import routing, sansio
@@ -19,6 +20,7 @@ from bot.github.checkruns import mark_fresh_commit
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
 from bot.handlers.checks import facts_for, gate_pull, pull_files
 from bot.payload import field as pfield
+from bot.rules import sources
 from bot.rules.gate import scope_of
 from bot.rules.promote import (
     Command,
@@ -26,6 +28,7 @@ from bot.rules.promote import (
     PromotionPlan,
     check_tenants,
     differing_tenants,
+    merge_plans,
     parse_command,
     plan_promotion,
     promotion_branch,
@@ -124,12 +127,16 @@ async def promote(
     """Open or update the promotion PR; returns the reply to post."""
     env, upstream = resolve_environment(policy, command.environment)
     fleet = await facts.fleet(head, policy)
+    source_ids: tuple[str, ...] = ()
     if command.tenants:
-        check_tenants(fleet, env, command.tenants)
-        tenants = command.tenants
+        source_ids = tuple(
+            sid for t in command.tenants if (sid := sources.parse_source_arg(t)) is not None
+        )
+        tenants = tuple(t for t in command.tenants if not sources.is_source_item(t))
+        check_tenants(fleet, env, tenants)
     elif (data.get("issue") or {}).get("pull_request"):
-        tenants = await _tenants_of_pull(ctx, facts, fleet, policy, data, upstream)
-        if not tenants:
+        tenants, source_ids = await _items_of_pull(ctx, facts, fleet, policy, data, upstream)
+        if not tenants and not source_ids:
             raise CommandError(
                 f"This pull request changes no {upstream} tenant, so there is nothing to "
                 f"promote from it. Name the tenants: `/promote {env} <tenant>`."
@@ -139,12 +146,9 @@ async def promote(
         tenants = differing_tenants(fleet, policy, env, upstream, inputs)
         if not tenants:
             return f"Every {env} tenant already runs what {upstream} runs: nothing to promote."
-    inputs = await _inputs(facts, head, fleet, tenants, (env, upstream))
-    target_paths = [
-        p for c in fleet.clusters_of(env) for t in tenants if (p := fleet.input_path(c, t))
-    ]
-    files = await facts.files(head, target_paths)
-    plan = plan_promotion(fleet, policy, env, upstream, tenants, inputs, files)
+    selection = Selection(env, upstream, tuple(tenants), source_ids)
+    plan = await plan_at(facts, fleet, policy, selection, target=head, upstream_at=head)
+    tenants = selection.items
     if plan.empty:
         return prtext.nothing_to_promote(plan)
     evidence = await _evidence(facts, fleet, plan, head)
@@ -156,7 +160,7 @@ async def promote(
     body = prtext.promotion_body(plan, evidence, login, comment_url)
     message = prtext.promotion_commit_message(plan, login)
     if existing is not None:
-        return await _update(ctx, facts, fleet, policy, existing, plan, tenants, login, body)
+        return await _update(ctx, facts, fleet, policy, existing, selection, login, body)
     commit = await ctx.gateway.commit_files(
         facts.repo, parent=head, changes=dict(plan.changes), message=message
     )
@@ -179,14 +183,64 @@ async def promote(
     return prtext.promotion_opened(plan, pr)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What one promotion request covers."""
+
+    environment: str
+    upstream: str
+    tenants: tuple[str, ...]
+    source_ids: tuple[str, ...]
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return (*self.tenants, *(sources.item_of(s) for s in self.source_ids))
+
+
+async def plan_at(
+    facts: RepoFacts,
+    fleet: Fleet,
+    policy: Policy,
+    selection: Selection,
+    *,
+    target: str,
+    upstream_at: str,
+) -> PromotionPlan:
+    """The promotion of ``selection``: upstream values read at ``upstream_at`` (the default
+    branch), target files at ``target`` (the default branch, or an open PR's branch)."""
+    env, upstream, tenants = selection.environment, selection.upstream, selection.tenants
+    inputs = {
+        **await _inputs(facts, target, fleet, tenants, (env,)),
+        **await _inputs(facts, upstream_at, fleet, tenants, (upstream,)),
+    }
+    target_paths = [
+        p for c in fleet.clusters_of(env) for t in tenants if (p := fleet.input_path(c, t))
+    ]
+    files = await facts.files(target, target_paths)
+    plan = plan_promotion(fleet, policy, env, upstream, tenants, inputs, files)
+    if not selection.source_ids:
+        return plan
+    tree = await facts.tree(upstream_at)
+    candidates = sources.candidate_paths(tree.paths())
+    ups = set(fleet.clusters_of(upstream))
+    downs = set(fleet.clusters_of(env))
+    source_files = {
+        **await facts.files(upstream_at, [p for p in candidates if p.split("/")[1] in ups]),
+        **await facts.files(target, [p for p in candidates if p.split("/")[1] in downs]),
+    }
+    return merge_plans(
+        plan,
+        sources.plan_source_promotion(fleet, env, upstream, selection.source_ids, source_files),
+    )
+
+
 async def _update(
     ctx: Context,
     facts: RepoFacts,
     fleet: Fleet,
     policy: Policy,
     existing: dict[str, Any],
-    plan: PromotionPlan,
-    tenants: tuple[str, ...] | list[str],
+    selection: Selection,
     login: str,
     body: str,
 ) -> str:
@@ -198,19 +252,9 @@ async def _update(
     number = int(existing["number"])
     branch = str(existing["head"]["ref"])
     branch_head = str(existing["head"]["sha"])
-    upstream_inputs = await _inputs(facts, await facts.head(), fleet, tenants, (plan.upstream,))
+    main = await facts.head()
     for attempt in range(2):
-        current = await facts.files(branch_head, list(plan.changes))
-        inputs = await _inputs(facts, branch_head, fleet, tenants, (plan.environment,))
-        again = plan_promotion(
-            fleet,
-            policy,
-            plan.environment,
-            plan.upstream,
-            tenants,
-            {**inputs, **upstream_inputs},
-            current,
-        )
+        again = await plan_at(facts, fleet, policy, selection, target=branch_head, upstream_at=main)
         if again.empty:
             return f"#{number} already promotes this; it is waiting for its checks and approvals."
         commit = await ctx.gateway.commit_files(
@@ -221,28 +265,40 @@ async def _update(
         )
         if await ctx.gateway.update_branch(facts.repo, branch, commit):
             await ctx.gateway.update_pull(facts.repo, number, body=body)
-            return f"Updated #{number} to the values {plan.upstream} runs now."
+            return f"Updated #{number} to the values {selection.upstream} runs now."
         if attempt == 0:
             fresh = await ctx.gateway.pull(facts.repo, number)
             branch_head = pfield(fresh, "head.sha", str)
     raise CommandError(f"#{number} keeps changing while I update it; ask again in a moment.")
 
 
-async def _tenants_of_pull(
+async def _items_of_pull(
     ctx: Context,
     facts: RepoFacts,
     fleet: Fleet,
     policy: Policy,
     data: dict[str, Any],
     upstream: str,
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tenants, source ids) the PR changed in the upstream environment."""
     number = pfield(data, "issue.number", int)
     pr = await ctx.gateway.pull(facts.repo, number)
     files = await pull_files(
         ctx, facts.repo, number, pfield(pr, "head.sha", str), pfield(pr, "base.sha", str)
     )
     scope = scope_of(files, fleet, policy)
-    return tuple(sorted({i.tenant for i in scope.inputs if i.environment == upstream and i.sha}))
+    tenants = tuple(sorted({i.tenant for i in scope.inputs if i.environment == upstream and i.sha}))
+    ids: set[str] = set()
+    for change in files:
+        loc = fleet.locate(change.path)
+        if loc is None or loc.environment != upstream or change.sha is None:
+            continue
+        if change.path not in sources.candidate_paths([change.path]):
+            continue
+        data_at = await ctx.gateway.blob(facts.repo, change.sha)
+        found = sources.sources_in(change.path, loc.cluster, data_at)
+        ids.update(sid for sid, src in found.items() if sources.value_of(src) is not None)
+    return tenants, tuple(sorted(ids))
 
 
 async def _inputs(

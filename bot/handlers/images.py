@@ -7,23 +7,19 @@ any registry. The event fans out to every fleet repo of the installation that ru
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import markers, prtext
+from bot import prtext
 from bot.fleet.images import ImageRef, ImageRefError, parse_image
 from bot.fleet.policy import PolicyError
 from bot.github import discovery
-from bot.github.checkruns import mark_fresh_commit
 from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers import automerge
-from bot.handlers.checks import gate_pull
+from bot.handlers.proposals import Proposal, propose
 from bot.payload import PayloadError
 from bot.payload import field as pfield
-from bot.rules.bump import BumpPlan, PublishedImage, bump_branch, bump_prefix, is_older, plan_bump
-from bot.rules.gate import FileChange
+from bot.rules.bump import PublishedImage, bump_branch, bump_prefix, plan_bump
 from bot.services import Context
 
 router = routing.Router()
@@ -171,102 +167,13 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
             ctx.log.info("%s: %s already runs %s in %s", repo, image.repository, image.tag, env)
         return None
 
-    branch = bump_branch(image.repository, image.tag)
-    prefix = bump_prefix(image.repository)
-    pulls = await ctx.gateway.open_pulls(repo)
-    ours = [p for p in pulls if str((p.get("head") or {}).get("ref", "")).startswith(prefix)]
-    existing = next((p for p in ours if p["head"]["ref"] == branch), None)
-    newer = [p for p in ours if p is not existing and is_older(image.tag, _tag_of(p))]
-    if newer:
-        ctx.log.info(
-            "%s: not bumping to %s, #%s bumps to the newer %s",
-            repo,
-            image.tag,
-            newer[0]["number"],
-            _tag_of(newer[0]),
-        )
-        return None
-    if existing is None:
-        existing = await _open(ctx, facts, plan, base, head, branch)
-        if existing is None:
-            return None
-    number = int(existing["number"])
-    for old in ours:
-        if old is not existing and old["head"]["ref"] != branch:
-            await supersede(ctx, repo, old, number, image.tag)
-    outcome = await gate_pull(ctx, facts, existing)
-    if outcome is not None:
-        await automerge.consider(ctx, facts, existing, outcome)
-    return number
-
-
-async def _open(
-    ctx: Context, facts: RepoFacts, plan: BumpPlan, base: str, head: str, branch: str
-) -> dict[str, Any] | None:
-    repo = facts.repo
-    commit = await ctx.gateway.commit_files(
-        repo, parent=head, changes=dict(plan.changes), message=prtext.bump_commit_message(plan)
-    )
-    created = await ctx.gateway.create_branch(repo, branch, commit)
-    if created:
-        mark_fresh_commit(ctx, repo, commit)
-    else:
-        # A redelivery, or a crash after the branch was made: the branch already holds this
-        # bump (the name is deterministic). Reuse it as it is; never force-push.
-        ctx.log.info("%s: branch %s exists already", repo, branch)
-    owner = repo.split("/", 1)[0]
-    pr = await ctx.gateway.create_pull(
-        repo,
-        head=branch,
-        base=base,
+    proposal = Proposal(
+        branch=bump_branch(image.repository, image.tag),
+        prefix=bump_prefix(image.repository),
+        tag=image.tag,
+        changes=plan.changes,
         title=prtext.bump_title(plan),
         body=prtext.bump_body(plan),
+        message=prtext.bump_commit_message(plan),
     )
-    if pr is None:
-        pr = await ctx.gateway.find_pull(repo, owner, branch)
-        if pr is None:
-            ctx.log.warning("%s: GitHub says a PR for %s exists but none is open", repo, branch)
-            return None
-    else:
-        # We know exactly what this PR changes: spare the gate a files listing.
-        _seed_files(ctx, repo, pr, plan)
-        ctx.log.info("%s: opened #%s %s", repo, pr["number"], pr.get("title"))
-    return pr
-
-
-def _seed_files(ctx: Context, repo: str, pr: dict[str, Any], plan: BumpPlan) -> None:
-    changes = tuple(
-        FileChange(path=path, status="modified", sha=git_blob_sha(content))
-        for path, content in sorted(plan.changes.items())
-    )
-    base_sha = (pr.get("base") or {}).get("sha")
-    head_sha = (pr.get("head") or {}).get("sha")
-    if isinstance(base_sha, str) and isinstance(head_sha, str):
-        key = ("pr-files", repo, int(pr["number"]), head_sha, base_sha)
-        ctx.services.caches.derived[key] = changes
-    for content in plan.changes.values():
-        ctx.services.objects.blobs[git_blob_sha(content)] = content
-
-
-def git_blob_sha(content: bytes) -> str:
-    """Git's object id of a blob: what GitHub will report as the file's ``sha``."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
-
-
-def _tag_of(pr: dict[str, Any]) -> str:
-    tag = markers.read_marker(pr.get("body")).get("tag")
-    if isinstance(tag, str):
-        return tag
-    return str((pr.get("head") or {}).get("ref", "")).rsplit("/", 1)[-1]
-
-
-async def supersede(
-    ctx: Context, repo: str, old: dict[str, Any], new_number: int, new_tag: str
-) -> None:
-    number = int(old["number"])
-    await ctx.gateway.comment(repo, number, prtext.superseded_comment(new_number, new_tag))
-    await ctx.gateway.update_pull(repo, number, state="closed")
-    ref = str((old.get("head") or {}).get("ref", ""))
-    if ref.startswith("fleet-bot/"):
-        await ctx.gateway.delete_branch(repo, ref)
-    ctx.log.info("%s: closed #%s, superseded by #%s", repo, number, new_number)
+    return await propose(ctx, facts, proposal, base=base, head=head)

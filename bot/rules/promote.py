@@ -72,6 +72,8 @@ def parse_command(body: str | None) -> Command | None:
         if not args:
             raise CommandError(f"`{COMMAND}` needs an environment. {USAGE}")
         for name in args:
+            if name.startswith("source:") and _plain_source(name):
+                continue
             if not is_safe_name(name):
                 raise CommandError(
                     f"`{_shown(name)}` is not a plain name (letters, digits, `.`, `_`, `-`). "
@@ -79,6 +81,12 @@ def parse_command(body: str | None) -> Command | None:
                 )
         return Command(environment=args[0], tenants=tuple(dict.fromkeys(args[1:])), line=line)
     return None
+
+
+def _plain_source(text: str) -> bool:
+    """``source:<namespace>/<name>`` with both parts plain names."""
+    namespace, slash, name = text.removeprefix("source:").partition("/")
+    return bool(slash) and is_safe_name(namespace) and is_safe_name(name)
 
 
 def _shown(text: str) -> str:
@@ -118,6 +126,23 @@ class PromotionPlan:
     @property
     def promoted(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m.tenant for m in self.moves))
+
+
+def merge_plans(first: PromotionPlan, second: PromotionPlan) -> PromotionPlan:
+    """One promotion of tenants and sources together (same environment and upstream)."""
+    return PromotionPlan(
+        environment=first.environment,
+        upstream=first.upstream,
+        tenants=first.tenants + second.tenants,
+        changes={**first.changes, **second.changes},
+        moves=first.moves + second.moves,
+        up_to_date=first.up_to_date + second.up_to_date,
+        disagreements={**first.disagreements, **second.disagreements},
+        missing_clusters={**first.missing_clusters, **second.missing_clusters},
+        not_upstream=first.not_upstream + second.not_upstream,
+        problems=first.problems + second.problems,
+        sources={**first.sources, **second.sources},
+    )
 
 
 def resolve_environment(policy: Policy, name: str) -> tuple[str, str]:

@@ -1,0 +1,138 @@
+"""Proposing a change as a bot PR: the shared tail of every bump (images, blueprint releases).
+
+One deterministic branch per (artifact, version) makes a redelivered event a no-op; an open PR
+for a newer version stops an older event (events arrive out of order); older open PRs of the same
+artifact are superseded: closed with a link to the new one and their branches deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot import markers, prtext
+from bot.github.checkruns import mark_fresh_commit
+from bot.github.facts import RepoFacts
+from bot.handlers import automerge
+from bot.handlers.checks import gate_pull
+from bot.rules.bump import is_older
+from bot.rules.gate import FileChange
+from bot.services import Context
+
+
+@dataclass(frozen=True)
+class Proposal:
+    branch: str  # deterministic: prefix + version
+    prefix: str  # shared by every proposal of the same artifact
+    tag: str  # the version proposed (compared with other open proposals)
+    changes: Mapping[str, bytes]
+    title: str
+    body: str
+    message: str
+
+
+async def propose(
+    ctx: Context, facts: RepoFacts, proposal: Proposal, *, base: str, head: str
+) -> int | None:
+    """Open (or find) the PR for ``proposal``, supersede older ones, gate and merge it."""
+    repo = facts.repo
+    pulls = await ctx.gateway.open_pulls(repo)
+    ours = [p for p in pulls if _head_ref(p).startswith(proposal.prefix)]
+    existing = next((p for p in ours if _head_ref(p) == proposal.branch), None)
+    newer = [p for p in ours if p is not existing and is_older(proposal.tag, tag_of(p))]
+    if newer:
+        ctx.log.info(
+            "%s: not proposing %s, #%s proposes the newer %s",
+            repo,
+            proposal.tag,
+            newer[0]["number"],
+            tag_of(newer[0]),
+        )
+        return None
+    if existing is None:
+        existing = await _open(ctx, facts, proposal, base, head)
+        if existing is None:
+            return None
+    number = int(existing["number"])
+    for old in ours:
+        if old is not existing and _head_ref(old) != proposal.branch:
+            await supersede(ctx, repo, old, number, proposal.tag)
+    outcome = await gate_pull(ctx, facts, existing)
+    if outcome is not None:
+        await automerge.consider(ctx, facts, existing, outcome)
+    return number
+
+
+def _head_ref(pr: Mapping[str, Any]) -> str:
+    return str((pr.get("head") or {}).get("ref", ""))
+
+
+async def _open(
+    ctx: Context, facts: RepoFacts, proposal: Proposal, base: str, head: str
+) -> dict[str, Any] | None:
+    repo = facts.repo
+    branch = proposal.branch
+    commit = await ctx.gateway.commit_files(
+        repo, parent=head, changes=dict(proposal.changes), message=proposal.message
+    )
+    created = await ctx.gateway.create_branch(repo, branch, commit)
+    if created:
+        mark_fresh_commit(ctx, repo, commit)
+    else:
+        # A redelivery, or a crash after the branch was made: the branch already holds this
+        # proposal (the name is deterministic). Reuse it as it is; never force-push.
+        ctx.log.info("%s: branch %s exists already", repo, branch)
+    owner = repo.split("/", 1)[0]
+    pr = await ctx.gateway.create_pull(
+        repo, head=branch, base=base, title=proposal.title, body=proposal.body
+    )
+    if pr is None:
+        pr = await ctx.gateway.find_pull(repo, owner, branch)
+        if pr is None:
+            ctx.log.warning("%s: GitHub says a PR for %s exists but none is open", repo, branch)
+            return None
+    else:
+        # We know exactly what this PR changes: spare the gate a files listing.
+        _seed_files(ctx, repo, pr, proposal.changes)
+        ctx.log.info("%s: opened #%s %s", repo, pr["number"], pr.get("title"))
+    return pr
+
+
+def _seed_files(ctx: Context, repo: str, pr: dict[str, Any], contents: Mapping[str, bytes]) -> None:
+    changes = tuple(
+        FileChange(path=path, status="modified", sha=git_blob_sha(content))
+        for path, content in sorted(contents.items())
+    )
+    base_sha = (pr.get("base") or {}).get("sha")
+    head_sha = (pr.get("head") or {}).get("sha")
+    if isinstance(base_sha, str) and isinstance(head_sha, str):
+        key = ("pr-files", repo, int(pr["number"]), head_sha, base_sha)
+        ctx.services.caches.derived[key] = changes
+    for content in contents.values():
+        ctx.services.objects.blobs[git_blob_sha(content)] = content
+
+
+def git_blob_sha(content: bytes) -> str:
+    """Git's object id of a blob: what GitHub will report as the file's ``sha``."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+
+
+def tag_of(pr: Mapping[str, Any]) -> str:
+    tag = markers.read_marker(pr.get("body")).get("tag")
+    if isinstance(tag, str):
+        return tag
+    return _head_ref(pr).rsplit("/", 1)[-1]
+
+
+async def supersede(
+    ctx: Context, repo: str, old: dict[str, Any], new_number: int, new_tag: str
+) -> None:
+    number = int(old["number"])
+    await ctx.gateway.comment(repo, number, prtext.superseded_comment(new_number, new_tag))
+    await ctx.gateway.update_pull(repo, number, state="closed")
+    ref = _head_ref(old)
+    if ref.startswith("fleet-bot/"):
+        await ctx.gateway.delete_branch(repo, ref)
+    ctx.log.info("%s: closed #%s, superseded by #%s", repo, number, new_number)
