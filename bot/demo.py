@@ -32,6 +32,7 @@ ORG = "acme"
 REPO = "acme-fleet-config"
 FLEET = f"{ORG}/{REPO}"
 PAY = "clusters/{}/tenants/payment-app/input.yaml"
+DASHBOARD = "Promotion dashboard"
 
 
 def say(text: str = "") -> None:
@@ -240,6 +241,57 @@ async def _ch_audit(demo: Demo) -> None:
         say(f"   | {line}" if line else "   |")
 
 
+async def _ch_dashboard(demo: Demo) -> None:
+    say("\n6. The promotion dashboard: what runs where, what waits")
+    repo = demo.fake.repo(FLEET)
+    boards = [i for n, i in repo.issues.items() if n not in repo.prs and i.title == DASHBOARD]
+    if not boards:
+        say("   (no dashboard issue yet)")
+        return
+    board = boards[0]
+    say(f'   issue #{board.number} "{board.title}", kept current by {board.user.login}:')
+    body = board.body or ""
+    table = [ln for ln in body.splitlines() if ln.startswith("|")]
+    for line in table[:6]:
+        say(f"   {line}")
+    waiting = [ln for ln in body.splitlines() if ln.startswith("- **")]
+    for line in waiting[:4]:
+        say(f"   {line}")
+    demo.fake.comment(FLEET, board.number, "erin", "/status checkout")
+    await demo.settle()
+    reply = demo.bot_replies(board.number)[-1]
+    say('   erin comments "/status checkout"; the bot replies:')
+    for line in reply.splitlines()[2:5]:
+        say(f"   {line}")
+
+
+async def _ch_blueprints(demo: Demo) -> None:
+    say("\n7. A blueprint release travels like an image")
+    demo.fake.create_release(
+        f"{ORG}/platform-blueprints",
+        tag="v1.3.0",
+        body="Sidecar injection for every app.",
+        by="bob",
+    )
+    await demo.settle()
+    (bump,) = demo.pulls("fleet-bot/bump/source-")
+    say(f"   bob publishes release v1.3.0 of {ORG}/platform-blueprints")
+    say(f'   -> #{bump.number} "{bump.title}", changing only the tag:')
+    for line in demo.diff_lines(bump.number):
+        say(line)
+    say(f"   -> {'merged' if bump.merged else bump.state} by the bot")
+    demo.fake.comment(FLEET, bump.number, "alice", "/promote staging")
+    await demo.settle()
+    promo = demo.pulls("fleet-bot/promote/staging/")[-1]
+    say(f'   alice: "/promote staging" on #{bump.number} -> #{promo.number} "{promo.title}"')
+    demo.show_checks(promo.number)
+    demo.fake.review(FLEET, promo.number, "frank", "APPROVE")
+    await demo.settle()
+    demo.fake.merge_pr(FLEET, promo.number, by="frank", method="squash", admin=False)
+    await demo.settle()
+    say(f"   frank (SRE) approves and merges #{promo.number}: staging follows blueprints v1.3.0")
+
+
 Chapter = Callable[[Demo], Awaitable[None]]
 
 
@@ -284,6 +336,8 @@ async def run(verbose: bool = False) -> int:
             await _ch3_gate(demo)
             await _ch4_promote(demo, bump)
             await _ch_audit(demo)
+            await _ch_dashboard(demo)
+            await _ch_blueprints(demo)
             state = app[STATE]
             assert state.inbox is not None
             counts = state.inbox.counts()

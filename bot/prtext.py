@@ -85,7 +85,11 @@ def _tenant_list(items: Iterable[tuple[str, str]]) -> str:
 
 
 def _promoted_version(plan: PromotionPlan, tenant: str) -> str:
-    values = {version_of(str(m.new)) for m in plan.moves if m.tenant == tenant and m.key == "image"}
+    values = {
+        version_of(str(m.new)) if m.key == "image" else str(m.new)
+        for m in plan.moves
+        if m.tenant == tenant and m.key in ("image", "ref.tag")
+    }
     return ", ".join(sorted(values))
 
 

@@ -23,4 +23,8 @@ async def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) ->
     assert "3 changes reached prod; 1 exception." in audit  # only the unreviewed first commit
     assert "Requested by: @carol (Requested-by trailer on the bot's commit)." in audit
     assert "@carol asked for this promotion with /promote" in audit
+    assert "issue #" in out and "Promotion dashboard" in out
+    assert "| payment-app | `v2.2.0` | `v2.2.0` | `v2.2.0` |" in out
+    assert "+    tag: v1.3.0" in out
+    assert "staging follows blueprints v1.3.0" in out
     assert "0 failed" in out
