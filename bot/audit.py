@@ -97,6 +97,8 @@ R = TypeVar("R")
 
 #: Records judged at the same time (each is a dozen requests; GitHub allows 100 in flight).
 PARALLEL = 8
+#: Page size of the listings the audit walks (GitHub's maximum).
+PER_PAGE = 100
 #: GitHub's compare endpoint lists at most this many files.
 COMPARE_FILE_LIMIT = 300
 GATE_CHECKS = (LINEAGE, APPROVALS)
@@ -420,14 +422,14 @@ class Auditor:
         )
         touched = [t for t in await self._each(in_range, self._touching) if t is not None]
         self.progress(f"{len(touched)} of them changed {self.environment}; judging each")
-        records = await self._each(touched, self._pull_record)
+        records = await self._each(touched, self._pull_record, announce=True)
         clusters = set(self.fleet.clusters_of(self.environment))
         clusters.update(cluster for merged in touched for cluster in merged.clusters)
         commits = await self._walk(branch, sorted(clusters))
         direct = await self._unowned(commits, [pr for pr in pulls if _merged_at(pr) > self.until])
         if direct:
             self.progress(f"{len(direct)} commit(s) reached {self.environment} without a PR")
-        records += await self._each(direct, self._push_record)
+        records += await self._each(direct, self._push_record, announce=True)
         return Report(
             repo=self.repo,
             environment=self.environment,
@@ -449,12 +451,21 @@ class Auditor:
             raise AuditError(f"{self.repo} has no environment {self.environment!r} ({names})")
         return policy
 
-    async def _each(self, items: Sequence[T], job: Callable[[T], Awaitable[R]]) -> list[R]:
-        """``job`` over ``items``, at most PARALLEL at once, results in order."""
+    async def _each(
+        self, items: Sequence[T], job: Callable[[T], Awaitable[R]], *, announce: bool = False
+    ) -> list[R]:
+        """``job`` over ``items``, at most PARALLEL at once, results in order; with
+        ``announce``, one progress line per finished record."""
+        done = 0
 
         async def one(item: T) -> R:
+            nonlocal done
             async with self._gate:
-                return await job(item)
+                result = await job(item)
+            done += 1
+            if announce and isinstance(result, Record):
+                self.progress(f"[{done}/{len(items)}] judged {result.label}")
+            return result
 
         return list(await asyncio.gather(*(one(item) for item in items)))
 
@@ -466,7 +477,7 @@ class Auditor:
         first PR last updated before ``since`` (a merge is an update)."""
         url = (
             f"/repos/{self.repo}/pulls?state=closed&base={quote(branch)}"
-            "&sort=updated&direction=desc&per_page=100"
+            f"&sort=updated&direction=desc&per_page={PER_PAGE}"
         )
         found: list[dict[str, Any]] = []
         async for pr in self.gateway.iterate(url):
@@ -510,7 +521,7 @@ class Auditor:
 
     async def _walk(self, branch: str, clusters: Sequence[str]) -> list[dict[str, Any]]:
         """Default-branch commits in the period that touched any of ``clusters``."""
-        query = f"sha={quote(branch)}&per_page=100"
+        query = f"sha={quote(branch)}&per_page={PER_PAGE}"
         if self.since is not None:
             query += f"&since={_github_time(self.since)}"
         query += f"&until={_github_time(self.until)}"
@@ -556,7 +567,7 @@ class Auditor:
             pull_commits(self.ctx, self.repo, number, head),
             self.gateway.pull_reviews(self.repo, number),
             self.gateway.collect(
-                f"/repos/{self.repo}/commits/{head}/check-runs?per_page=100&filter=all",
+                f"/repos/{self.repo}/commits/{head}/check-runs?per_page={PER_PAGE}&filter=all",
                 key="check_runs",
             ),
         )
@@ -575,7 +586,6 @@ class Auditor:
                 "A dismissed review may have been dismissed after the merge: GitHub "
                 "does not say when."
             )
-        self.progress(f"judged #{number}")
         return Record(
             kind="pull_request",
             sha=merge_sha,
@@ -614,7 +624,6 @@ class Auditor:
                 f"the repository's first commit: the starting state of {self.environment}, "
                 "never reviewed through a pull request"
             )
-        self.progress(f"judged direct push {sha[:7]}")
         return Record(
             kind="direct_push",
             sha=sha,

@@ -28,6 +28,7 @@ __all__ = [
     "Rederived",
     "Report",
     "Requester",
+    "per_tenant",
     "render",
     "render_csv",
     "render_json",
@@ -388,15 +389,39 @@ CSV_COLUMNS = (
 
 
 def render_csv(report: Report) -> str:
-    """One row per (record, cluster, file) change, exceptions first; RFC 4180 quoting."""
+    """One row per (record, tenant, cluster) change, exceptions first; RFC 4180 quoting."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     ordered = sorted(report.records, key=lambda r: not r.exceptions)  # stable: by time within
     for record in ordered:
-        for row in record.changes:
+        for row in per_tenant(record.changes):
             writer.writerow(_csv_row(record, row))
     return out.getvalue()
+
+
+def per_tenant(rows: Sequence[FileRow]) -> list[FileRow]:
+    """The files of one (environment, cluster, tenant) as one row: paths and statuses joined,
+    the image change of its input file."""
+    groups: dict[tuple[str | None, str, str | None], list[FileRow]] = {}
+    for row in rows:
+        groups.setdefault((row.environment, row.cluster, row.tenant), []).append(row)
+    merged = []
+    for (environment, cluster, tenant), files in groups.items():
+        image = next((f for f in files if f.image_changed), None)
+        merged.append(
+            FileRow(
+                environment=environment,
+                cluster=cluster,
+                tenant=tenant,
+                path="; ".join(f.path for f in files),
+                status="; ".join(f.status for f in files),
+                old_image=image.old_image if image else None,
+                new_image=image.new_image if image else None,
+                image_changed=image is not None,
+            )
+        )
+    return merged
 
 
 def _csv_row(record: Record, row: FileRow) -> list[str]:
@@ -452,7 +477,7 @@ def _lineage_of(gate: Rederived | None, row: FileRow) -> str:
     for report in gate.lineage_reports:
         for verdict in report.verdicts:
             change = verdict.change
-            if change.path == row.path:
+            if change.path in row.path.split("; "):
                 evidence = "; ".join(
                     f"{e.cluster} since {_iso(e.since)} ({e.commit_sha[:7]})"
                     + (f" status {e.status_context}" if e.status_context else "")

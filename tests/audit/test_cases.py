@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from bot import audit as audit_module
 from bot import samples
 from bot.__main__ import build_parser
 from bot.audit import run
@@ -199,3 +202,72 @@ async def test_python_dash_m_bot_audit(world: Harness, tmp_path: Path) -> None:
     assert proc.returncode == 0, err.decode()
     assert f"#{number}" in {r["label"] for r in json.loads(out)}
     assert b"audit: " in err
+
+
+async def test_pages_of_one_give_the_same_report(
+    world: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await gated_promotion(world, "v2.0.0", "prod-v2.0.0")
+    await gated_promotion(world, "v1.9.0", "prod-back", method="merge")
+    whole = (await audit(world, "--format", "json")).json()
+    monkeypatch.setattr(audit_module, "PER_PAGE", 1)
+    world.fake.reset_counters()
+    paged = await audit(world, "--format", "json")
+    assert paged.json() == whole and len(whole) == 3
+    pages = [r for r in world.fake.requests if "page=" in r.query.replace("per_page=", "")]
+    assert {r.path for r in pages} >= {f"/repos/{FLEET}/pulls", f"/repos/{FLEET}/commits"}
+
+
+async def test_a_secondary_rate_limit_is_waited_out(world: Harness) -> None:
+    number = await gated_promotion(world, "v2.0.0", "prod-v2.0.0")
+    world.fake.inject_secondary_rate_limit(path=f"/repos/{FLEET}/pulls$", retry_after=1)
+    result = await audit(world, "--format", "json")
+    assert result.code == 0, result.err
+    assert f"#{number}" in {r["label"] for r in result.json()}
+    assert any(r.status == 403 and r.path.endswith("/pulls") for r in world.fake.requests)
+
+
+async def test_an_exhausted_rate_limit_ends_with_one_line(world: Harness) -> None:
+    await gated_promotion(world, "v2.0.0", "prod-v2.0.0")
+    world.fake.set_rate_limit(3, identity="installation")
+    result = await audit(world)
+    assert (result.code, result.out) == (1, "")
+    assert "error: GitHub could not be read: " in result.err and "rate limited" in result.err
+
+
+async def test_an_ungated_environment_is_audited_too(world: Harness) -> None:
+    world.fake.dispatch(
+        FLEET, "image-published", {"image": samples.PAYMENT_IMAGE, "tag": "v2.2.0"}, by="ci-bot"
+    )
+    await world.settle()
+    (bump,) = [p for p in world.pulls() if p.head_ref.startswith("fleet-bot/bump/")]
+    assert bump.merged
+    record = by_label((await audit(world, "--env", "dev", "--format", "json")).json())[
+        f"#{bump.number}"
+    ]
+    assert record["by"] == "fleet-bot[bot]" and record["exception"] is False
+    assert record["lineage"] == {
+        "state": "success",
+        "note": "No environment with an upstream changed (dev only): nothing to trace.",
+        "environments": [],
+    }
+    assert record["approvals"]["state"] == "success"
+    assert record["approvals"]["note"] == "No approvals required (dev)."
+
+
+async def test_a_policy_broken_at_the_base_failed_the_gate(world: Harness) -> None:
+    world.fake.commit(FLEET, "main", {".github/promotion.yml": b"environments: ["}, "oops")
+    await world.settle()
+    number = open_change(
+        world, "prod-v2.0.0", {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.0")}
+    )
+    await world.settle()
+    world.fake.merge_pr(FLEET, number, by="bob", method="squash", admin=True)
+    world.fake.commit(FLEET, "main", {".github/promotion.yml": samples.POLICY}, "fix policy")
+    await world.settle()
+    record = by_label((await audit(world, "--format", "json")).json())[f"#{number}"]
+    assert [c["at_merge"] for c in record["checks"]] == ["failure", "failure"]
+    assert (record["lineage"]["state"], record["approvals"]["state"]) == ("failure", "failure")
+    assert record["lineage"]["note"].startswith("The policy at the base could not be read (")
+    assert record["disagreements"] == [] and record["exception"] is True
+    assert record["changes"][0]["to_image"] == f"{IMG}:v2.0.0"

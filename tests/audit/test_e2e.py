@@ -135,9 +135,18 @@ async def test_csv_has_a_header_and_one_row_per_change(world: Harness) -> None:
     assert gated["exception"] == "no" and gated["by"] == "bob"
     assert gated["approvals_counted"].split("; ")[0].startswith("bob sre#1 ")
     assert gated["lineage"].startswith("ok: staging-use1-01 since ")
-    first = [r for r in rows if "first commit" in r["exception_reasons"]]
-    assert {r["path"] for r in first} >= {path(PROD)}, "the first commit: one row per prod file"
-    assert all(r["environment"] == "prod" for r in first)
+    # The first commit: one row per tenant (and one for the cluster's base) of prod.
+    first = {r["tenant"]: r for r in rows if "first commit" in r["exception_reasons"]}
+    assert sorted(first) == ["", "checkout", "payment-app"]
+    assert first["payment-app"]["path"].split("; ") == [
+        path(PROD),
+        path(PROD).replace("input.yaml", "sync.yaml"),
+    ]
+    assert (first["payment-app"]["from_image"], first["payment-app"]["to_image"]) == (
+        "",
+        f"{IMG}:v1.9.0",
+    )
+    assert {r["environment"] for r in first.values()} == {"prod"}
     assert rows[-1]["record"] == f"#{story.gated}", "exceptions first, the clean record last"
 
 
