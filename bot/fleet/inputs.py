@@ -23,6 +23,7 @@ from ruamel.yaml.resolver import VersionedResolver
 
 from bot.fleet.images import ImageRefError, parse_image
 from bot.fleet.yamlsafe import (
+    FileProblem,
     MappingNode,
     Node,
     ScalarNode,
@@ -80,18 +81,8 @@ _DOUBLE_ESCAPES = {
 }
 
 
-class InputError(ValueError):
+class InputError(FileProblem):
     """An input file the bot cannot read or safely edit; ``str()`` is ``path:line: message``."""
-
-    def __init__(self, path: str, line: int | None, message: str) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True)

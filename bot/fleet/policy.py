@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from bot.fleet.yamlsafe import (
+    FileProblem,
     MappingNode,
     Node,
     ScalarNode,
@@ -59,18 +60,8 @@ _ENV_KEYS = (
 _APPROVAL_KEYS = ("team", "count")
 
 
-class PolicyError(ValueError):
+class PolicyError(FileProblem):
     """A policy file the bot cannot act on; ``str()`` is ``path:line: message``."""
-
-    def __init__(self, path: str, line: int | None, message: str) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True)

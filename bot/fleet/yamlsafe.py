@@ -276,3 +276,17 @@ class _Composer:
         else:
             parent.value.append((top[1], node))
             top[1] = None
+
+
+class FileProblem(ValueError):
+    """A fleet file the bot cannot act on, located: ``str()`` is ``path:line: message``."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.message}"

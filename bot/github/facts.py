@@ -18,6 +18,7 @@ import gidgethub
 from bot.fleet.inputs import InputError, TenantInput, read_input
 from bot.fleet.layout import Fleet, build_fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError, parse_policy
+from bot.fleet.yamlsafe import FileProblem
 from bot.github.gateway import GatewayError, RepoTree
 from bot.rules.lineage import ValueAt
 from bot.services import Context
@@ -91,16 +92,7 @@ class RepoFacts:
         sha = tree.blobs.get(POLICY_PATH)
         if sha is None:
             raise NotAFleetRepo(f"{self.repo} has no {POLICY_PATH}")
-        key = ("policy", sha)
-        derived = self.ctx.services.caches.derived
-        hit = derived.get(key)
-        if hit is None:
-            data = await self.ctx.gateway.blob(self.repo, sha)
-            try:
-                hit = parse_policy(data, POLICY_PATH)
-            except PolicyError as exc:
-                hit = exc
-            derived[key] = hit
+        hit = await self._parsed(("policy", sha), sha, lambda data: parse_policy(data, POLICY_PATH))
         if isinstance(hit, PolicyError):
             raise hit
         assert isinstance(hit, Policy)
@@ -127,18 +119,26 @@ class RepoFacts:
         return await self.input_by_blob(path, sha)
 
     async def input_by_blob(self, path: str, sha: str) -> TenantInput | InputError:
-        key = ("input", path, sha)
-        derived = self.ctx.services.caches.derived
-        hit = derived.get(key)
-        if hit is None:
-            data = await self.ctx.gateway.blob(self.repo, sha)
-            try:
-                hit = read_input(path, data)
-            except InputError as exc:
-                hit = exc
-            derived[key] = hit
+        hit = await self._parsed(("input", path, sha), sha, lambda data: read_input(path, data))
         assert isinstance(hit, TenantInput | InputError)
         return hit
+
+    async def _parsed(
+        self, key: tuple[str, ...], sha: str, parse: Callable[[bytes], object]
+    ) -> object:
+        """A blob parsed once for the life of the process (blobs never change); a located
+        parse error is remembered as the result too, so a broken file is not read again."""
+        derived = self.ctx.services.caches.derived
+        if key in derived:
+            hit: object = derived[key]
+            return hit
+        data = await self.ctx.gateway.blob(self.repo, sha)
+        try:
+            result = parse(data)
+        except FileProblem as exc:
+            result = exc
+        derived[key] = result
+        return result
 
     # --- history ----------------------------------------------------------------------------
 
