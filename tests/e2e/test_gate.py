@@ -241,3 +241,45 @@ async def test_a_review_costs_at_most_four_calls_on_a_warm_cache(world: Harness)
     calls = world.bot_requests()
     assert 0 < len(calls) <= 4, [(r.method, r.path) for r in calls]
     assert verdict(world, number, APPROVALS) == "pending"
+
+
+STRICT_PROD = b"""\
+environments:
+  - name: dev
+    autoMerge: true
+  - name: staging
+    approvals: [{team: sre, count: 1}]
+  - name: prod
+    approvals: [{team: sre, count: 2}, {team: tech-leads, count: 1}]
+    requireUpstreamStatus: "kustomization/*"
+"""
+
+
+async def test_require_upstream_status_needs_flux_success_on_the_upstream_commit(
+    world: Harness,
+) -> None:
+    land(world.fake, {".github/promotion.yml": STRICT_PROD}, "prod needs Flux's word")
+    bringing = land(
+        world.fake, {path(STAGING): with_image(world, STAGING, f"{IMG}:v2.0.7")}, "staging 2.0.7"
+    )
+    await world.settle()
+    number = await prod_pr(world, f"{IMG}:v2.0.7")
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert "kustomization/\\*" in summary(world, number, LINEAGE)  # Markdown-escaped
+    # Flux's notification-controller reports the reconciled revision on staging
+    world.fake.set_status(FLEET, bringing, "kustomization/apps/1a2b3c", "success", by="ci-bot")
+    run = checks(world, number)[LINEAGE]
+    world.fake.rerequest_check_run(run.id, by="alice")
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+
+
+async def test_min_soak_refuses_an_image_that_just_arrived_upstream(world: Harness) -> None:
+    soak = STRICT_PROD.replace(b'requireUpstreamStatus: "kustomization/*"', b"minSoak: 24h")
+    land(world.fake, {".github/promotion.yml": soak}, "prod needs a day in staging")
+    land(world.fake, {path(STAGING): with_image(world, STAGING, f"{IMG}:v2.0.8")}, "staging 2.0.8")
+    await world.settle()
+    number = await prod_pr(world, f"{IMG}:v2.0.8")
+    assert verdict(world, number, LINEAGE) == "failure"
+    text = summary(world, number, LINEAGE)
+    assert "24h" in text
