@@ -46,7 +46,7 @@ from bot.auditreport import (
 )
 from bot.fleet.inputs import TenantInput
 from bot.fleet.layout import Fleet
-from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
+from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github.auth import AppAuth
 from bot.github.checkruns import APPROVALS, LINEAGE
 from bot.github.client import ApiStats, GitHubClient, TransientGitHubError
@@ -55,6 +55,8 @@ from bot.github.gateway import GatewayError, ObjectCache
 from bot.handlers.checks import (
     _input_change,
     _no_lineage_reason,
+    _source_changes,
+    _source_histories,
     _statuses,
     _upstream_histories,
     _with_branch_commits,
@@ -70,8 +72,10 @@ from bot.rules.gate import FileChange, Scope, file_changes, scope_of
 from bot.rules.lineage import (
     Change,
     LineageReport,
+    Matcher,
     UpstreamHistory,
     evaluate_lineage,
+    exact_matcher,
     image_matcher,
     status_commits_needed,
 )
@@ -672,7 +676,7 @@ class Auditor:
         fleet = await self.facts.fleet(base, policy, extra_paths=[f.path for f in files])
         scope = scope_of(files, fleet, policy)
         rows, changes, broken = await self._changes(scope, files, fleet, base, notes)
-        reports, lineage_note = await self._lineage(policy, fleet, scope, changes, base, at)
+        reports, lineage_note = await self._lineage(policy, fleet, scope, files, changes, base, at)
         lineage = "success" if all(r.ok for r in reports) and not broken else "failure"
         approvals: str | None = None
         verdicts: tuple[ApprovalVerdict, ...] = ()
@@ -766,12 +770,13 @@ class Auditor:
         policy: Policy,
         fleet: Fleet,
         scope: Scope,
-        changes: Mapping[str, Sequence[Change]],
+        files: Sequence[FileChange],
+        images: Mapping[str, Sequence[Change]],
         base: str,
         at: datetime,
     ) -> tuple[tuple[LineageReport, ...], str]:
-        """``promotion/lineage`` as of ``at``: upstream history up to ``base``, soak measured
-        to ``at``, statuses on the commits in place by ``at``."""
+        """``promotion/lineage`` as of ``at``, for images and blueprint tags as the check
+        traces them: upstream history up to ``base``, soak measured to ``at``."""
         traced = [
             env
             for name in scope.environments
@@ -781,22 +786,37 @@ class Auditor:
             return (), _no_lineage_reason(scope)
         reports = []
         for env in traced:
-            mine = changes.get(env.name, [])
-            if not mine:
-                continue
-            upstream = await _upstream_histories(self.facts, fleet, env, mine, base)
-            statuses = None
-            if env.require_upstream_status is not None:
-                upstream = await self._branch_commits_until(upstream, at)
-                needed = status_commits_needed(env, mine, upstream, image_matcher)
-                statuses = await _statuses(self.ctx, self.repo, needed)
-            reports.append(
-                evaluate_lineage(env, env.upstream, mine, upstream, at, image_matcher, statuses)
-            )
+            mine = images.get(env.name, [])
+            if mine:
+                upstream = await _upstream_histories(self.facts, fleet, env, mine, base)
+                reports.append(await self._judge_lineage(env, mine, upstream, image_matcher, at))
+            blueprints = await _source_changes(self.facts, fleet, env, files, base)
+            if blueprints:
+                upstream = await _source_histories(self.facts, fleet, env, blueprints, base)
+                reports.append(
+                    await self._judge_lineage(env, blueprints, upstream, exact_matcher, at)
+                )
         if reports:
             return tuple(reports), ""
         names = ", ".join(env.name for env in traced)
-        return (), f"No image changed in {names}: nothing to trace."
+        return (), f"No image or blueprint version changed in {names}: nothing to trace."
+
+    async def _judge_lineage(
+        self,
+        env: Environment,
+        changes: Sequence[Change],
+        upstream: dict[tuple[str, str], list[UpstreamHistory]],
+        matcher: Matcher,
+        at: datetime,
+    ) -> LineageReport:
+        """The lineage rule with the clock at ``at`` and the statuses of commits in place
+        by then."""
+        statuses = None
+        if env.require_upstream_status is not None:
+            upstream = await self._branch_commits_until(upstream, at)
+            needed = status_commits_needed(env, changes, upstream, matcher)
+            statuses = await _statuses(self.ctx, self.repo, needed)
+        return evaluate_lineage(env, env.upstream, changes, upstream, at, matcher, statuses)
 
     async def _branch_commits_until(
         self, upstream: dict[tuple[str, str], list[UpstreamHistory]], at: datetime

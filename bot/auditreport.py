@@ -17,7 +17,13 @@ from typing import Any, Literal
 
 from bot.render import _cell, _code, _escape
 from bot.rules.approvals import ApprovalVerdict, Counted
-from bot.rules.lineage import ChangeVerdict, Evidence, LineageReport, format_duration
+from bot.rules.lineage import (
+    ChangeVerdict,
+    Evidence,
+    LineageReport,
+    describe_item,
+    format_duration,
+)
 
 __all__ = [
     "GREEN",
@@ -326,7 +332,8 @@ def _md_lineage(gate: Rederived) -> list[str]:
 
 def _lineage_line(verdict: ChangeVerdict) -> str:
     change = verdict.change
-    head = f"{_escape(change.cluster)} / {_escape(change.item)} → {_image(change.new, 'removed')}: "
+    item = describe_item(change.item) if change.item.startswith("source:") else change.item
+    head = f"{_escape(change.cluster)} / {_escape(item)} → {_image(change.new, 'removed')}: "
     if not verdict.evidence:
         return head + _escape(verdict.reason)
     return head + "; ".join(_evidence(e) for e in verdict.evidence)
@@ -603,7 +610,7 @@ def _verdict_json(verdict: ChangeVerdict) -> dict[str, Any]:
     change = verdict.change
     return {
         "cluster": change.cluster,
-        "tenant": change.item,
+        "item": change.item,  # a tenant, or source:<namespace>/<name>
         "path": change.path,
         "from": change.old,
         "to": change.new,

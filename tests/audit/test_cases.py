@@ -271,3 +271,24 @@ async def test_a_policy_broken_at_the_base_failed_the_gate(world: Harness) -> No
     assert record["lineage"]["note"].startswith("The policy at the base could not be read (")
     assert record["disagreements"] == [] and record["exception"] is True
     assert record["changes"][0]["to_image"] == f"{IMG}:v2.0.0"
+
+
+async def test_blueprint_tags_are_traced_as_the_check_traces_them(world: Harness) -> None:
+    sources = "clusters/prod-use1-01/flux-system/sources.yaml"
+    current = world.file(sources)
+    assert current is not None and b"tag: v1." in current
+    tag = current.split(b"tag: ")[1].split(b"\n")[0]
+    bad = open_change(world, "bp-v9", {sources: current.replace(b"tag: " + tag, b"tag: v9.0.0")})
+    await world.settle()
+    world.fake.merge_pr(FLEET, bad, by="bob", method="squash", admin=True)
+    await world.settle()
+    good = await gated_promotion(world, "v2.0.0", "prod-v2.0.0")
+    records = by_label((await audit(world, "--format", "json")).json())
+    forced = records[f"#{bad}"]
+    assert [c["at_merge"] for c in forced["checks"]] == ["failure", "pending"]
+    assert forced["lineage"]["state"] == "failure" and forced["disagreements"] == []
+    (report,) = forced["lineage"]["environments"]
+    (verdict,) = report["changes"]
+    assert (verdict["item"], verdict["ok"]) == ("source:flux-system/platform-blueprints", False)
+    assert verdict["to"].endswith("/acme/platform-blueprints:v9.0.0")
+    assert records[f"#{good}"]["disagreements"] == []
