@@ -41,6 +41,11 @@ class RepoFacts:
         self._lock = asyncio.Lock()
 
     @property
+    def known_default_branch(self) -> str | None:
+        """The default branch if it is already known (from the payload), without a call."""
+        return self._default_branch
+
+    @property
     def gateway(self) -> Any:
         return self.ctx.gateway
 

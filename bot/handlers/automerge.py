@@ -59,7 +59,9 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
             await report_conflict(ctx, repo, number, head)
             return "conflict"
         if mergeable is None:
-            return "mergeability unknown"  # GitHub is still computing; a later event retries
+            # GitHub is still computing; no event may follow, so come back by ourselves.
+            retry_later(ctx, facts, number, head)
+            return "mergeability unknown"
         missing = await unmet_required_checks(ctx, repo, pfield(current, "base.ref", str), head)
         if missing:
             ctx.log.info("%s#%s waits for %s", repo, number, ", ".join(missing))
@@ -74,9 +76,55 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
             await ctx.gateway.delete_branch(repo, ref)
         return "merged"
     if result.outcome == "not_mergeable":
+        retry_later(ctx, facts, number, head)
         return "not mergeable yet"
     ctx.log.info("merge of %s#%s not possible now: %s", repo, number, result.message)
     return result.outcome
+
+
+RETRIES = 5
+RETRY_DELAY = 3.0
+
+
+def retry_later(ctx: Context, facts: RepoFacts, number: int, head: str) -> None:
+    """Look at a PR again in a few seconds (at most RETRIES times per head), for the case
+    where GitHub has not finished computing mergeability and nothing else will wake us."""
+    memo = ctx.services.caches.derived
+    key = ("merge-retry", facts.repo, number, head)
+    count = int(memo.get(key, 0))
+    if count >= RETRIES:
+        ctx.log.info(
+            "%s#%s still not mergeable after %d tries; the resync will look again",
+            facts.repo,
+            number,
+            count,
+        )
+        return
+    memo[key] = count + 1
+    services, installation, repo = ctx.services, ctx.installation_id, facts.repo
+    branch = facts.known_default_branch
+
+    async def again() -> None:
+        from bot.handlers.checks import gate_pull
+
+        job = Context(
+            services=services,
+            installation_id=installation,
+            delivery_id=f"merge-retry-{repo}#{number}",
+            event="merge-retry",
+            gateway=services.gateway(installation),
+            log=ctx.log,
+        )
+        async with job.lock(repo):
+            retry_facts = RepoFacts(job, repo, default_branch=branch)
+            pr = await job.gateway.pull(repo, number)
+            if pr.get("state") != "open" or (pr.get("head") or {}).get("sha") != head:
+                return
+            outcome = await gate_pull(job, retry_facts, pr)
+            if outcome is not None:
+                await consider(job, retry_facts, pr, outcome)
+
+    services.defer(f"merge-retry:{repo}#{number}", RETRY_DELAY * (count + 1), again)
 
 
 def remember_merged(ctx: Context, repo: str, number: int) -> None:

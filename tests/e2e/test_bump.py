@@ -6,6 +6,8 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from bot import samples
 from tests.harness import FLEET, Harness
 
@@ -204,3 +206,42 @@ async def test_do_not_merge_label_and_draft_are_left_alone(world: Harness) -> No
     world.fake.remove_label(FLEET, number, "do-not-merge", by="alice")
     await world.settle()
     assert world.fake.repo(FLEET).prs[number].merged
+
+
+async def test_merge_retried_by_itself_while_github_computes_mergeability(
+    world: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub refuses the merge while it has not computed mergeability and keeps answering
+    mergeable: null; no further webhook comes. The bot comes back by itself."""
+    from bot.github import gateway
+    from bot.handlers import automerge
+
+    monkeypatch.setattr(gateway, "MERGEABLE_POLL_DELAY", 0.01)
+    monkeypatch.setattr(automerge, "RETRY_DELAY", 0.1)
+    world.fake.set_required_checks(FLEET, "main", ["ci/build"])
+    world.fake.dispatch(
+        FLEET, "image-published", {"image": samples.PAYMENT_IMAGE, "tag": "v2.2.0"}, by="ci-bot"
+    )
+    await world.settle()
+    (pr,) = bot_prs(world)
+    unknown = {
+        "number": pr.number,
+        "state": "open",
+        "mergeable": None,
+        "mergeable_state": "unknown",
+        "head": {"sha": pr.head_sha, "ref": pr.head_ref},
+        "base": {"ref": "main"},
+    }
+    world.fake.inject_fault(
+        method="PUT",
+        path=rf"/pulls/{pr.number}/merge$",
+        status=405,
+        body={"message": "Pull Request is not mergeable", "documentation_url": "x"},
+        times=1,
+    )
+    world.fake.inject_fault(
+        method="GET", path=rf"/pulls/{pr.number}$", status=200, body=unknown, times=5
+    )
+    world.fake.set_status(FLEET, pr.head_sha, "ci/build", "success", by="ci-bot")
+    await world.settle()
+    assert world.fake.repo(FLEET).prs[pr.number].merged
