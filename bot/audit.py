@@ -367,6 +367,8 @@ class Merged:
 
 @dataclass(frozen=True)
 class Judged:
+    """A change judged again: the verdicts, its files as rows, and what to note about them."""
+
     gate: Rederived
     rows: tuple[FileRow, ...]
     notes: tuple[str, ...]
@@ -581,7 +583,7 @@ class Auditor:
         reviews = tuple(review_of(r) for r in raw_reviews)
         before = tuple(r for r in reviews if r.submitted_at and r.submitted_at <= merged_at)
         pull = PullFacts(head, before, exclusions(full, commits, bot_login))
-        judged = await self._judge(base, merge_sha, files, merged_at, pull)
+        judged = await self._judge(base, files, merged_at, pull)
         notes = list(judged.notes)
         if len(before) < len(reviews):
             notes.append(f"{len(reviews) - len(before)} review(s) submitted after the merge.")
@@ -619,7 +621,7 @@ class Auditor:
         data = await self.gateway.get(f"/repos/{self.repo}/commits/{sha}")
         files = file_changes(data.get("files") or [])
         if parents:
-            judged = await self._judge(parents[0], sha, files, at, None)
+            judged = await self._judge(parents[0], files, at, None)
             rows, gate, notes = judged.rows, judged.gate, judged.notes
             reason = f"pushed to {self.branch} without a pull request"
         else:
@@ -660,7 +662,6 @@ class Auditor:
     async def _judge(
         self,
         base: str,
-        commit: str,
         files: Sequence[FileChange],
         at: datetime,
         pull: PullFacts | None,
