@@ -45,7 +45,7 @@ from bot.auditreport import (
     render,
 )
 from bot.fleet.inputs import TenantInput
-from bot.fleet.layout import Fleet
+from bot.fleet.layout import FileLocation, Fleet
 from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github.auth import AppAuth
 from bot.github.checkruns import APPROVALS, LINEAGE
@@ -727,18 +727,7 @@ class Auditor:
         for f in files:
             loc = fleet.locate(f.path)
             if loc is not None and f.path not in inputs:
-                rows.append(
-                    FileRow(
-                        loc.environment,
-                        loc.cluster,
-                        loc.tenant,
-                        f.path,
-                        f.status,
-                        None,
-                        None,
-                        False,
-                    )
-                )
+                rows.append(_row(loc, f, None))
         return tuple(rows), by_env, broken
 
     async def _first_rows(self, files: Sequence[FileChange], sha: str) -> tuple[FileRow, ...]:
@@ -752,18 +741,7 @@ class Auditor:
             if loc.kind == "input":
                 parsed = await self.facts.tenant_input(sha, f.path)
                 image = parsed.image if isinstance(parsed, TenantInput) else None
-            rows.append(
-                FileRow(
-                    loc.environment,
-                    loc.cluster,
-                    loc.tenant,
-                    f.path,
-                    f.status,
-                    None,
-                    image,
-                    image is not None,
-                )
-            )
+            rows.append(_row(loc, f, image))
         return tuple(rows)
 
     async def _lineage(
@@ -913,6 +891,20 @@ def _ungated(exc: Exception, has_pull: bool) -> Rederived:
         note = f"The policy at the base could not be read ({exc}): the gate failed."
         state = "failure"
     return Rederived(state, (), note, state if has_pull else None, (), note)
+
+
+def _row(loc: FileLocation, change: FileChange, added_image: str | None) -> FileRow:
+    """A row for a file that is no tenant input of the change (or one the commit adds)."""
+    return FileRow(
+        environment=loc.environment,
+        cluster=loc.cluster,
+        tenant=loc.tenant,
+        path=change.path,
+        status=change.status,
+        old_image=None,
+        new_image=added_image,
+        image_changed=added_image is not None,
+    )
 
 
 def _merged_at(pr: Mapping[str, Any]) -> datetime:

@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.render import _cell, _code, _escape
@@ -352,7 +352,7 @@ def _lineage_rule(report: LineageReport) -> str:
     scope = "every" if report.upstream_clusters == "all" else "any"
     parts = [f"in {scope} {_escape(report.upstream or '')} cluster"]
     if report.min_soak is not None:
-        parts.append(f"minSoak {_duration(report.min_soak)}")
+        parts.append(f"minSoak {format_duration(report.min_soak)}")
     if report.require_upstream_status is not None:
         parts.append(f"requireUpstreamStatus {_code(report.require_upstream_status)}")
     return ", ".join(parts)
@@ -597,7 +597,7 @@ def _lineage_json(gate: Rederived | None) -> dict[str, Any] | None:
                 "environment": report.environment,
                 "upstream": report.upstream,
                 "upstream_clusters": report.upstream_clusters,
-                "min_soak": _duration(report.min_soak) if report.min_soak else None,
+                "min_soak": format_duration(report.min_soak) if report.min_soak else None,
                 "require_upstream_status": report.require_upstream_status,
                 "changes": [_verdict_json(v) for v in report.verdicts],
             }
@@ -642,10 +642,6 @@ def _iso(moment: datetime | None) -> str:
         return ""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _duration(value: timedelta) -> str:
-    return format_duration(value)
 
 
 def _count(n: int, noun: str) -> str:

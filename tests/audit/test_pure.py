@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot import markers
 from bot.audit import (
@@ -36,6 +34,7 @@ from bot.auditreport import (
     Report,
     render,
 )
+from bot.fake.state import generate_key
 
 MERGED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 APP = {"id": 7, "slug": "fleet-bot"}
@@ -226,12 +225,7 @@ def test_who_asked_the_trailer_then_the_marker_then_the_author() -> None:
 
 @pytest.fixture(scope="module")
 def pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
+    return generate_key()[0]
 
 
 def test_app_credentials_win_and_need_no_webhook_secret(pem: str) -> None:
