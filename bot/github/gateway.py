@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import re
+import sys
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -24,10 +27,20 @@ from bot.github.client import GitHubClient, TransientGitHubError
 log = logging.getLogger(__name__)
 
 BLOB_CACHE_BYTES = 64 * 1024 * 1024
-TREE_CACHE_ENTRIES = 400_000
+#: Entries of tree levels kept (about 160 bytes each): a 200,000-file fleet repo needs ~300,000.
+TREE_CACHE_ENTRIES = 600_000
 #: How often, and how long apart, to read a PR whose mergeability GitHub is still computing.
 MERGEABLE_POLLS = 5
 MERGEABLE_POLL_DELAY = 0.5
+
+#: One level of a git tree: (name, mode, type, sha). Names, not paths: a subtree is its SHA.
+Entry = tuple[str, str, str, str]
+Levels = dict[str, tuple[Entry, ...]]
+
+#: GETs of objects named by SHA: never revalidated, so never worth an ETag-cache slot.
+_IMMUTABLE_URL = re.compile(
+    r"/git/(?:trees|blobs|commits)/[0-9a-f]{40}(?:\?|$)|/contents/[^?]*\?(?:.*&)?ref=[0-9a-f]{40}(?:&|$)"
+)
 
 
 class GatewayError(Exception):
@@ -46,7 +59,7 @@ class RepoTree:
         return self.blobs.keys()
 
 
-def _sizeof_entries(value: tuple[tuple[str, str, str, str], ...]) -> int:
+def _sizeof_level(value: tuple[Entry, ...]) -> int:
     return max(1, len(value))
 
 
@@ -55,18 +68,52 @@ def _sizeof_bytes(value: bytes) -> int:
 
 
 class ObjectCache:
-    """Immutable git objects by SHA, shared by every delivery of the process."""
+    """Immutable git objects by SHA, shared by every delivery of the process.
+
+    Trees are kept one level per SHA, so a subtree shared by many commits is stored once, and
+    a new commit costs only the levels that changed: reading it walks the cached levels and
+    asks GitHub for the missing ones alone.
+    """
 
     def __init__(
         self, blob_bytes: int = BLOB_CACHE_BYTES, tree_entries: int = TREE_CACHE_ENTRIES
     ) -> None:
         self.blobs: LRUCache[str, bytes] = LRUCache(maxsize=blob_bytes, getsizeof=_sizeof_bytes)
-        # tree sha -> recursive entries relative to that tree: (path, mode, type, sha)
-        self.trees: LRUCache[str, tuple[tuple[str, str, str, str], ...]] = LRUCache(
-            maxsize=tree_entries, getsizeof=_sizeof_entries
+        # tree sha -> the entries of that level
+        self.trees: LRUCache[str, tuple[Entry, ...]] = LRUCache(
+            maxsize=tree_entries, getsizeof=_sizeof_level
         )
         # commit sha -> tree sha
         self.commit_trees: LRUCache[str, str] = LRUCache(maxsize=100_000)
+        # (repo, directory path; "" is the root) whose recursive listing GitHub truncates:
+        # read those one level at a time instead of paying for a truncated listing again
+        self.large_dirs: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=10_000)
+
+
+class _MutableOnly(MutableMapping[str, Any]):
+    """gidgethub's ETag cache without objects named by SHA (gidgethub keys its cache by URL
+    and has no per-request opt-out). Their contents live in :class:`ObjectCache` already;
+    a copy of a 100,000-entry tree listing here would only cost memory and evict the
+    entries that do save calls (lists of PRs, refs)."""
+
+    def __init__(self, inner: MutableMapping[str, Any]) -> None:
+        self.inner = inner
+
+    def __getitem__(self, key: str) -> Any:
+        return self.inner[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if _IMMUTABLE_URL.search(key) is None:
+            self.inner[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.inner[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.inner)
+
+    def __len__(self) -> int:
+        return len(self.inner)
 
 
 MergeOutcome = Literal["merged", "not_mergeable", "head_changed", "blocked", "already_merged"]
@@ -85,6 +132,9 @@ class Gateway:
     def __init__(self, client: GitHubClient, objects: ObjectCache) -> None:
         self.client = client
         self.objects = objects
+        etags = client._cache
+        if etags is not None and not isinstance(etags, _MutableOnly):
+            client._cache = _MutableOnly(etags)
 
     @property
     def calls(self) -> int:
@@ -168,59 +218,138 @@ class Gateway:
         return tree_sha
 
     async def tree(self, repo: str, commit_sha: str) -> RepoTree:
-        """All files of a commit, reusing cached subtrees (tree SHAs never change)."""
-        root_sha = self.objects.commit_trees.get(commit_sha)
-        if root_sha is None:
-            # One call gives the root tree's SHA and, usually, everything below it.
+        """All files of a commit. Only tree levels never seen before cost calls: a tree SHA
+        names its whole content, so an unchanged directory is not read again, and reading a
+        commit that changed one file of a huge repo costs one call per changed level."""
+        # Levels read by this call, in case the cache cannot hold them all at once.
+        read: dict[str, tuple[Entry, ...]] = {}
+        root = self.objects.commit_trees.get(commit_sha)
+        if root is None:
+            root = await self._root_of(repo, commit_sha, read)
+        while True:
+            blobs, missing = self._flatten(root, read)
+            if not missing:
+                return RepoTree(commit_sha=commit_sha, tree_sha=root, blobs=blobs)
+            await asyncio.gather(*(self._read_dir(repo, p, sha, read) for p, sha in missing))
+
+    async def _root_of(self, repo: str, commit_sha: str, read: Levels) -> str:
+        """The root tree of a commit, in one call that usually also lists everything below."""
+        if (repo, "") in self.objects.large_dirs:
+            data = await self.client.getitem(f"/repos/{repo}/git/trees/{commit_sha}")
+            self._remember_level(repo, str(data["sha"]), data, read)
+        else:
             data = await self.client.getitem(f"/repos/{repo}/git/trees/{commit_sha}?recursive=1")
-            root_sha = str(data["sha"])
-            self.objects.commit_trees[commit_sha] = root_sha
+            if data.get("truncated"):
+                self.objects.large_dirs[(repo, "")] = True
+            else:
+                self._remember_recursive(str(data["sha"]), data["tree"], read)
+        root = str(data["sha"])
+        self.objects.commit_trees[commit_sha] = root
+        return root
+
+    async def _read_dir(self, repo: str, path: str, sha: str, read: Levels) -> None:
+        """Cache directory ``path`` (tree ``sha``): all of it in one recursive listing, or,
+        when GitHub truncates that (more than 100,000 entries), its own level only."""
+        if (repo, path) not in self.objects.large_dirs:
+            data = await self.client.getitem(f"/repos/{repo}/git/trees/{sha}?recursive=1")
             if not data.get("truncated"):
-                self._remember_tree(root_sha, data["tree"])
-        entries = await self._entries(repo, root_sha)
-        blobs = {path: sha for path, _mode, kind, sha in entries if kind == "blob"}
-        return RepoTree(commit_sha=commit_sha, tree_sha=root_sha, blobs=blobs)
+                self._remember_recursive(sha, data["tree"], read)
+                return
+            self.objects.large_dirs[(repo, path)] = True
+        level = await self.client.getitem(f"/repos/{repo}/git/trees/{sha}")
+        self._remember_level(repo, sha, level, read)
 
-    def _remember_tree(self, sha: str, raw: Sequence[Mapping[str, Any]]) -> None:
-        entries = tuple(
-            (str(e["path"]), str(e["mode"]), str(e["type"]), str(e["sha"])) for e in raw
-        )
-        self.objects.trees[sha] = entries
-        # Every subtree of a recursive listing is known too: cache them for later diffs.
-        subtrees = [(p, s) for p, _m, t, s in entries if t == "tree"]
-        if len(subtrees) > 2000:
-            return
-        for prefix, sub_sha in subtrees:
-            if sub_sha in self.objects.trees:
-                continue
-            start = prefix + "/"
-            self.objects.trees[sub_sha] = tuple(
-                (p[len(start) :], m, t, s) for p, m, t, s in entries if p.startswith(start)
+    def _flatten(self, root: str, read: Levels) -> tuple[dict[str, str], list[tuple[str, str]]]:
+        """Blob SHAs by path under ``root`` as far as levels are known (in git's order), and
+        ``(path, sha)`` of each directory whose level is not."""
+        trees = self.objects.trees
+        blobs: dict[str, str] = {}
+        missing: dict[str, str] = {}
+
+        def walk(prefix: str, sha: str) -> None:
+            level = read.get(sha)
+            if level is None:
+                level = trees.get(sha)
+            if level is None:
+                missing.setdefault(sha, prefix[:-1])
+                return
+            for name, _mode, kind, entry in level:
+                if kind == "blob":
+                    blobs[prefix + name] = entry
+                elif kind == "tree":
+                    walk(f"{prefix}{name}/", entry)
+
+        walk("", root)
+        return blobs, [(path, sha) for sha, path in missing.items()]
+
+    def _remember_recursive(
+        self, root: str, raw: Sequence[Mapping[str, Any]], read: Levels
+    ) -> None:
+        """Split a complete recursive listing into its levels (every subtree is known now)."""
+        levels: dict[str, list[Entry]] = {"": []}
+        shas = {"": root}
+        for e in raw:
+            path = str(e["path"])
+            parent, _, name = path.rpartition("/")
+            entry = _entry(name, e)
+            levels.setdefault(parent, []).append(entry)
+            if entry[2] == "tree":
+                shas[path] = entry[3]
+                levels.setdefault(path, [])
+        for path, entries in levels.items():
+            if path in shas:
+                read[shas[path]] = self.objects.trees[shas[path]] = tuple(entries)
+
+    def _remember_level(self, repo: str, sha: str, data: Mapping[str, Any], read: Levels) -> None:
+        if data.get("truncated"):
+            raise GatewayError(
+                f"a directory of {repo} has more entries than GitHub lists (tree {sha})"
             )
+        read[sha] = self.objects.trees[sha] = tuple(_entry(str(e["path"]), e) for e in data["tree"])
 
-    async def _entries(self, repo: str, tree_sha: str) -> tuple[tuple[str, str, str, str], ...]:
-        cached = self.objects.trees.get(tree_sha)
-        if cached is not None:
-            return cached
-        data = await self.client.getitem(f"/repos/{repo}/git/trees/{tree_sha}?recursive=1")
-        if not data.get("truncated"):
-            self._remember_tree(tree_sha, data["tree"])
-            return self.objects.trees[tree_sha]
-        # Too big for one recursive listing: list this level, then each subtree on its own.
-        level = await self.client.getitem(f"/repos/{repo}/git/trees/{tree_sha}")
-        result: list[tuple[str, str, str, str]] = []
-        subtrees: list[tuple[str, str]] = []
-        for e in level["tree"]:
-            path, mode, kind, sha = str(e["path"]), str(e["mode"]), str(e["type"]), str(e["sha"])
-            result.append((path, mode, kind, sha))
-            if kind == "tree":
-                subtrees.append((path, sha))
-        children = await asyncio.gather(*(self._entries(repo, sha) for _, sha in subtrees))
-        for (prefix, _sha), sub in zip(subtrees, children, strict=True):
-            result.extend((f"{prefix}/{p}", m, t, s) for p, m, t, s in sub)
-        entries = tuple(result)
-        self.objects.trees[tree_sha] = entries
-        return entries
+    def _levels_after(
+        self, base: str, changes: Mapping[str, bytes | None]
+    ) -> tuple[str | None, dict[str, tuple[Entry, ...]]]:
+        """The root tree SHA that ``base`` with ``changes`` has, computed as git does, and
+        each new level; (None, {}) when a level it needs is not cached."""
+        made: dict[str, tuple[Entry, ...]] = {}
+
+        def build(sha: str | None, edits: Mapping[str, bytes | None]) -> str | None:
+            entries: dict[str, tuple[str, str, str]] = {}
+            if sha is not None:
+                level = self.objects.trees.get(sha)
+                if level is None:
+                    raise KeyError(sha)
+                entries = {name: (mode, kind, s) for name, mode, kind, s in level}
+            nested: dict[str, dict[str, bytes | None]] = {}
+            for path, content in edits.items():
+                head, sep, rest = path.partition("/")
+                if sep:
+                    nested.setdefault(head, {})[rest] = content
+                elif content is None:
+                    entries.pop(head, None)
+                else:
+                    entries[head] = (FILE_MODE, "blob", git_blob_sha(content))
+            for name, sub in nested.items():
+                old = entries.get(name)
+                child = build(old[2] if old is not None and old[1] == "tree" else None, sub)
+                if child is None:
+                    entries.pop(name, None)  # git keeps no empty directories
+                else:
+                    entries[name] = (TREE_MODE, "tree", child)
+            if not entries:
+                return None
+            level = tuple(
+                sorted(((n, m, k, s) for n, (m, k, s) in entries.items()), key=_git_order)
+            )
+            new = git_tree_sha(level)
+            made[new] = level
+            return new
+
+        try:
+            return build(base, changes), made
+        except KeyError:
+            return None, {}
 
     async def blob(self, repo: str, sha: str) -> bytes:
         cached = self.objects.blobs.get(sha)
@@ -261,12 +390,12 @@ class Gateway:
         entries: list[dict[str, Any]] = []
         for path, content in sorted(changes.items()):
             if content is None:
-                entries.append({"path": path, "mode": "100644", "type": "blob", "sha": None})
+                entries.append({"path": path, "mode": FILE_MODE, "type": "blob", "sha": None})
             else:
                 entries.append(
                     {
                         "path": path,
-                        "mode": "100644",
+                        "mode": FILE_MODE,
                         "type": "blob",
                         "content": content.decode("utf-8"),
                     }
@@ -274,6 +403,7 @@ class Gateway:
         tree = await self.client.post(
             f"/repos/{repo}/git/trees", data={"base_tree": base_tree, "tree": entries}
         )
+        self._remember_commit_tree(base_tree, changes, str(tree["sha"]))
         commit = await self.client.post(
             f"/repos/{repo}/git/commits",
             data={"message": message, "tree": tree["sha"], "parents": [parent]},
@@ -281,6 +411,23 @@ class Gateway:
         sha = str(commit["sha"])
         self.objects.commit_trees[sha] = str(tree["sha"])
         return sha
+
+    def _remember_commit_tree(
+        self, base: str, changes: Mapping[str, bytes | None], tree_sha: str
+    ) -> None:
+        """Cache the levels of a tree we just made, computed locally: reading this commit (or
+        the squash merge that has the same tree) then costs nothing. The computed root must
+        equal GitHub's, which proves every level and blob SHA under it."""
+        root, made = self._levels_after(base, changes)
+        if root != tree_sha:
+            if root is not None:
+                log.warning("computed tree %s, GitHub made %s: not cached", root, tree_sha)
+            return
+        for level_sha, level in made.items():
+            self.objects.trees[level_sha] = level
+        for content in changes.values():
+            if content is not None:
+                self.objects.blobs[git_blob_sha(content)] = content
 
     # --- commits and statuses ---------------------------------------------------------------
 
@@ -473,6 +620,36 @@ class Gateway:
                 return None
             raise
         return frozenset(str(m["login"]).lower() for m in members)
+
+
+FILE_MODE = "100644"
+TREE_MODE = "040000"
+
+
+def _entry(name: str, raw: Mapping[str, Any]) -> Entry:
+    """A level entry; names, modes and types repeat across a fleet's levels: store each once."""
+    intern = sys.intern
+    return (intern(name), intern(str(raw["mode"])), intern(str(raw["type"])), str(raw["sha"]))
+
+
+def _git_order(entry: Entry) -> bytes:
+    """Git sorts a tree's entries by name, a subtree's name as if it ended with a slash."""
+    name, _mode, kind, _sha = entry
+    return (name + "/" if kind == "tree" else name).encode("utf-8")
+
+
+def git_blob_sha(content: bytes) -> str:
+    """Git's object id of a blob."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
+
+
+def git_tree_sha(level: Sequence[Entry]) -> str:
+    """Git's object id of a tree level (entries in git's order; modes without leading 0)."""
+    body = b"".join(
+        f"{mode.lstrip('0')} {name}".encode() + b"\0" + bytes.fromhex(sha)
+        for name, mode, _kind, sha in level
+    )
+    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
 
 
 def _ref(name: str) -> str:

@@ -1,0 +1,111 @@
+"""Reading trees at fleet scale (what ``bench.fleet`` measures): truncated listings, calls only
+for the levels that changed, trees the bot made itself known without a call."""
+
+from __future__ import annotations
+
+from bot.github.gateway import Gateway, ObjectCache, git_blob_sha
+from tests.harness import Harness
+
+REPO = "acme/big"
+
+
+def files(clusters: int, tenants: int, tag: str = "v1") -> dict[str, bytes]:
+    out = {"README.md": b"# big\n", ".github/promotion.yml": b"environments: []\n"}
+    for c in range(clusters):
+        for t in range(tenants):
+            base = f"clusters/c{c}/tenants/t{t}"
+            out[f"{base}/input.yaml"] = f"image: app{t}:{tag} # c{c}\n".encode()
+            out[f"{base}/sync.yaml"] = f"tenant: t{t}\n".encode()
+    return out
+
+
+def gateway(world: Harness, objects: ObjectCache | None = None) -> Gateway:
+    state = world.state
+    assert state.services is not None
+    (installation,) = world.fake.world.state.installations
+    return Gateway(state.services.installation_client(installation), objects or ObjectCache())
+
+
+def expected(world: Harness, ref: str) -> dict[str, str]:
+    repo = world.fake.repo(REPO)
+    sha = repo.resolve(ref)
+    assert sha is not None
+    flat = repo.objects.flatten(repo.objects.commits[sha].tree)
+    return {path: blob for path, (_mode, blob) in flat.items()}
+
+
+async def test_a_truncated_repo_is_read_level_by_level_and_then_only_what_changed(
+    world: Harness,
+) -> None:
+    world.fake.create_repo("acme", "big", files=files(6, 3), author="alice")
+    world.fake.tree_entry_limit = 20  # the repo has 6 * 3 * 2 + 2 files: truncated
+    gw = gateway(world)
+    head = world.fake.repo(REPO).resolve("main")
+    assert head is not None
+
+    tree = await gw.tree(REPO, head)
+    assert dict(tree.blobs) == expected(world, "main")
+    cold = gw.calls
+    # root recursive (truncated), root level, .github, clusters (truncated), its level, 6 clusters
+    assert cold == 11, cold
+
+    path = "clusters/c4/tenants/t1/input.yaml"
+    world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one file", author="bob")
+    moved = world.fake.repo(REPO).resolve("main")
+    assert moved is not None
+    tree = await gw.tree(REPO, moved)
+    assert dict(tree.blobs) == expected(world, "main")
+    assert tree.blobs[path] == git_blob_sha(b"image: app1:v2\n")
+    # the root level (known large), the clusters level (known large), then c4 in one listing
+    assert gw.calls - cold == 3
+
+
+async def test_a_tree_the_bot_committed_is_known_without_a_call(world: Harness) -> None:
+    world.fake.create_repo("acme", "big", files=files(3, 2), author="alice")
+    gw = gateway(world)
+    head = world.fake.repo(REPO).resolve("main")
+    assert head is not None
+    await gw.tree(REPO, head)
+    changes: dict[str, bytes | None] = {
+        "clusters/c0/tenants/t0/input.yaml": b"image: app0:v9\n",  # changed
+        "clusters/c1/tenants/t1/sync.yaml": None,  # deleted
+        "clusters/c9/tenants/new/input.yaml": b"image: new:v1\n",  # new directories
+        "clusters/c2/tenants/t0/input.yaml": None,  # with its sibling: the directory goes
+        "clusters/c2/tenants/t0/sync.yaml": None,
+    }
+    commit = await gw.commit_files(REPO, parent=head, changes=changes, message="several")
+    before = gw.calls
+    world.fake.create_branch(REPO, "bump", from_ref=commit, by="alice")
+
+    tree = await gw.tree(REPO, commit)
+    assert gw.calls == before
+    assert dict(tree.blobs) == expected(world, "bump")
+    assert await gw.blob(REPO, tree.blobs["clusters/c9/tenants/new/input.yaml"]) == (
+        b"image: new:v1\n"
+    )
+    assert gw.calls == before
+
+
+async def test_a_cache_smaller_than_the_tree_still_gives_every_file(world: Harness) -> None:
+    world.fake.create_repo("acme", "big", files=files(5, 4), author="alice")
+    world.fake.tree_entry_limit = 10
+    gw = gateway(world, ObjectCache(tree_entries=8))
+    head = world.fake.repo(REPO).resolve("main")
+    assert head is not None
+    tree = await gw.tree(REPO, head)
+    assert dict(tree.blobs) == expected(world, "main")
+
+
+async def test_objects_named_by_sha_stay_out_of_the_etag_cache(world: Harness) -> None:
+    world.fake.create_repo("acme", "big", files=files(1, 1), author="alice")
+    gw = gateway(world)
+    head = world.fake.repo(REPO).resolve("main")
+    assert head is not None
+    tree = await gw.tree(REPO, head)
+    await gw.blob(REPO, tree.blobs["README.md"])
+    await gw.open_pulls(REPO)
+    etags = gw.client._cache
+    assert etags is not None
+    urls = list(etags)
+    assert any("/pulls?" in url for url in urls), urls
+    assert not any("/git/" in url for url in urls), urls
