@@ -46,21 +46,17 @@ from bot.auditreport import (
 )
 from bot.fleet.inputs import TenantInput
 from bot.fleet.layout import FileLocation, Fleet
-from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
+from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
 from bot.github.auth import AppAuth
 from bot.github.checkruns import APPROVALS, LINEAGE
 from bot.github.client import ApiStats, GitHubClient, TransientGitHubError
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.github.gateway import GatewayError, ObjectCache
 from bot.handlers.checks import (
-    _input_change,
-    _no_lineage_reason,
-    _source_changes,
-    _source_histories,
-    _statuses,
-    _upstream_histories,
-    _with_branch_commits,
     exclusions,
+    input_change,
+    lineage_reports,
+    no_lineage_reason,
     pull_commits,
     pull_files,
     review_of,
@@ -72,15 +68,15 @@ from bot.rules.gate import FileChange, Scope, file_changes, scope_of
 from bot.rules.lineage import (
     Change,
     LineageReport,
-    Matcher,
-    UpstreamHistory,
-    evaluate_lineage,
-    exact_matcher,
-    image_matcher,
-    status_commits_needed,
 )
 from bot.services import AppIdentity, Caches, Context, Services
-from bot.settings import CREDENTIAL_NAMES, Settings, SettingsError, _private_key, load_settings
+from bot.settings import (
+    CREDENTIAL_NAMES,
+    Settings,
+    SettingsError,
+    load_settings,
+    private_key_from_env,
+)
 
 __all__ = [
     "AuditError",
@@ -707,7 +703,7 @@ class Auditor:
         rows: list[FileRow] = []
         for item in scope.inputs:
             unreadable = len(broken)
-            change = await _input_change(self.facts, item, base, notes, broken)
+            change = await input_change(self.facts, item, base, notes, broken)
             status = item.status if len(broken) == unreadable else f"{item.status}, unreadable"
             if change is not None and item.environment is not None:
                 by_env.setdefault(item.environment, []).append(change)
@@ -762,67 +758,14 @@ class Auditor:
             if (env := policy.environment(name)) is not None and env.upstream is not None
         ]
         if not traced:
-            return (), _no_lineage_reason(scope)
-        reports = []
-        for env in traced:
-            mine = images.get(env.name, [])
-            if mine:
-                upstream = await _upstream_histories(self.facts, fleet, env, mine, base)
-                reports.append(await self._judge_lineage(env, mine, upstream, image_matcher, at))
-            blueprints = await _source_changes(self.facts, fleet, env, files, base)
-            if blueprints:
-                upstream = await _source_histories(self.facts, fleet, env, blueprints, base)
-                reports.append(
-                    await self._judge_lineage(env, blueprints, upstream, exact_matcher, at)
-                )
+            return (), no_lineage_reason(scope)
+        reports = await lineage_reports(
+            self.ctx, self.facts, fleet, traced, images, files, base, history_head=base, now=at
+        )
         if reports:
             return tuple(reports), ""
         names = ", ".join(env.name for env in traced)
         return (), f"No image or blueprint version changed in {names}: nothing to trace."
-
-    async def _judge_lineage(
-        self,
-        env: Environment,
-        changes: Sequence[Change],
-        upstream: dict[tuple[str, str], list[UpstreamHistory]],
-        matcher: Matcher,
-        at: datetime,
-    ) -> LineageReport:
-        """The lineage rule with the clock at ``at`` and the statuses of commits in place
-        by then."""
-        statuses = None
-        if env.require_upstream_status is not None:
-            upstream = await self._branch_commits_until(upstream, at)
-            needed = status_commits_needed(env, changes, upstream, matcher)
-            statuses = await _statuses(self.ctx, self.repo, needed)
-        return evaluate_lineage(env, env.upstream, changes, upstream, at, matcher, statuses)
-
-    async def _branch_commits_until(
-        self, upstream: dict[tuple[str, str], list[UpstreamHistory]], at: datetime
-    ) -> dict[tuple[str, str], list[UpstreamHistory]]:
-        """The gate's branch-commit enrichment, but a deployment still in place at the merge
-        only counts the commits up to the merge (its end stays open for the soak rule)."""
-
-        def clip(h: UpstreamHistory) -> UpstreamHistory:
-            cut = [dataclasses.replace(d, until=d.until or at) for d in h.deployments]
-            return dataclasses.replace(h, deployments=cut)
-
-        enriched = await _with_branch_commits(
-            self.facts, {key: [clip(h) for h in hs] for key, hs in upstream.items()}
-        )
-        restored: dict[tuple[str, str], list[UpstreamHistory]] = {}
-        for key, histories in upstream.items():
-            restored[key] = [
-                dataclasses.replace(
-                    new,
-                    deployments=[
-                        dataclasses.replace(d, until=o.until)
-                        for d, o in zip(new.deployments, old.deployments, strict=True)
-                    ],
-                )
-                for new, old in zip(enriched[key], histories, strict=True)
-            ]
-        return restored
 
     async def _approvals(
         self, policy: Policy, scope: Scope, pull: PullFacts, notes: list[str]
@@ -960,7 +903,7 @@ def credentials(env: Mapping[str, str]) -> tuple[Settings, str | None, int | Non
     try:
         plain = {k: v for k, v in env.items() if k not in (*CREDENTIAL_NAMES, "NODE_ENV")}
         settings = load_settings(plain)
-        key = _private_key(env)
+        key = private_key_from_env(env)
     except SettingsError as exc:
         raise AuditError(str(exc)) from None
     app_id = env.get("APP_ID", "").strip()

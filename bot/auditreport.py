@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bot.render import _cell, _code, _escape
+from bot.render import md_cell, md_code, md_escape
 from bot.rules.approvals import ApprovalVerdict, Counted
 from bot.rules.lineage import (
     ChangeVerdict,
@@ -173,8 +173,8 @@ def slot_labels(verdict: ApprovalVerdict) -> list[str]:
 
 
 def render_markdown(report: Report) -> str:
-    env = _escape(report.environment)
-    lines = [f"# Audit of {env} in {_escape(report.repo)}", ""]
+    env = md_escape(report.environment)
+    lines = [f"# Audit of {env} in {md_escape(report.repo)}", ""]
     lines.append(
         f"Period {report.period} (UTC). "
         + _count(len(report.records), "change")
@@ -198,7 +198,7 @@ def render_markdown(report: Report) -> str:
     disagreeing = [r for r in report.records if r.disagreements]
     if disagreeing:
         lines += ["## Where the recorded checks and the re-derived verdicts differ", ""]
-        lines += [f"- {r.label}: {_escape(d)}" for r in disagreeing for d in r.disagreements]
+        lines += [f"- {r.label}: {md_escape(d)}" for r in disagreeing for d in r.disagreements]
         lines.append("")
     lines += ["## Changes", ""]
     for record in report.records:
@@ -209,15 +209,15 @@ def render_markdown(report: Report) -> str:
 def _exception_line(record: Record) -> str:
     what = f"{record.label} {_quote(record.title)}" if record.title else record.label
     verb = "merged" if record.kind == "pull_request" else "pushed"
-    by = f" by @{_escape(record.by)}" if record.by else ""
-    reasons = "; ".join(_escape(reason) for reason in record.exceptions)
+    by = f" by @{md_escape(record.by)}" if record.by else ""
+    reasons = "; ".join(md_escape(reason) for reason in record.exceptions)
     return f"- ❌ **{what}**, {verb} {_iso(record.at)}{by}: {reasons}."
 
 
 def _md_record(record: Record) -> list[str]:
     mark = "❌ " if record.exceptions else ""
     if record.kind == "pull_request":
-        lines = [f"### {mark}#{record.number} {_escape(record.title)}", ""]
+        lines = [f"### {mark}#{record.number} {md_escape(record.title)}", ""]
         link = f" ([pull request]({record.url}))" if record.url else ""
         lines.append(
             f"Merged {_iso(record.at)} by {_who(record.by)} as `{record.sha[:7]}` "
@@ -225,17 +225,19 @@ def _md_record(record: Record) -> list[str]:
             f"opened by {_who(record.author)}{link}."
         )
     else:
-        lines = [f"### {mark}Direct push {record.sha[:7]}: {_escape(record.title)}", ""]
+        lines = [f"### {mark}Direct push {record.sha[:7]}: {md_escape(record.title)}", ""]
         lines.append(
             f"Pushed {_iso(record.at)}: committed by {_who(record.by)}, authored by "
             f"{_who(record.author)} ({_short_link(record)}). No pull request, so no reviews."
         )
     lines.append("")
     if record.requested_by:
-        asked = ", ".join(f"@{_escape(r.login)} ({_escape(r.how)})" for r in record.requested_by)
+        asked = ", ".join(
+            f"@{md_escape(r.login)} ({md_escape(r.how)})" for r in record.requested_by
+        )
         lines += [f"Requested by: {asked}.", ""]
     if record.exceptions:
-        lines += ["**Exception:** " + "; ".join(_escape(e) for e in record.exceptions) + ".", ""]
+        lines += ["**Exception:** " + "; ".join(md_escape(e) for e in record.exceptions) + ".", ""]
     lines += _md_changes(record.changes)
     if record.checks:
         lines += _md_checks(record)
@@ -256,13 +258,13 @@ def _md_changes(rows: Sequence[FileRow]) -> list[str]:
         else:
             image = "—"
         cells = [
-            _escape(row.environment or "(none)"),
-            _escape(row.cluster),
-            _escape(row.tenant or "—"),
-            f"{_code(row.path)} ({_escape(row.status)})",
+            md_escape(row.environment or "(none)"),
+            md_escape(row.cluster),
+            md_escape(row.tenant or "—"),
+            f"{md_code(row.path)} ({md_escape(row.status)})",
             image,
         ]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return [*lines, ""]
 
 
@@ -275,11 +277,11 @@ def _md_checks(record: Record) -> list[str]:
         at_merge = f"{_mark(check.state)} {check.state}"
         if check.run_id is not None:
             done = f", completed {_iso(check.completed_at)}" if check.completed_at else ""
-            by = f" by {_escape(check.app)}" if check.app else ""
+            by = f" by {md_escape(check.app)}" if check.app else ""
             at_merge += f" ([run {check.run_id}]({check.url}){by}{done})"
         rederived = record.rederived.state_of(check.name) if record.rederived else None
         again = f"{_mark(rederived)} {rederived}" if rederived else "—"
-        lines.append("| " + " | ".join(_cell(c) for c in (check.name, at_merge, again)) + " |")
+        lines.append("| " + " | ".join(md_cell(c) for c in (check.name, at_merge, again)) + " |")
     return [*lines, ""]
 
 
@@ -287,19 +289,19 @@ def _md_approvals(gate: Rederived, org: str) -> list[str]:
     if gate.approvals is None:
         return []
     if not gate.approval_verdicts:
-        return [f"**Approvals:** {_escape(gate.approvals_note)}", ""]
+        return [f"**Approvals:** {md_escape(gate.approvals_note)}", ""]
     lines: list[str] = []
     for verdict in gate.approval_verdicts:
         rule = " and ".join(f"{r.count} from @{org}/{r.team}" for r in verdict.rules)
         lines += [
-            f"**Approvals for {_escape(verdict.environment)}** ({verdict.state}; requires "
-            f"{_escape(rule)}):",
+            f"**Approvals for {md_escape(verdict.environment)}** ({verdict.state}; requires "
+            f"{md_escape(rule)}):",
             "",
         ]
         for item, slot in zip(verdict.counted, slot_labels(verdict), strict=True):
             lines.append(f"- ✅ {_approval(item, slot, org)}")
-        lines += [f"- ⛔ @{_escape(b.user)} {_escape(b.reason)}" for b in verdict.blocking]
-        lines += [f"- ➖ @{_escape(n.user)} {_escape(n.reason)}" for n in verdict.not_counted]
+        lines += [f"- ⛔ @{md_escape(b.user)} {md_escape(b.reason)}" for b in verdict.blocking]
+        lines += [f"- ➖ @{md_escape(n.user)} {md_escape(n.reason)}" for n in verdict.not_counted]
         lines += [f"- ⏳ {m.count} from @{org}/{m.team} missing" for m in verdict.missing]
         lines.append("")
     return lines
@@ -309,19 +311,19 @@ def _approval(item: Counted, slot: str, org: str) -> str:
     when = _iso(item.submitted_at) if item.submitted_at else "an unknown time"
     commit = (item.commit_id or "an unknown commit")[:7]
     return (
-        f"@{_escape(item.user)} filled @{org}/{_escape(slot)}: "
+        f"@{md_escape(item.user)} filled @{org}/{md_escape(slot)}: "
         f"[approved]({item.html_url}) `{commit}` at {when}"
     )
 
 
 def _md_lineage(gate: Rederived) -> list[str]:
     if not gate.lineage_reports:
-        return [f"**Lineage:** {_escape(gate.lineage_note)}", ""]
+        return [f"**Lineage:** {md_escape(gate.lineage_note)}", ""]
     lines: list[str] = []
     for report in gate.lineage_reports:
         lines += [
-            f"**Lineage of {_escape(report.environment)} from "
-            f"{_escape(report.upstream or '(none)')}** ({_lineage_rule(report)}):",
+            f"**Lineage of {md_escape(report.environment)} from "
+            f"{md_escape(report.upstream or '(none)')}** ({_lineage_rule(report)}):",
             "",
         ]
         for verdict in report.verdicts:
@@ -333,9 +335,9 @@ def _md_lineage(gate: Rederived) -> list[str]:
 def _lineage_line(verdict: ChangeVerdict) -> str:
     change = verdict.change
     item = describe_item(change.item) if change.item.startswith("source:") else change.item
-    head = f"{_escape(change.cluster)} / {_escape(item)} → {_image(change.new, 'removed')}: "
+    head = f"{md_escape(change.cluster)} / {md_escape(item)} → {_image(change.new, 'removed')}: "
     if not verdict.evidence:
-        return head + _escape(verdict.reason)
+        return head + md_escape(verdict.reason)
     return head + "; ".join(_evidence(e) for e in verdict.evidence)
 
 
@@ -343,25 +345,25 @@ def _evidence(item: Evidence) -> str:
     period = f"since {_iso(item.since)}"
     if item.until is not None:
         period = f"from {_iso(item.since)} until {_iso(item.until)}"
-    status = f", Flux status {_code(item.status_context)} success" if item.status_context else ""
+    status = f", Flux status {md_code(item.status_context)} success" if item.status_context else ""
     link = f"[{item.commit_sha[:7]}]({item.commit_url})" if item.commit_url else item.commit_sha[:7]
-    return f"ran in {_escape(item.cluster)} {period} (landed in {link}){status}"
+    return f"ran in {md_escape(item.cluster)} {period} (landed in {link}){status}"
 
 
 def _lineage_rule(report: LineageReport) -> str:
     scope = "every" if report.upstream_clusters == "all" else "any"
-    parts = [f"in {scope} {_escape(report.upstream or '')} cluster"]
+    parts = [f"in {scope} {md_escape(report.upstream or '')} cluster"]
     if report.min_soak is not None:
         parts.append(f"minSoak {format_duration(report.min_soak)}")
     if report.require_upstream_status is not None:
-        parts.append(f"requireUpstreamStatus {_code(report.require_upstream_status)}")
+        parts.append(f"requireUpstreamStatus {md_code(report.require_upstream_status)}")
     return ", ".join(parts)
 
 
 def _md_notes(notes: Sequence[str], heading: str = "## Notes") -> list[str]:
     if not notes:
         return []
-    return [heading, "", *(f"- {_escape(n)}" for n in notes), ""]
+    return [heading, "", *(f"- {md_escape(n)}" for n in notes), ""]
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -649,15 +651,15 @@ def _count(n: int, noun: str) -> str:
 
 
 def _who(login: str | None) -> str:
-    return f"@{_escape(login)}" if login else "an unknown account"
+    return f"@{md_escape(login)}" if login else "an unknown account"
 
 
 def _quote(text: str) -> str:
-    return f"“{_escape(text)}”"
+    return f"“{md_escape(text)}”"
 
 
 def _image(value: str | None, absent: str) -> str:
-    return _code(value) if value else f"*({absent})*"
+    return md_code(value) if value else f"*({absent})*"
 
 
 def _mark(state: str | None) -> str:

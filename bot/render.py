@@ -152,13 +152,13 @@ def _lineage_section(report: LineageReport, repo_url: str) -> list[str]:
     if report.upstream is None:
         count = _n(len(report.verdicts), "change")
         return [
-            f"### {_escape(report.environment)}",
+            f"### {md_escape(report.environment)}",
             f"No upstream environment: lineage not required ({count}).",
             "",
         ]
     mark = _STATE_MARK["success" if report.ok else "failure"]
     lines = [
-        f"### {mark} {_escape(report.environment)} ← {_escape(report.upstream)}",
+        f"### {mark} {md_escape(report.environment)} ← {md_escape(report.upstream)}",
         "",
         "| Tenant | Cluster | Change (old → new) | Evidence |",
         "| --- | --- | --- | --- |",
@@ -168,26 +168,26 @@ def _lineage_section(report: LineageReport, repo_url: str) -> list[str]:
         change = verdict.change
         item = describe_item(change.item) if change.item.startswith("source:") else change.item
         cells = [
-            _escape(item),
-            _escape(change.cluster),
+            md_escape(item),
+            md_escape(change.cluster),
             f"{_value(change.old, 'new')} → {_value(change.new, 'removed')}",
             _lineage_evidence(verdict, repo_url),
         ]
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+        lines.append("| " + " | ".join(md_cell(cell) for cell in cells) + " |")
     lines.append("")
     return lines
 
 
 def _lineage_evidence(verdict: ChangeVerdict, repo_url: str) -> str:
     if verdict.kind in ("removed", "not-required"):
-        return f"— {_escape(verdict.reason)}"
+        return f"— {md_escape(verdict.reason)}"
     if verdict.ok:
         return "<br>".join(f"✅ {_evidence(item, repo_url)}" for item in verdict.evidence)
     now = "; ".join(
-        f"{_escape(cluster)} has {_value(value, 'none')}"
+        f"{md_escape(cluster)} has {_value(value, 'none')}"
         for cluster, value in verdict.upstream_now.items()
     )
-    return f"❌ {_escape(verdict.reason)}." + (f"<br>Now: {now}" if now else "")
+    return f"❌ {md_escape(verdict.reason)}." + (f"<br>Now: {now}" if now else "")
 
 
 def _evidence(item: Evidence, repo_url: str) -> str:
@@ -197,9 +197,9 @@ def _evidence(item: Evidence, repo_url: str) -> str:
         period = f"since {_when(item.since)}"
     else:
         period = f"from {_when(item.since)} until {_when(item.until)}"
-    status = f", status {_code(item.status_context)} success" if item.status_context else ""
+    status = f", status {md_code(item.status_context)} success" if item.status_context else ""
     return (
-        f"{_code(_version(item.value))} in {_escape(item.cluster)} {period} "
+        f"{md_code(_version(item.value))} in {md_escape(item.cluster)} {period} "
         f"([{item.commit_sha[:7]}]({url})){status}"
     )
 
@@ -232,18 +232,18 @@ def _lineage_explanation(reports: Sequence[LineageReport]) -> str:
     ]
     for report in reports:
         if report.upstream is not None:
-            lines.append(f"- {_escape(report.environment)}: {_lineage_rule(report)}")
+            lines.append(f"- {md_escape(report.environment)}: {_lineage_rule(report)}")
     return "\n".join(lines)
 
 
 def _lineage_rule(report: LineageReport) -> str:
     """The rule in words: in any staging cluster that has the tenant; for at least 24h; ..."""
     scope = "every" if report.upstream_clusters == "all" else "any"
-    parts = [f"in {scope} {_escape(report.upstream or '')} cluster that has the tenant"]
+    parts = [f"in {scope} {md_escape(report.upstream or '')} cluster that has the tenant"]
     if report.min_soak is not None:
         parts.append(f"for at least {format_duration(report.min_soak)}")
     if report.require_upstream_status is not None:
-        pattern = _code(report.require_upstream_status)
+        pattern = md_code(report.require_upstream_status)
         parts.append(f"with a success status matching {pattern} on a commit of that deployment")
     return "; ".join(parts)
 
@@ -295,7 +295,8 @@ def _approvals_headline(verdicts: Sequence[ApprovalVerdict], org: str) -> str:
         return "Blocked by a request for changes from a required team."
     if pending:
         needed = "; ".join(
-            f"{_escape(verdict.environment)}: {_still_needed(verdict, org)}" for verdict in pending
+            f"{md_escape(verdict.environment)}: {_still_needed(verdict, org)}"
+            for verdict in pending
         )
         return f"Still needed: {needed}."
     return "Every required approval is in place."
@@ -305,14 +306,16 @@ def _approvals_section(verdict: ApprovalVerdict, org: str) -> list[str]:
     mark = _STATE_MARK[verdict.state]
     state = {"success": "approved", "pending": "waiting", "failure": "changes requested"}
     lines = [
-        f"### {mark} {_escape(verdict.environment)}: {state[verdict.state]}",
+        f"### {mark} {md_escape(verdict.environment)}: {state[verdict.state]}",
         "",
         _rule_sentence(verdict.rules, org),
         "",
     ]
     if verdict.blocking:
         lines += ["**Blocking**", ""]
-        lines += [f"- ❌ @{_escape(item.user)} {_escape(item.reason)}" for item in verdict.blocking]
+        lines += [
+            f"- ❌ @{md_escape(item.user)} {md_escape(item.reason)}" for item in verdict.blocking
+        ]
         lines += ["", "The check fails until these reviews are dismissed or replaced.", ""]
     if verdict.missing:
         lines += [f"**Still needed:** {_still_needed(verdict, org)}", ""]
@@ -322,7 +325,9 @@ def _approvals_section(verdict: ApprovalVerdict, org: str) -> list[str]:
         lines.append("")
     if verdict.not_counted:
         lines += ["**Not counted**", ""]
-        lines += [f"- @{_escape(item.user)} {_escape(item.reason)}" for item in verdict.not_counted]
+        lines += [
+            f"- @{md_escape(item.user)} {md_escape(item.reason)}" for item in verdict.not_counted
+        ]
         lines.append("")
     return lines
 
@@ -354,8 +359,8 @@ def _counted_row(item: Counted, verdict: ApprovalVerdict, org: str) -> str:
     slot = f"{_team(org, item.team)} ({same_team.index(item) + 1} of {total})"
     when = _when(item.submitted_at) if item.submitted_at is not None else "—"
     approved = f"[{when}]({item.html_url})" if item.html_url else when
-    cells = [f"@{_escape(item.user)}", slot, approved]
-    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+    cells = [f"@{md_escape(item.user)}", slot, approved]
+    return "| " + " | ".join(md_cell(cell) for cell in cells) + " |"
 
 
 # --- not gated ---------------------------------------------------------------------------------
@@ -394,11 +399,11 @@ def render_fleet(
     lines = [head, "", f"Checked: {scope}.", ""]
     if new_errors:
         lines += ["### ❌ Errors this pull request introduces", ""]
-        lines += [f"- {_code(_where(f))}: {_escape(f.message)}" for f in new_errors]
+        lines += [f"- {md_code(_where(f))}: {md_escape(f.message)}" for f in new_errors]
         lines.append("")
     if warnings:
         lines += ["### ⚠️ Warnings", ""]
-        lines += [f"- {_code(_where(f))}: {_escape(f.message)}" for f in warnings]
+        lines += [f"- {md_code(_where(f))}: {md_escape(f.message)}" for f in warnings]
         lines.append("")
     return CheckOutput(
         title=_clip(title, ANNOTATION_TITLE_LIMIT),
@@ -505,7 +510,7 @@ def _version(value: str) -> str:
 
 
 def _value(value: str | None, absent: str) -> str:
-    return _code(value) if value is not None else f"*({absent})*"
+    return md_code(value) if value is not None else f"*({absent})*"
 
 
 def _value_noun(items: Iterable[str]) -> str:
@@ -517,7 +522,7 @@ def _team(org: str, team: str) -> str:
     return f"@{org}/{team}"
 
 
-def _code(text: str) -> str:
+def md_code(text: str) -> str:
     """An inline code span that survives backticks inside ``text``."""
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * (longest + 1)
@@ -525,12 +530,12 @@ def _code(text: str) -> str:
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-def _escape(text: str) -> str:
+def md_escape(text: str) -> str:
     """Plain text for Markdown: no accidental emphasis, links or HTML, and one line."""
     return _ESCAPED.sub(r"\\\1", " ".join(text.split()))
 
 
-def _cell(text: str) -> str:
+def md_cell(text: str) -> str:
     """A table cell: a pipe would end the cell (even inside code), a newline the row."""
     return text.replace("|", "\\|").replace("\n", " ")
 

@@ -93,7 +93,7 @@ def _float(env: Mapping[str, str], name: str, default: float, *, zero_ok: bool =
     return value
 
 
-def _private_key(env: Mapping[str, str]) -> str | None:
+def private_key_from_env(env: Mapping[str, str]) -> str | None:
     raw = env.get("PRIVATE_KEY", "")
     path = env.get("PRIVATE_KEY_PATH", "").strip()
     if raw.strip():
@@ -149,7 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, production: bool = Fa
     app_id = env.get("APP_ID", "").strip() or None
     if app_id is not None and not re.fullmatch(r"[0-9]+", app_id):
         raise SettingsError("APP_ID must be the numeric App ID shown on the GitHub App's page")
-    private_key = _private_key(env)
+    private_key = private_key_from_env(env)
     secret = env.get("WEBHOOK_SECRET", "") or None
     given = {
         "APP_ID": app_id is not None,

@@ -8,7 +8,7 @@ so a PR cannot loosen the rules that judge it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -302,26 +302,29 @@ async def lineage_check(
     ]
     traced = [e for e in envs if e is not None]
     if not traced:
-        return DesiredCheck(LINEAGE, "success", render_not_gated(_no_lineage_reason(scope)))
+        return DesiredCheck(LINEAGE, "success", render_not_gated(no_lineage_reason(scope)))
     default_head = await facts.head()
-    reports: list[LineageReport] = []
     notes: list[str] = []
     broken: list[Annotation] = []
-    for env in traced:
-        images: list[Change] = []
-        for item in scope.inputs:
-            if item.environment != env.name:
-                continue
-            change = await _input_change(facts, item, base_head, notes, broken)
-            if change is not None:
-                images.append(change)
-        if images:
-            upstream = await _upstream_histories(facts, fleet, env, images, default_head)
-            reports.append(await _judge(ctx, facts, env, images, upstream, image_matcher))
-        blueprints = await _source_changes(facts, fleet, env, files, base_head)
-        if blueprints:
-            upstream = await _source_histories(facts, fleet, env, blueprints, default_head)
-            reports.append(await _judge(ctx, facts, env, blueprints, upstream, exact_matcher))
+    images: dict[str, list[Change]] = {}
+    for item in scope.inputs:
+        env_name = item.environment
+        if env_name is None or env_name not in {e.name for e in traced}:
+            continue
+        change = await input_change(facts, item, base_head, notes, broken)
+        if change is not None:
+            images.setdefault(env_name, []).append(change)
+    reports = await lineage_reports(
+        ctx,
+        facts,
+        fleet,
+        traced,
+        images,
+        files,
+        base_head,
+        history_head=default_head,
+        now=datetime.now(UTC),
+    )
     repo_url = f"{ctx.settings.github_url}/{facts.repo}"
     if not reports and not broken:
         reason = (
@@ -344,7 +347,7 @@ async def lineage_check(
     return DesiredCheck(LINEAGE, "success" if ok else "failure", output)
 
 
-def _no_lineage_reason(scope: Scope) -> str:
+def no_lineage_reason(scope: Scope) -> str:
     if not scope.environments:
         return "No environment changed: nothing to trace."
     return (
@@ -354,7 +357,7 @@ def _no_lineage_reason(scope: Scope) -> str:
     )
 
 
-async def _input_change(
+async def input_change(
     facts: RepoFacts,
     item: InputChange,
     base_head: str,
@@ -386,25 +389,56 @@ async def _input_change(
     return Change(item.cluster, item.tenant, item.path, span.line if span else None, old, new)
 
 
-async def _judge(
+async def lineage_reports(
+    ctx: Context,
+    facts: RepoFacts,
+    fleet: Fleet,
+    envs: Sequence[Environment],
+    images: Mapping[str, Sequence[Change]],
+    files: Sequence[FileChange],
+    base_head: str,
+    *,
+    history_head: str,
+    now: datetime,
+) -> list[LineageReport]:
+    """The lineage verdicts of a change: its image changes (``images``, per environment) and
+    its Flux source changes (read from ``files`` against ``base_head``), judged against the
+    upstream history up to ``history_head`` with the clock at ``now``. The check uses the
+    default branch's head and the time now; the audit uses a merge's parent and its time."""
+    reports: list[LineageReport] = []
+    for env in envs:
+        mine = images.get(env.name, ())
+        if mine:
+            upstream = await upstream_histories(facts, fleet, env, mine, history_head)
+            reports.append(await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now))
+        blueprints = await source_changes(facts, fleet, env, files, base_head)
+        if blueprints:
+            upstream = await source_histories(facts, fleet, env, blueprints, history_head)
+            reports.append(
+                await judge_lineage(ctx, facts, env, blueprints, upstream, exact_matcher, now)
+            )
+    return reports
+
+
+async def judge_lineage(
     ctx: Context,
     facts: RepoFacts,
     env: Environment,
     changes: Sequence[Change],
     upstream: dict[tuple[str, str], list[UpstreamHistory]],
     matcher: Callable[[str, str], bool],
+    now: datetime,
 ) -> LineageReport:
+    """The lineage rule for one environment, with the statuses it needs fetched first."""
     statuses = None
     if env.require_upstream_status is not None:
-        upstream = await _with_branch_commits(facts, upstream)
+        upstream = await with_branch_commits(facts, upstream, now)
         needed = status_commits_needed(env, changes, upstream, matcher)
-        statuses = await _statuses(ctx, facts.repo, needed)
-    return evaluate_lineage(
-        env, env.upstream, changes, upstream, datetime.now(UTC), matcher, statuses
-    )
+        statuses = await statuses_of(ctx, facts.repo, needed)
+    return evaluate_lineage(env, env.upstream, changes, upstream, now, matcher, statuses)
 
 
-async def _source_changes(
+async def source_changes(
     facts: RepoFacts,
     fleet: Fleet,
     env: Environment,
@@ -445,7 +479,7 @@ def _line_of_tag(data: bytes | None, tag: str | None) -> int | None:
     return None
 
 
-async def _source_histories(
+async def source_histories(
     facts: RepoFacts,
     fleet: Fleet,
     env: Environment,
@@ -484,7 +518,7 @@ async def _source_histories(
     return result
 
 
-async def _upstream_histories(
+async def upstream_histories(
     facts: RepoFacts,
     fleet: Fleet,
     env: Environment,
@@ -547,8 +581,8 @@ async def _history(
     return UpstreamHistory(cluster, item, deployments_of(history), now)
 
 
-async def _with_branch_commits(
-    facts: RepoFacts, upstream: dict[tuple[str, str], list[UpstreamHistory]]
+async def with_branch_commits(
+    facts: RepoFacts, upstream: dict[tuple[str, str], list[UpstreamHistory]], now: datetime
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
     """Add every default-branch commit of each deployment's period: Flux posts its status on
     the revision it reconciled, which is the branch head at the time, not the file's commit."""
@@ -558,7 +592,9 @@ async def _with_branch_commits(
         for h in histories:
             deployments = []
             for d in h.deployments:
-                commits = await facts.branch_commits_between(d.since, d.until)
+                # a deployment still in place counts the commits up to ``now`` (the merge,
+                # for the audit); its end stays open for the soak rule
+                commits = await facts.branch_commits_between(d.since, d.until or now)
                 extra = tuple(c for c in commits if c != d.commit_sha and c not in d.later_commits)
                 deployments.append(
                     Deployment(
@@ -575,7 +611,7 @@ async def _with_branch_commits(
     return out
 
 
-async def _statuses(ctx: Context, repo: str, commits: set[str]) -> dict[str, dict[str, str]]:
+async def statuses_of(ctx: Context, repo: str, commits: set[str]) -> dict[str, dict[str, str]]:
     async def one(sha: str) -> tuple[str, dict[str, str]]:
         data = await ctx.gateway.combined_status(repo, sha)
         return sha, {str(s.get("context")): str(s.get("state")) for s in data.get("statuses") or []}
