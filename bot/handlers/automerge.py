@@ -36,6 +36,11 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         return "not auto-mergeable"
     if pr.get("draft"):
         return "draft"
+    head_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name")
+    if head_repo is not None and head_repo != repo:
+        # Anyone can open a PR from a fork; only branches of the fleet repo itself (which take
+        # write access to push) are merged without a person.
+        return "from a fork"
     if any(str(label.get("name")).lower() == DO_NOT_MERGE for label in pr.get("labels") or []):
         return "labelled do-not-merge"
     if "failure" in (outcome.lineage, outcome.consistency) or outcome.approvals in (
