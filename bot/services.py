@@ -43,6 +43,10 @@ class Caches:
     fleet_repos: TTLCache[int, dict[str, str]] = field(
         default_factory=lambda: TTLCache(maxsize=10_000, ttl=3600)
     )
+    #: repo -> whether it holds the policy file (one probe, for events of unknown repos)
+    fleet_probes: TTLCache[str, bool] = field(
+        default_factory=lambda: TTLCache(maxsize=100_000, ttl=600)
+    )
     #: derived values keyed by immutable inputs (e.g. parsed files by blob sha)
     derived: LRUCache[Any, Any] = field(default_factory=lambda: LRUCache(maxsize=200_000))
 

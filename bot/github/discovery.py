@@ -43,5 +43,33 @@ async def fleet_repos(ctx: Context) -> dict[str, str]:
     return result
 
 
-def forget(ctx: Context) -> None:
+async def is_fleet_repo(ctx: Context, repo: str, branch: str | None) -> bool:
+    """Whether ``repo`` is a fleet repo, from the installation's discovery when it is known,
+    else from one cheap probe of the policy file (remembered for a while). Events of other
+    repositories then cost one call, not a read of their whole tree."""
+    known = ctx.services.caches.fleet_repos.get(ctx.installation_id)
+    if known is not None:
+        return repo in known
+    probes = ctx.services.caches.fleet_probes
+    if repo in probes:
+        return bool(probes[repo])
+    ref = f"?ref={branch}" if branch else ""
+    try:
+        await ctx.gateway.get(f"/repos/{repo}/contents/{POLICY_PATH}{ref}")
+    except gidgethub.BadRequest as exc:
+        if exc.status_code not in (403, 404):
+            raise
+        found = False
+    else:
+        found = True
+    probes[repo] = found
+    return found
+
+
+def forget(ctx: Context, repo: str | None = None) -> None:
+    """Drop what discovery knows (for the installation, and the probe of ``repo``)."""
     ctx.services.caches.fleet_repos.pop(ctx.installation_id, None)
+    if repo is None:
+        ctx.services.caches.fleet_probes.clear()
+    else:
+        ctx.services.caches.fleet_probes.pop(repo, None)

@@ -162,7 +162,9 @@ async def on_push(event: sansio.Event, ctx: Context) -> None:
         for path in commit.get(key) or []
     }
     if POLICY_PATH in touched:
-        discovery.forget(ctx)
+        discovery.forget(ctx, facts.repo)
+    elif not await discovery.is_fleet_repo(ctx, facts.repo, branch):
+        return
     after = data.get("after")
     if isinstance(after, str):
         facts.seed_head(branch, after)
@@ -220,6 +222,8 @@ async def gate_pull(
     if pr.get("state", "open") != "open":
         return None
     repo = facts.repo
+    if not await discovery.is_fleet_repo(ctx, repo, facts.known_default_branch):
+        return None
     number = pfield(pr, "number", int)
     head_sha = pfield(pr, "head.sha", str)
     base_ref = pfield(pr, "base.ref", str)

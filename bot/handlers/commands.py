@@ -16,6 +16,7 @@ from bot import prtext
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
+from bot.github import discovery
 from bot.github.checkruns import mark_fresh_commit
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
 from bot.handlers.checks import facts_for, gate_pull, pull_files
@@ -65,6 +66,8 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
 
             await dashboard.on_status_command(ctx, facts, number, login, status[0])
         return
+    if not await _is_fleet_repo(facts):
+        return
     head = await facts.head()
     try:
         policy = await facts.policy(head)
@@ -102,13 +105,7 @@ def parse_status(body: str | None) -> tuple[str | None] | None:
 
 
 async def _is_fleet_repo(facts: RepoFacts) -> bool:
-    try:
-        await facts.policy(await facts.head())
-    except NotAFleetRepo:
-        return False
-    except PolicyError:
-        return True
-    return True
+    return await discovery.is_fleet_repo(facts.ctx, facts.repo, facts.known_default_branch)
 
 
 async def reply(ctx: Context, repo: str, number: int, login: str, text: str) -> None:

@@ -19,6 +19,7 @@ from bot import markers
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy, PolicyError
+from bot.github import discovery
 from bot.github.checkruns import APPROVALS, LINEAGE
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.payload import field as pfield
@@ -73,6 +74,8 @@ def request_refresh(ctx: Context, repo: str, branch: str | None) -> None:
 
 async def gather(ctx: Context, facts: RepoFacts) -> tuple[Policy, Fleet, list[board.Row]] | None:
     """Policy, fleet and the matrix on the default branch; None when not a fleet repo."""
+    if not await discovery.is_fleet_repo(ctx, facts.repo, facts.known_default_branch):
+        return None
     head = await facts.head()
     try:
         policy = await facts.policy(head)

@@ -283,3 +283,16 @@ async def test_min_soak_refuses_an_image_that_just_arrived_upstream(world: Harne
     assert verdict(world, number, LINEAGE) == "failure"
     text = summary(world, number, LINEAGE)
     assert "24h" in text
+
+
+async def test_other_repositories_cost_one_probe_and_nothing_else(world: Harness) -> None:
+    world.fake.create_branch("acme/payment", "feature", by="alice")
+    world.fake.commit(
+        "acme/payment", "feature", {"src/app.py": b"print(1)\n"}, "code", author="alice"
+    )
+    number = world.fake.open_pr("acme/payment", "feature", title="code", author="alice")
+    world.fake.comment("acme/payment", number, "alice", "/promote prod")
+    world.fake.commit("acme/payment", "main", {"README.md": b"# payment\n"}, "docs", author="alice")
+    await world.settle()
+    paths = [r.path for r in world.bot_requests() if not r.path.endswith("/access_tokens")]
+    assert paths == ["/repos/acme/payment/contents/.github/promotion.yml"], paths
