@@ -36,6 +36,11 @@ MERGEABLE_POLL_DELAY = 0.5
 #: One level of a git tree: (name, mode, type, sha). Names, not paths: a subtree is its SHA.
 Entry = tuple[str, str, str, str]
 Levels = dict[str, tuple[Entry, ...]]
+#: A file change for a tree computed locally: (mode, None keeps the old one; blob SHA) or None
+#: for a deletion.
+FileChange = tuple[str | None, str] | None
+#: A comparison lists at most this many files; a longer one may be cut short.
+COMPARE_FILES_LIMIT = 300
 
 #: GETs of objects named by SHA: never revalidated, so never worth an ETag-cache slot.
 _IMMUTABLE_URL = re.compile(
@@ -88,6 +93,8 @@ class ObjectCache:
         # (repo, directory path; "" is the root) whose recursive listing GitHub truncates:
         # read those one level at a time instead of paying for a truncated listing again
         self.large_dirs: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=10_000)
+        # repo -> the commit whose tree was read last: a new commit is read as a diff to it
+        self.last_read: LRUCache[str, str] = LRUCache(maxsize=10_000)
 
 
 class _MutableOnly(MutableMapping[str, Any]):
@@ -225,12 +232,54 @@ class Gateway:
         read: dict[str, tuple[Entry, ...]] = {}
         root = self.objects.commit_trees.get(commit_sha)
         if root is None:
+            root = await self._root_by_compare(repo, commit_sha)
+        if root is None:
             root = await self._root_of(repo, commit_sha, read)
         while True:
             blobs, missing = self._flatten(root, read)
             if not missing:
+                self.objects.last_read[repo] = commit_sha
                 return RepoTree(commit_sha=commit_sha, tree_sha=root, blobs=blobs)
             await asyncio.gather(*(self._read_dir(repo, p, sha, read) for p, sha in missing))
+
+    async def _root_by_compare(self, repo: str, commit_sha: str) -> str | None:
+        """The root tree of a commit from its comparison with the commit read last: one call
+        whose size is the change, not the repository, then the new levels computed locally.
+
+        None (read the tree instead) when there is no earlier commit, when more files changed
+        than a comparison lists, or when the computed tree is not GitHub's (a mode change, a
+        submodule): the root SHA must match, which proves every level under it.
+        """
+        base = self.objects.last_read.get(repo)
+        base_root = self.objects.commit_trees.get(base) if base is not None else None
+        if base is None or base_root is None or base_root not in self.objects.trees:
+            return None
+        try:
+            data = await self.client.getitem(f"/repos/{repo}/compare/{base}...{commit_sha}")
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (404, 422):  # the earlier commit is gone (a force push)
+                return None
+            raise
+        files = data.get("files")
+        merge_base = (data.get("merge_base_commit") or {}).get("commit") or {}
+        base_tree = (merge_base.get("tree") or {}).get("sha")
+        if not isinstance(files, list) or len(files) >= COMPARE_FILES_LIMIT or not base_tree:
+            return None
+        root, made = self._levels_after(str(base_tree), _compared_changes(files))
+        if root is None:
+            return None
+        commits = data.get("commits") or []
+        if commits and commits[-1].get("sha") == commit_sha:
+            head_tree = str(commits[-1]["commit"]["tree"]["sha"])
+        else:
+            head_tree = await self.commit_tree(repo, commit_sha)
+        if root != head_tree:
+            log.info("%s: computed tree %s, GitHub has %s; reading it", repo, root, head_tree)
+            return None
+        for level_sha, level in made.items():
+            self.objects.trees[level_sha] = level
+        self.objects.commit_trees[commit_sha] = root
+        return root
 
     async def _root_of(self, repo: str, commit_sha: str, read: Levels) -> str:
         """The root tree of a commit, in one call that usually also lists everything below."""
@@ -308,28 +357,31 @@ class Gateway:
         read[sha] = self.objects.trees[sha] = tuple(_entry(str(e["path"]), e) for e in data["tree"])
 
     def _levels_after(
-        self, base: str, changes: Mapping[str, bytes | None]
+        self, base: str, changes: Mapping[str, FileChange]
     ) -> tuple[str | None, dict[str, tuple[Entry, ...]]]:
         """The root tree SHA that ``base`` with ``changes`` has, computed as git does, and
         each new level; (None, {}) when a level it needs is not cached."""
         made: dict[str, tuple[Entry, ...]] = {}
 
-        def build(sha: str | None, edits: Mapping[str, bytes | None]) -> str | None:
+        def build(sha: str | None, edits: Mapping[str, FileChange]) -> str | None:
             entries: dict[str, tuple[str, str, str]] = {}
             if sha is not None:
                 level = self.objects.trees.get(sha)
                 if level is None:
                     raise KeyError(sha)
                 entries = {name: (mode, kind, s) for name, mode, kind, s in level}
-            nested: dict[str, dict[str, bytes | None]] = {}
-            for path, content in edits.items():
+            nested: dict[str, dict[str, FileChange]] = {}
+            for path, change in edits.items():
                 head, sep, rest = path.partition("/")
                 if sep:
-                    nested.setdefault(head, {})[rest] = content
-                elif content is None:
+                    nested.setdefault(head, {})[rest] = change
+                elif change is None:
                     entries.pop(head, None)
                 else:
-                    entries[head] = (FILE_MODE, "blob", git_blob_sha(content))
+                    mode, blob = change
+                    old = entries.get(head)
+                    kept = old[0] if old is not None and old[1] == "blob" else FILE_MODE
+                    entries[head] = (mode or kept, "blob", blob)
             for name, sub in nested.items():
                 old = entries.get(name)
                 child = build(old[2] if old is not None and old[1] == "tree" else None, sub)
@@ -418,7 +470,11 @@ class Gateway:
         """Cache the levels of a tree we just made, computed locally: reading this commit (or
         the squash merge that has the same tree) then costs nothing. The computed root must
         equal GitHub's, which proves every level and blob SHA under it."""
-        root, made = self._levels_after(base, changes)
+        computed: dict[str, FileChange] = {
+            path: None if content is None else (FILE_MODE, git_blob_sha(content))
+            for path, content in changes.items()
+        }
+        root, made = self._levels_after(base, computed)
         if root != tree_sha:
             if root is not None:
                 log.warning("computed tree %s, GitHub made %s: not cached", root, tree_sha)
@@ -630,6 +686,21 @@ def _entry(name: str, raw: Mapping[str, Any]) -> Entry:
     """A level entry; names, modes and types repeat across a fleet's levels: store each once."""
     intern = sys.intern
     return (intern(name), intern(str(raw["mode"])), intern(str(raw["type"])), str(raw["sha"]))
+
+
+def _compared_changes(files: Sequence[Mapping[str, Any]]) -> dict[str, FileChange]:
+    """A comparison's file list as changes: renames delete the old path, modes are kept."""
+    changes: dict[str, FileChange] = {}
+    for f in files:
+        name = str(f["filename"])
+        if f.get("status") == "removed":
+            changes[name] = None
+            continue
+        previous = f.get("previous_filename")
+        if previous and previous != name:
+            changes.setdefault(str(previous), None)
+        changes[name] = (None, str(f["sha"]))
+    return changes
 
 
 def _git_order(entry: Entry) -> bytes:

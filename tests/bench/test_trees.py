@@ -50,14 +50,67 @@ async def test_a_truncated_repo_is_read_level_by_level_and_then_only_what_change
     assert cold == 11, cold
 
     path = "clusters/c4/tenants/t1/input.yaml"
-    world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one file", author="bob")
-    moved = world.fake.repo(REPO).resolve("main")
-    assert moved is not None
+    moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", author="bob")
+    gw.objects.last_read.clear()  # nothing to compare with: read the levels that changed
     tree = await gw.tree(REPO, moved)
     assert dict(tree.blobs) == expected(world, "main")
     assert tree.blobs[path] == git_blob_sha(b"image: app1:v2\n")
     # the root level (known large), the clusters level (known large), then c4 in one listing
     assert gw.calls - cold == 3
+
+    again = world.fake.commit(REPO, "main", {path: b"image: app1:v3\n"}, "two", author="bob")
+    before = gw.calls
+    tree = await gw.tree(REPO, again)
+    assert dict(tree.blobs) == expected(world, "main")
+    assert gw.calls - before == 1  # one comparison with the commit read before
+
+
+async def test_a_new_commit_is_read_as_a_comparison_whatever_it_changed(world: Harness) -> None:
+    world.fake.create_repo("acme", "big", files=files(4, 3), author="alice")
+    gw = gateway(world)
+    start = world.fake.repo(REPO).resolve("main")
+    assert start is not None
+    await gw.tree(REPO, start)
+    world.fake.create_branch(REPO, "topic", by="alice")
+    moved = world.fake.commit(
+        REPO,
+        "main",
+        {
+            "clusters/c0/tenants/t0/input.yaml": None,  # the directory keeps its sync.yaml
+            "clusters/c1/tenants/t2/input.yaml": None,  # with its sibling: the directory goes
+            "clusters/c1/tenants/t2/sync.yaml": None,
+            "clusters/c9/tenants/new/input.yaml": b"image: new:v1\n",
+            "README.md": b"# big, moved\n",
+        },
+        "main moves",
+        author="bob",
+    )
+    before = gw.calls
+    assert dict((await gw.tree(REPO, moved)).blobs) == expected(world, "main")
+    assert gw.calls - before == 1
+    # A branch that forked before main moved: the comparison is from their merge base.
+    topic = world.fake.commit(
+        REPO, "topic", {"clusters/c2/tenants/t1/sync.yaml": b"tenant: x\n"}, "topic", "alice"
+    )
+    before = gw.calls
+    assert dict((await gw.tree(REPO, topic)).blobs) == expected(world, "topic")
+    assert gw.calls - before <= 2
+
+
+async def test_a_change_a_comparison_cannot_show_falls_back_to_reading(world: Harness) -> None:
+    world.fake.create_repo("acme", "big", files=files(2, 2), author="alice")
+    gw = gateway(world)
+    start = world.fake.repo(REPO).resolve("main")
+    assert start is not None
+    await gw.tree(REPO, start)
+    path = "clusters/c1/tenants/t1/sync.yaml"
+    executable = world.fake.commit(
+        REPO, "main", {path: ("100755", b"tenant: t1\n")}, "chmod +x", author="bob"
+    )
+    before = gw.calls
+    tree = await gw.tree(REPO, executable)
+    assert dict(tree.blobs) == expected(world, "main")
+    assert gw.calls - before == 2  # the comparison (its tree is not GitHub's), then the listing
 
 
 async def test_a_tree_the_bot_committed_is_known_without_a_call(world: Harness) -> None:
