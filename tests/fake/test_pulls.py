@@ -236,3 +236,13 @@ async def test_pull_files_and_commits_lists(gh: Seeded) -> None:
     commits = [c async for c in bot.getiter(f"/repos/acme/fleet/pulls/{n}/commits")]
     assert [c["commit"]["message"] for c in commits][:2] == ["c0", "c1"] and len(commits) == 36
     assert commits[0]["author"]["login"] == "bob"
+
+
+async def test_merged_pr_keeps_its_files_after_the_base_moves(gh: Seeded) -> None:
+    promo_branch(gh)
+    number = gh.fake.open_pr("acme/fleet", "promo", title="p", author="alice")
+    gh.fake.merge_pr("acme/fleet", number, by="alice", method="merge")
+    gh.fake.commit("acme/fleet", "main", {"README.md": b"later\n"}, "later", author="alice")
+    bot = await gh.bot()
+    files = [f async for f in bot.getiter(f"/repos/acme/fleet/pulls/{number}/files")]
+    assert [f["filename"] for f in files] == [PROD_INPUT]
