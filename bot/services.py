@@ -166,6 +166,22 @@ class Context:
     #: True for explicit re-runs: read memberships and other cached facts afresh.
     fresh: bool = False
 
+    @classmethod
+    def background(cls, services: Services, installation_id: int, name: str, repo: str) -> Context:
+        """A context for work the bot starts itself (a debounced refresh, a merge retry, the
+        resync), with its own counted gateway."""
+        adapter = logging.LoggerAdapter(
+            logging.getLogger(f"bot.{name}"), {"delivery": name, "event": name, "repo": repo}
+        )
+        return cls(
+            services=services,
+            installation_id=installation_id,
+            delivery_id=f"{name}-{repo}",
+            event=name,
+            gateway=services.gateway(installation_id),
+            log=adapter,
+        )
+
     def lock(self, repo: str) -> AbstractAsyncContextManager[None]:
         return self.services.locks.hold(repo)
 

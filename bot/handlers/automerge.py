@@ -112,14 +112,7 @@ def retry_later(ctx: Context, facts: RepoFacts, number: int, head: str) -> None:
     async def again() -> None:
         from bot.handlers.checks import gate_pull
 
-        job = Context(
-            services=services,
-            installation_id=installation,
-            delivery_id=f"merge-retry-{repo}#{number}",
-            event="merge-retry",
-            gateway=services.gateway(installation),
-            log=ctx.log,
-        )
+        job = Context.background(services, installation, "merge-retry", repo)
         async with job.lock(repo):
             retry_facts = RepoFacts(job, repo, default_branch=branch)
             pr = await job.gateway.pull(repo, number)

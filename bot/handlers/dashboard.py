@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,14 +57,7 @@ def request_refresh(ctx: Context, repo: str, branch: str | None) -> None:
     installation = ctx.installation_id
 
     async def job() -> None:
-        job_ctx = Context(
-            services=services,
-            installation_id=installation,
-            delivery_id=f"dashboard-{uuid.uuid4()}",
-            event="dashboard",
-            gateway=services.gateway(installation),
-            log=logging.LoggerAdapter(log, {"delivery": "dashboard", "repo": repo}),
-        )
+        job_ctx = Context.background(services, installation, "dashboard", repo)
         async with job_ctx.lock(repo):
             await refresh(job_ctx, RepoFacts(job_ctx, repo, default_branch=branch))
 

@@ -13,10 +13,9 @@ from gidgethub import routing, sansio
 
 from bot import prtext
 from bot.fleet.images import ImageRef, ImageRefError, parse_image
-from bot.fleet.policy import PolicyError
 from bot.github import discovery
-from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers.proposals import Proposal, propose
+from bot.github.facts import RepoFacts
+from bot.handlers.proposals import Proposal, propose, target
 from bot.payload import PayloadError
 from bot.payload import field as pfield
 from bot.rules.bump import PublishedImage, bump_branch, bump_prefix, plan_bump
@@ -146,17 +145,11 @@ async def fan_out(ctx: Context, image: PublishedImage) -> None:
 async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | None:
     """Open (or find) the bump PR for ``image`` in one fleet repo; its number, or None."""
     repo = facts.repo
-    base = await facts.default_branch()
-    head = await facts.head(base)
-    try:
-        policy = await facts.policy(head)
-    except NotAFleetRepo:
+    where = await target(ctx, facts)
+    if where is None:
         return None
-    except PolicyError as exc:
-        ctx.log.warning("%s: not bumping, the policy is invalid: %s", repo, exc)
-        return None
-    fleet = await facts.fleet(head, policy)
-    env = policy.first.name
+    base, head, fleet = where.base, where.head, where.fleet
+    env = where.policy.first.name
     paths = [p for (c, _t), p in fleet.inputs.items() if fleet.environment_of(c) == env]
     files = await facts.files(head, paths)
     plan = plan_bump(fleet, env, files, image)

@@ -13,13 +13,40 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import markers, prtext
+from bot.fleet.layout import Fleet
+from bot.fleet.policy import Policy, PolicyError
 from bot.github.checkruns import mark_fresh_commit
-from bot.github.facts import RepoFacts
+from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import automerge
 from bot.handlers.checks import gate_pull
 from bot.rules.bump import is_older
 from bot.rules.gate import FileChange
 from bot.services import Context
+
+
+@dataclass(frozen=True)
+class Target:
+    """A fleet repo's default branch as a bump sees it."""
+
+    base: str  # the default branch
+    head: str  # its head commit
+    policy: Policy
+    fleet: Fleet
+
+
+async def target(ctx: Context, facts: RepoFacts) -> Target | None:
+    """The default branch, its head, policy and fleet; None (logged) when the repo is no
+    fleet repo or its policy is broken: then nothing is bumped there."""
+    base = await facts.default_branch()
+    head = await facts.head(base)
+    try:
+        policy = await facts.policy(head)
+    except NotAFleetRepo:
+        return None
+    except PolicyError as exc:
+        ctx.log.warning("%s: not bumping, the policy is invalid: %s", facts.repo, exc)
+        return None
+    return Target(base, head, policy, await facts.fleet(head, policy))
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ from urllib.parse import urlsplit
 from gidgethub import routing, sansio
 
 from bot import markers
-from bot.fleet.policy import PolicyError
 from bot.github import discovery
-from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers.proposals import Proposal, propose
+from bot.github.facts import RepoFacts
+from bot.handlers.proposals import Proposal, propose, target
 from bot.payload import field as pfield
 from bot.rules.sources import (
     Release,
@@ -49,19 +48,13 @@ async def on_release(event: sansio.Event, ctx: Context) -> None:
 
 async def bump_sources(ctx: Context, facts: RepoFacts, release: Release) -> list[int]:
     repo = facts.repo
-    base = await facts.default_branch()
-    head = await facts.head(base)
-    try:
-        policy = await facts.policy(head)
-    except NotAFleetRepo:
+    where = await target(ctx, facts)
+    if where is None:
         return []
-    except PolicyError as exc:
-        ctx.log.warning("%s: not bumping, the policy is invalid: %s", repo, exc)
-        return []
+    base, head, policy, fleet = where.base, where.head, where.policy, where.fleet
     if release.prerelease and not policy.prereleases:
         ctx.log.info("%s: %s is a pre-release; the policy does not take them", repo, release.tag)
         return []
-    fleet = await facts.fleet(head, policy)
     env = policy.first.name
     tree = await facts.tree(head)
     dev = set(fleet.clusters_of(env))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from bot.github import discovery
@@ -51,14 +50,7 @@ async def resync(services: Services) -> dict[str, int]:
     seen: dict[str, int] = {}
     for installation in installations:
         inst = int(installation["id"])
-        ctx = Context(
-            services=services,
-            installation_id=inst,
-            delivery_id=f"resync-{uuid.uuid4()}",
-            event="resync",
-            gateway=services.gateway(inst),
-            log=logging.LoggerAdapter(log, {"delivery": "resync", "event": "resync"}),
-        )
+        ctx = Context.background(services, inst, "resync", f"installation:{inst}")
         discovery.forget(ctx)  # find repos that became fleet repos without telling us
         for repo, branch in (await discovery.fleet_repos(ctx)).items():
             async with ctx.lock(repo):
