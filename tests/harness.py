@@ -164,7 +164,7 @@ async def start_bot(
     await site.start()
     server = site._server
     assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     state = app[STATE]
     assert state.services is not None and state.dispatcher is not None
     # Tests should not sleep for seconds on retries.

@@ -532,10 +532,7 @@ class World:
     def pull_base_point(self, repo: Repo, pr: PullRequest) -> str | None:
         """The merge base of head and base (the PR's diff starts there). A closed or merged PR
         keeps the diff it had then, as GitHub does: its base is the one recorded at closing."""
-        if pr.state != "open":
-            base = pr.base_sha
-        else:
-            base = repo.branch_sha(pr.base_ref) or pr.base_sha
+        base = pr.base_sha if pr.state != "open" else repo.branch_sha(pr.base_ref) or pr.base_sha
         return self.objects.merge_base(base, pr.head_sha)
 
     def pull_commits(self, repo: Repo, pr: PullRequest) -> list[Any]:

@@ -22,11 +22,12 @@ def promotion_prs(h: Harness) -> list[Any]:
 
 
 def changed(h: Harness, number: int) -> dict[str, bytes]:
+    """The PR's files and their content at its head (b"" for a removed file)."""
     repo = h.fake.repo(FLEET)
     pr = repo.prs[number]
-    out = {}
+    out: dict[str, bytes] = {}
     for f in h.fake.world.pull_files(repo, pr):
-        out[f["filename"]] = h.fake.file(FLEET, pr.head_sha, f["filename"])
+        out[f["filename"]] = h.fake.file(FLEET, pr.head_sha, f["filename"]) or b""
     return out
 
 
@@ -37,7 +38,7 @@ async def merged_dev_bump(h: Harness, tag: str = "v2.2.0") -> int:
     await h.settle()
     (pr,) = [p for p in h.pulls() if p.head_ref.startswith("fleet-bot/bump/")]
     assert pr.merged
-    return pr.number
+    return int(pr.number)
 
 
 async def test_promote_staging_on_a_merged_bump_pr(world: Harness) -> None:

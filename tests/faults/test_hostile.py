@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import aiohttp
 
@@ -34,7 +35,7 @@ async def test_bodies_up_to_25_mb_are_accepted_larger_refused(world: Harness) ->
 
 async def test_signed_but_malformed_payloads_never_500_and_change_nothing(world: Harness) -> None:
     world.allow_failed_deliveries = True
-    cases = [
+    cases: list[tuple[str, Any]] = [
         (
             "pull_request",
             {"action": "opened", "repository": {"full_name": FLEET}, "installation": {"id": 1}},
