@@ -25,6 +25,8 @@ from bot.services import Context
 
 #: How far back the history of one upstream file is read when looking for evidence.
 HISTORY_LIMIT = 200
+#: Fleets (the layout of a tree) kept per repository; a delivery asks for one or two.
+FLEETS_PER_REPO = 3
 
 
 class NotAFleetRepo(Exception):
@@ -104,16 +106,27 @@ class RepoFacts:
         return hit
 
     async def fleet(self, commit: str, policy: Policy, extra_paths: Iterable[str] = ()) -> Fleet:
+        """The fleet at ``commit``, with ``extra_paths`` (files a PR adds) counted in.
+
+        Built once per tree and kept for the newest few trees of the repository only: a
+        fleet holds every input path (tens of MB at 100,000 inputs), and new trees replace
+        old ones. Extra paths already in the tree change nothing, so they share the entry.
+        """
         tree = await self.tree(commit)
-        extra = tuple(extra_paths)
-        key = ("fleet", tree.tree_sha, id(policy), extra)
+        extra = tuple(sorted({p for p in extra_paths if p not in tree.blobs}))
         derived = self.ctx.services.caches.derived
-        hit = derived.get(key)
-        if hit is None:
-            hit = build_fleet([*tree.blobs.keys(), *extra], policy)
-            derived[key] = hit
-        assert isinstance(hit, Fleet)
-        return hit
+        recent = derived.get(("fleets", self.repo))
+        if not isinstance(recent, list):
+            recent = []
+            derived[("fleets", self.repo)] = recent
+        for tree_sha, extras, known in recent:
+            if tree_sha == tree.tree_sha and extras == extra and known.policy is policy:
+                assert isinstance(known, Fleet)
+                return known
+        fleet = build_fleet([*tree.blobs.keys(), *extra], policy)
+        recent.insert(0, (tree.tree_sha, extra, fleet))
+        del recent[FLEETS_PER_REPO:]
+        return fleet
 
     async def tenant_input(self, commit: str, path: str) -> TenantInput | InputError | None:
         """A parsed input file at a commit (parsed once per blob), None when absent."""

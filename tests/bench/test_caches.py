@@ -1,10 +1,15 @@
-"""Reading trees at fleet scale (what ``bench.fleet`` measures): truncated listings, calls only
-for the levels that changed, trees the bot made itself known without a call."""
+"""Caches at fleet scale (what ``bench.fleet`` measures): truncated listings, calls only for
+what changed, trees the bot made itself known without a call, a bounded number of fleets."""
 
 from __future__ import annotations
 
+import logging
+
+from bot.fleet.policy import POLICY_PATH, parse_policy
+from bot.github.facts import FLEETS_PER_REPO, RepoFacts
 from bot.github.gateway import Gateway, ObjectCache, git_blob_sha
-from tests.harness import Harness
+from bot.services import Context
+from tests.harness import FLEET, Harness
 
 REPO = "acme/big"
 
@@ -162,3 +167,30 @@ async def test_objects_named_by_sha_stay_out_of_the_etag_cache(world: Harness) -
     urls = list(etags)
     assert any("/pulls?" in url for url in urls), urls
     assert not any("/git/" in url for url in urls), urls
+
+
+async def test_fleets_are_shared_by_equal_path_lists_and_bounded_per_repo(world: Harness) -> None:
+    services = world.state.services
+    assert services is not None
+    (installation,) = world.fake.world.state.installations
+    ctx = Context(
+        services=services,
+        installation_id=installation,
+        delivery_id="test",
+        event="test",
+        gateway=services.gateway(installation),
+        log=logging.LoggerAdapter(logging.getLogger("test"), {}),
+    )
+    facts = RepoFacts(ctx, FLEET)
+    head = await facts.head("main")
+    policy = parse_policy(world.fake.file(FLEET, "main", POLICY_PATH) or b"", POLICY_PATH)
+    fleet = await facts.fleet(head, policy)
+    existing = next(iter(fleet.inputs.values()))
+    assert await facts.fleet(head, policy, extra_paths=[existing]) is fleet
+    added = "clusters/dev-new-01/tenants/checkout/input.yaml"
+    wider = await facts.fleet(head, policy, extra_paths=[added])
+    assert wider is not fleet and wider.input_path("dev-new-01", "checkout") == added
+    for n in range(FLEETS_PER_REPO + 1):
+        sha = world.fake.commit(FLEET, "main", {f"notes/{n}.md": b"x\n"}, "note", "alice")
+        await RepoFacts(ctx, FLEET).fleet(sha, policy)
+    assert len(services.caches.derived[("fleets", FLEET)]) == FLEETS_PER_REPO
