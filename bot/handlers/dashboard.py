@@ -64,8 +64,16 @@ def request_refresh(ctx: Context, repo: str, branch: str | None) -> None:
     services.defer(f"dashboard:{repo}", ctx.settings.dashboard_debounce, job)
 
 
-async def gather(ctx: Context, facts: RepoFacts) -> tuple[Policy, Fleet, list[board.Row]] | None:
-    """Policy, fleet and the matrix on the default branch; None when not a fleet repo."""
+#: Input files a refresh may read that are not cached yet. A large fleet's dashboard fills in
+#: over a few refreshes instead of spending the installation's hourly rate limit at once.
+READ_BUDGET = 500
+
+
+async def gather(
+    ctx: Context, facts: RepoFacts, tenant: str | None = None
+) -> tuple[Policy, Fleet, list[board.Row], int] | None:
+    """Policy, fleet, the matrix on the default branch (for one tenant, or all) and how many
+    inputs are not read yet; None when not a fleet repo."""
     if not await discovery.is_fleet_repo(ctx, facts.repo, facts.known_default_branch):
         return None
     head = await facts.head()
@@ -74,12 +82,20 @@ async def gather(ctx: Context, facts: RepoFacts) -> tuple[Policy, Fleet, list[bo
     except (NotAFleetRepo, PolicyError):
         return None
     fleet = await facts.fleet(head, policy)
-    paths = list(fleet.inputs.values())
-    parsed = await asyncio.gather(*(facts.tenant_input(head, p) for p in paths))
+    tree = await facts.tree(head)
+    paths = [p for (_c, t), p in sorted(fleet.inputs.items()) if tenant is None or t == tenant]
+    blobs = ctx.services.objects.blobs
+    cached = [p for p in paths if tree.blobs.get(p) in blobs]
+    fresh = [p for p in paths if tree.blobs.get(p) not in blobs]
+    readable = cached + fresh[:READ_BUDGET]
+    parsed = await asyncio.gather(*(facts.tenant_input(head, p) for p in readable))
     inputs: dict[str, TenantInput | InputError] = {
-        p: v for p, v in zip(paths, parsed, strict=True) if v is not None
+        p: v for p, v in zip(readable, parsed, strict=True) if v is not None
     }
-    return policy, fleet, board.matrix(fleet, policy, inputs)
+    unread = max(0, len(fresh) - READ_BUDGET)
+    if unread:
+        request_refresh(ctx, facts.repo, facts.known_default_branch)  # read the next share
+    return policy, fleet, board.matrix(fleet, policy, inputs), unread
 
 
 async def refresh(ctx: Context, facts: RepoFacts) -> int | None:
@@ -87,7 +103,7 @@ async def refresh(ctx: Context, facts: RepoFacts) -> int | None:
     gathered = await gather(ctx, facts)
     if gathered is None:
         return None
-    policy, _fleet, rows = gathered
+    policy, _fleet, rows, unread = gathered
     pulls = await ctx.gateway.open_pulls(facts.repo)
     promotions = [
         await _promotion(ctx, facts.repo, pr)
@@ -95,7 +111,7 @@ async def refresh(ctx: Context, facts: RepoFacts) -> int | None:
         if str((pr.get("head") or {}).get("ref", "")).startswith(PROMOTION_PREFIX)
     ]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = board.render_dashboard(rows, policy, promotions, updated=stamp)
+    body = board.render_dashboard(rows, policy, promotions, updated=stamp, unread=unread)
     issue = await find_issue(ctx, facts.repo)
     if issue is None:
         created = await ctx.gateway.client.post(
@@ -162,10 +178,10 @@ async def on_status_command(
     ctx: Context, facts: RepoFacts, number: int, login: str, argument: str | None
 ) -> None:
     """Reply to ``/status [tenant]`` with the matrix (for one tenant, or all)."""
-    gathered = await gather(ctx, facts)
+    gathered = await gather(ctx, facts, argument)
     if gathered is None:
         return
-    policy, fleet, rows = gathered
+    policy, fleet, rows, _unread = gathered
     if argument is not None:
         known = fleet.tenants()
         if not is_safe_name(argument) or argument not in known:

@@ -75,7 +75,7 @@ def matrix(
                 if isinstance(parsed, InputError):
                     here.append(Cell(cluster, None, parsed.message))
                 elif parsed is None:
-                    here.append(Cell(cluster, None, "not read"))
+                    here.append(Cell(cluster, None, "not read yet"))
                 else:
                     here.append(Cell(cluster, parsed.image))
             if here:
@@ -159,6 +159,7 @@ def render_dashboard(
     promotions: Sequence[OpenPromotion],
     *,
     updated: str,
+    unread: int = 0,
 ) -> str:
     marks = {"success": "✅", "failure": "❌", "pending": "⏳"}
     lines = [
@@ -169,6 +170,11 @@ def render_dashboard(
         "## Where each image runs",
         "",
         *render_matrix(rows, policy),
+        *(
+            [f"\n_{unread} input files are not read yet; they fill in over the next refreshes._"]
+            if unread
+            else []
+        ),
         "",
         "## Waiting to be promoted",
         "",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot import samples
 from tests.e2e.gatekit import DEV, path
 from tests.harness import FLEET, Harness
@@ -81,3 +83,20 @@ async def test_status_replies_with_one_tenants_matrix(world: Harness) -> None:
     assert "| payment-app | `v2.1.0-rc1` | `v2.0.0` | `v1.9.0` |" in replies[0]
     assert "checkout" not in replies[0].split("|---")[-1]
     assert "no tenant `nope`" in replies[1] and "`checkout`" in replies[1]
+
+
+async def test_a_large_fleet_fills_in_over_several_refreshes(
+    world: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.handlers import dashboard
+
+    monkeypatch.setattr(dashboard, "READ_BUDGET", 2)
+    assert world.state.services is not None
+    world.state.services.objects.blobs.clear()  # nothing read yet
+    world.fake.commit(FLEET, "main", {"README.md": b"# fleet\n"}, "touch", author="bob")
+    await world.settle()
+    (board,) = dashboards(world)
+    assert "not read yet" not in board.body  # six inputs, two per refresh: all read by now
+    assert row(board.body, "checkout") == "| checkout | `v3.4.0` | `v3.3.0` | `v3.2.0` |"
+    edits = [r for r in world.writes() if r.method == "PATCH" and "/issues/" in r.path]
+    assert len(edits) >= 2  # it was edited as more of the fleet was read
