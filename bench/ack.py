@@ -209,7 +209,12 @@ async def run(deliveries: int, concurrency: int, warmup: int) -> dict[str, Any]:
                 await wait_healthy(f"{service_url}/healthz", service)
                 await wait_healthy(f"{floor_url}{WEBHOOK_PATH}", floor)
                 return await _measure(
-                    service_url, floor_url, payload, deliveries, concurrency, warmup
+                    (service_url, service.pid),
+                    (floor_url, floor.pid),
+                    payload,
+                    deliveries,
+                    concurrency,
+                    warmup,
                 )
             except Exception:
                 for name in ("service.log", "floor.log"):
@@ -220,9 +225,18 @@ async def run(deliveries: int, concurrency: int, warmup: int) -> dict[str, Any]:
                 stop(floor)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _measure(
-    service_url: str,
-    floor_url: str,
+    service: tuple[str, int],
+    floor: tuple[str, int],
     payload: Any,
     deliveries: int,
     concurrency: int,
@@ -234,22 +248,27 @@ async def _measure(
         {"action": "started", "repository": payload["repository"], "sender": payload["sender"]},
         common.SECRET,
     )
+    service_url = service[0]
     targets = [
-        ("floor", floor_url, handled, "accepted"),
-        ("service, handled (stored)", service_url, handled, "queued"),
-        ("service, ignored", service_url, ignored, "ignored"),
+        ("floor", floor, handled, "accepted"),
+        ("service, handled (stored)", service, handled, "queued"),
+        ("service, ignored", service, ignored, "ignored"),
     ]
     results: dict[str, Any] = {}
-    for name, base, delivery, expect in targets:
+    for name, (base, pid), delivery, expect in targets:
         url = f"{base}{WEBHOOK_PATH}"
         await load(url, delivery, warmup, min(concurrency, max(1, warmup)), expect)
         if base == service_url:
             await wait_drained(service_url)
+        cpu = cpu_seconds(pid)
         latencies, wall, statuses = await load(url, delivery, deliveries, concurrency, expect)
         summary: dict[str, Any] = common.latency_summary(latencies, wall)
         summary["statuses"] = statuses
         if base == service_url:
             summary["background_drain_s"] = await wait_drained(service_url)
+        # CPU per delivery, background work included: what bounds throughput at a fixed
+        # concurrency, and so the latency (about concurrency / throughput).
+        summary["cpu_ms_per_delivery"] = (cpu_seconds(pid) - cpu) * 1000 / deliveries
         results[name] = summary
     return {
         "deliveries": deliveries,
@@ -274,11 +293,13 @@ def report(result: dict[str, Any]) -> str:
                 s["p99_ms"],
                 s["max_ms"],
                 s["throughput_per_s"],
+                s["cpu_ms_per_delivery"],
                 "-" if name == "floor" else f"{ratio:.2f}x",
             ]
         )
     text = common.table(
-        ["target", "n", "p50 ms", "p90 ms", "p99 ms", "max ms", "per s", "p99/floor"], rows
+        ["target", "n", "p50 ms", "p90 ms", "p99 ms", "max ms", "per s", "CPU ms", "p99/floor"],
+        rows,
     )
     handled = targets["service, handled (stored)"]
     ratio = handled["p99_ms"] / floor_p99 if floor_p99 else float("nan")

@@ -105,16 +105,21 @@ def longest_chain(calls: Iterable[Call]) -> int:
     """Sequential round trips: the most calls whose time intervals do not overlap.
 
     Calls made concurrently overlap and count once; calls that had to wait for each other
-    (each needed the previous one's answer) do not, and each adds a round trip. Choosing by
-    earliest end is optimal for the maximum set of disjoint intervals.
+    (each needed the previous one's answer) do not, and each adds a round trip.
     """
-    count = 0
+    return len(chain(calls))
+
+
+def chain(calls: Iterable[Call]) -> list[Call]:
+    """A longest sequence of calls whose intervals do not overlap, in time order (choosing
+    by earliest end is optimal for the maximum set of disjoint intervals)."""
+    out: list[Call] = []
     free_from = -math.inf
     for call in sorted(calls, key=lambda c: c.end):
         if call.started >= free_from:
-            count += 1
+            out.append(call)
             free_from = call.end
-    return count
+    return out
 
 
 def first_call(calls: Iterable[Call], method: str, pattern: str, status: int) -> Call | None:
@@ -150,10 +155,12 @@ class Story:
                 out[name] = None
                 continue
             before = [c for c in self.calls if c.end <= call.end]
+            path = chain(before)
             out[name] = {
                 "calls": len(before),
-                "round_trips": longest_chain(before),
+                "round_trips": len(path),
                 "ms": (call.end - self.event_at) * 1000,
+                "path": [c.route for c in path],
             }
         return out
 

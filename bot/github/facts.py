@@ -26,7 +26,7 @@ from bot.services import Context
 #: How far back the history of one upstream file is read when looking for evidence.
 HISTORY_LIMIT = 200
 #: Fleets (the layout of a tree) kept per repository; a delivery asks for one or two.
-FLEETS_PER_REPO = 3
+FLEETS_PER_REPO = 2
 
 
 class NotAFleetRepo(Exception):
