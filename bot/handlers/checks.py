@@ -413,8 +413,18 @@ async def lineage_reports(
     for env in envs:
         mine = images.get(env.name, ())
         if mine:
-            upstream = await upstream_histories(facts, fleet, env, mine, history_head)
-            reports.append(await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now))
+            # First the history of the few upstream clusters that run the value now: that is
+            # where evidence usually is, and a large fleet has hundreds of upstream clusters.
+            # Only when that does not settle it is every upstream cluster's history read.
+            narrow = env.upstream_clusters == "any"
+            upstream = await upstream_histories(
+                facts, fleet, env, mine, history_head, narrow=narrow
+            )
+            report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
+            if narrow and not report.ok:
+                upstream = await upstream_histories(facts, fleet, env, mine, history_head)
+                report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
+            reports.append(report)
         blueprints = await source_changes(facts, fleet, env, files, base_head)
         if blueprints:
             upstream = await source_histories(facts, fleet, env, blueprints, history_head)
@@ -522,13 +532,22 @@ async def source_histories(
     return result
 
 
+#: With ``narrow``, how many upstream clusters running the value now have their history read.
+NARROW_CLUSTERS = 3
+
+
 async def upstream_histories(
     facts: RepoFacts,
     fleet: Fleet,
     env: Environment,
     changes: Sequence[Change],
     default_head: str,
+    *,
+    narrow: bool = False,
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
+    """Each changed tenant's history in every upstream cluster that has it. ``narrow`` reads
+    the history only of a few clusters that run a wanted value now; the others appear with
+    their current value and no history (enough for ``upstreamClusters: any``)."""
     assert env.upstream is not None
     upstream_clusters = fleet.clusters_of(env.upstream)
     by_tenant: dict[str, list[UpstreamHistory]] = {}
@@ -537,11 +556,17 @@ async def upstream_histories(
         if change.item not in by_tenant:
             wanted = [c.new for c in changes if c.item == change.item and c.new is not None]
             jobs = []
+            picked = 0
             for cluster in upstream_clusters:
                 path = fleet.input_path(cluster, change.item)
                 if path is not None:
                     current = await facts.tenant_input(default_head, path)
                     now = current.image if isinstance(current, TenantInput) else None
+                    runs_it = now is not None and any(image_matcher(w, now) for w in wanted)
+                    if narrow and (not runs_it or picked >= NARROW_CLUSTERS):
+                        jobs.append(_known(cluster, change.item, now))
+                        continue
+                    picked += 1
                     jobs.append(
                         _history(
                             facts,
@@ -558,6 +583,11 @@ async def upstream_histories(
             by_tenant[change.item] = list(await asyncio.gather(*jobs))
         result[(change.cluster, change.item)] = by_tenant[change.item]
     return result
+
+
+async def _known(cluster: str, item: str, now: str | None) -> UpstreamHistory:
+    """An upstream cluster whose history was not read: only what it runs now."""
+    return UpstreamHistory(cluster, item, (), now)
 
 
 async def _history(

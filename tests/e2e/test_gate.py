@@ -296,3 +296,20 @@ async def test_other_repositories_cost_one_probe_and_nothing_else(world: Harness
     await world.settle()
     paths = [r.path for r in world.bot_requests() if not r.path.endswith("/access_tokens")]
     assert paths == ["/repos/acme/payment/contents/.github/promotion.yml"], paths
+
+
+async def test_lineage_reads_few_upstream_histories_when_any_cluster_will_do(
+    world: Harness,
+) -> None:
+    staging = world.file(path(STAGING))
+    assert staging is not None
+    more = {path(f"staging-use1-{n:02d}"): staging for n in range(2, 9)}  # 8 staging clusters
+    land(world.fake, more, "more staging clusters")
+    await world.settle()
+    world.fake.reset_counters()
+    number = await prod_pr(world, f"{IMG}:v2.0.0")
+    assert verdict(world, number, LINEAGE) == "success"
+    histories = [
+        r for r in world.bot_requests() if r.path.endswith("/commits") and "path=" in r.query
+    ]
+    assert 0 < len(histories) <= 3, len(histories)
