@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,32 @@ from bench import common
 from bench.common import Call, LocalBot, RemoteFake, Story
 
 RSS_TARGET_MB = 300.0
+
+
+def _no_dashboard() -> None:
+    """The dashboard issue is not refreshed (it reads and parses every input of the fleet)."""
+    from bot.handlers import dashboard
+
+    dashboard.request_refresh = lambda ctx, repo, branch: None
+
+
+def _no_fleet_check() -> None:
+    """``promotion/fleet`` passes without judging (it parses every file of each touched
+    cluster, before and after the change)."""
+    from bot.github.checkruns import FLEET, DesiredCheck
+    from bot.handlers import checks
+    from bot.render import render_fleet
+
+    async def passed(*args: object) -> DesiredCheck:
+        return DesiredCheck(FLEET, "success", render_fleet([], [], clusters=[]))
+
+    setattr(checks, "fleet_check", passed)  # noqa: B010 (the module's own name is the seam)
+
+
+ABLATIONS: dict[str, Callable[[], None]] = {
+    "dashboard": _no_dashboard,
+    "fleet-check": _no_fleet_check,
+}
 TENANT = 7  # whose image is published (modulo the number of tenants)
 
 
@@ -150,16 +177,18 @@ async def unrelated_push(fake: RemoteFake, bot: LocalBot, clusters: int) -> dict
 
 
 async def run_size(
-    clusters: int, tenants: int, tree_limit: int, latency: float, dashboard: bool = True
+    clusters: int,
+    tenants: int,
+    tree_limit: int,
+    latency: float,
+    without: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One fleet size in this process: seed, cold bump, unrelated push, warm bump.
 
-    ``dashboard=False`` is an ablation: the dashboard refresh is not requested, to show what
-    the rest of the service costs without it."""
-    if not dashboard:
-        from bot.handlers import dashboard as board
-
-        board.request_refresh = lambda ctx, repo, branch: None
+    ``without`` names parts of the service to switch off (an ablation), to show what the
+    rest costs: see :data:`ABLATIONS`."""
+    for name in without:
+        ABLATIONS[name]()
     args = ["--scenario", "fleet", "--clusters", str(clusters), "--tenants", str(tenants)]
     args += ["--tree-limit", str(tree_limit), "--latency", str(latency)]
     seeded = time.perf_counter()
@@ -185,7 +214,7 @@ async def run_size(
         "files": clusters * (2 * tenants + 1) + 2,
         "dev_clusters": dev,
         "tree_entry_limit": tree_limit,
-        "dashboard": dashboard,
+        "without": list(without),
         "latency_s": latency,
         "seed_s": seed_s,
         "cold": cold,
@@ -203,8 +232,8 @@ def run_child(clusters: int, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.fleet", "--child", "--clusters", str(clusters)]
     command += ["--tenants", str(args.tenants), "--tree-limit", str(args.tree_limit)]
     command += ["--latency", str(args.latency)]
-    if args.without_dashboard:
-        command.append("--without-dashboard")
+    for name in args.without:
+        command += ["--without", name]
     done = subprocess.run(command, cwd=common.ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"fleet size {clusters} failed:\n{done.stderr[-4000:]}")
@@ -273,8 +302,9 @@ def report(sizes: list[dict[str, Any]]) -> str:
         + ": this process, the service and a small driver; the fake GitHub runs in its own",
         "max ack ms: a signed delivery every 100 ms while the bump runs, from when it was due",
     ]
-    if not all(s["dashboard"] for s in sizes):
-        lines.append("ablation: the dashboard refresh was switched off")
+    switched_off = sorted({name for s in sizes for name in s["without"]})
+    if switched_off:
+        lines.append("ablation, switched off: " + ", ".join(switched_off))
     return "\n".join(lines)
 
 
@@ -285,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree-limit", type=int, default=100_000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per API request")
     parser.add_argument(
-        "--without-dashboard",
-        action="store_true",
-        help="ablation: do not refresh the dashboard issue (shows the rest of the cost)",
+        "--without",
+        action="append",
+        default=[],
+        choices=sorted(ABLATIONS),
+        help="ablation: switch a part off to show what the rest costs (repeatable)",
     )
     parser.add_argument("--results", type=Path, default=None, help="directory for fleet.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -296,9 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         (clusters,) = args.clusters
         result = asyncio.run(
-            run_size(
-                clusters, args.tenants, args.tree_limit, args.latency, not args.without_dashboard
-            )
+            run_size(clusters, args.tenants, args.tree_limit, args.latency, args.without)
         )
         print(json.dumps(result))
         return 0

@@ -25,8 +25,9 @@ from bot.services import Context
 
 #: How far back the history of one upstream file is read when looking for evidence.
 HISTORY_LIMIT = 200
-#: Fleets (the layout of a tree) kept per repository; a delivery asks for one or two.
-FLEETS_PER_REPO = 2
+#: Fleets (the layout of a tree) kept per repository: the newest tree's, as nearly every
+#: delivery asks for that one (a PR that adds paths makes its own, rebuilt when asked again).
+FLEETS_PER_REPO = 1
 
 
 class NotAFleetRepo(Exception):

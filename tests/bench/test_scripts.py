@@ -99,3 +99,24 @@ def test_percentiles_interpolate_between_ranks() -> None:
     assert common.percentile(values, 50) == 50.5
     assert common.percentile(values, 99) == 99.01
     assert common.percentile([3.0], 99) == 3.0
+
+
+def test_fleet_ablations_switch_parts_off(tmp_path: Path) -> None:
+    args = (
+        "--clusters",
+        "4",
+        "--tenants",
+        "2",
+        "--without",
+        "dashboard",
+        "--without",
+        "fleet-check",
+    )
+    out, data = run("bench.fleet", *args, results=tmp_path)
+    assert "switched off: dashboard, fleet-check" in out
+    (size,) = data["sizes"]
+    assert size["without"] == ["dashboard", "fleet-check"]
+    for story in ("cold", "warm"):
+        assert size[story]["deferred"] == 0  # no dashboard refresh after the merge
+        assert "GET /repos/{repo}/issues" not in size[story]["by_route"]
+    assert size["merged_bumps"] == 2
