@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -40,14 +42,34 @@ class BrowserError(AssertionError):
     """The browser could not be started or did not do what the test asked."""
 
 
+def _installed() -> str | None:
+    return shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
+
+
+def _install() -> str:
+    """The test setup installs Debian's chromium when it can (root with apt-get), as CI does."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "not root, or no apt-get"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            return f"{' '.join(command)} failed: {done.stderr.strip()[-300:]}"
+    return ""
+
+
 def chromium_path() -> str:
-    """Debian's chromium; a clear failure (never a skip) when it is not installed."""
-    path = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    """Debian's chromium, installed first when missing; a clear failure (never a skip) when it
+    cannot be."""
+    path = _installed()
     if path is None:
-        raise BrowserError(
-            "Chromium is not installed: run `apt-get install -y chromium chromium-driver` "
-            "(.ci/run does this on CI)"
-        )
+        why = _install()
+        path = _installed()
+        if path is None:
+            raise BrowserError(
+                "Chromium is not installed and the test could not install it "
+                f"({why}): run `apt-get install -y chromium`"
+            )
     return path
 
 
