@@ -66,7 +66,7 @@ class Call:
     def route(self) -> str:
         """``GET /repos/{repo}/git/trees/{sha}``-style name, for per-route counts."""
         path = re.sub(r"^/repos/[^/]+/[^/]+", "/repos/{repo}", self.path)
-        path = re.sub(r"/[0-9a-f]{40}(?=/|$)", "/{sha}", path)
+        path = re.sub(r"\b[0-9a-f]{40}\b", "{sha}", path)
         path = re.sub(r"/\d+(?=/|$)", "/{n}", path)
         path = re.sub(r"(/git/refs?/heads/).*", r"\1{branch}", path)
         return f"{self.method} {path}"

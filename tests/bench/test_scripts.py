@@ -92,6 +92,8 @@ def test_routes_name_calls_without_their_shas_and_numbers() -> None:
     assert merge.route == "PUT /repos/{repo}/pulls/{n}/merge"
     assert ref.route == "GET /repos/{repo}/git/ref/heads/{branch}"
     assert not ref.by_bot and tree.by_bot
+    compare = common.Call("GET", f"/repos/a/b/compare/{sha}...{'b' * 40}", "", 200, "", 0, 0)
+    assert compare.route == "GET /repos/{repo}/compare/{sha}...{sha}"
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
