@@ -517,12 +517,13 @@ class LocalBot:
         (each side's work can cause more work on the other)."""
         from bot.app import STATE
 
-        dispatcher = self.app[STATE].dispatcher
-        assert dispatcher is not None
+        state = self.app[STATE]
+        dispatcher, worker = state.dispatcher, state.worker
+        assert dispatcher is not None and worker is not None
         quiet = 0
         for _ in range(rounds):
             before = await deliveries()
-            await dispatcher.idle()
+            await worker.idle()
             await asyncio.sleep(0.01)
             after = await deliveries()
             if dispatcher.in_flight == 0 and dispatcher.scheduled == 0 and before == after:

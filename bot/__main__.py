@@ -103,8 +103,8 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
         app = create_app(settings, background=[])
         await _startup(app)
         state = app[STATE]
-        assert state.dispatcher is not None and state.inbox is not None
-        await state.dispatcher.idle()
+        assert state.worker is not None and state.inbox is not None
+        await state.worker.idle()
         delivery = state.inbox.get(args.id)
         await _cleanup(app)
         return delivery.status if delivery else "unknown"

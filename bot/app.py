@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
@@ -12,7 +11,6 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from urllib.parse import parse_qs
 
-import aiohttp
 from aiohttp import web
 from gidgethub import routing, sansio
 
@@ -21,6 +19,7 @@ from bot.dispatch import Dispatcher, describe
 from bot.inbox import Inbox
 from bot.services import Services
 from bot.settings import Settings
+from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class BotState:
     dispatcher: Dispatcher | None = None
     ready: bool = False
     accepting: bool = True
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    worker: Worker | None = None
 
 
 STATE = web.AppKey("state", BotState)
@@ -103,7 +102,9 @@ async def webhook(request: web.Request) -> web.Response:
     ):
         if state.services is not None:
             state.services.metrics.received += 1
-        state.dispatcher.submit(delivery_id)
+        state.dispatcher.arrived()
+        assert state.worker is not None
+        state.worker.submit(delivery_id, data)
         return web.json_response({"status": "queued"}, status=202)
     return web.json_response({"status": "duplicate"}, status=202)
 
@@ -144,31 +145,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def _startup(app: web.Application) -> None:
     state = app[STATE]
-    settings = state.settings
-    session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=60),
-        connector=aiohttp.TCPConnector(limit=settings.max_concurrent_requests),
-    )
-    state.services = Services(settings, session)
-    state.inbox = Inbox(settings.data_dir / "inbox.sqlite3")
-    state.dispatcher = Dispatcher(
-        state.services, state.inbox, state.router, fanout_events=state.fanout_events
-    )
-    resumed = state.dispatcher.resume()
-    if resumed:
-        log.info("resuming %d unfinished deliveries", resumed)
-    for job in state.background:
-        state.tasks.append(asyncio.get_running_loop().create_task(_guard(job, state)))
+    state.worker = Worker(state)
+    await state.worker.start()
     state.ready = True
-
-
-async def _guard(job: BackgroundJob, state: BotState) -> None:
-    try:
-        await job(state)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("background job %s stopped", getattr(job, "__name__", job))
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -176,10 +155,9 @@ async def _shutdown(app: web.Application) -> None:
     state = app[STATE]
     state.accepting = False
     started = time.monotonic()
-    for task in state.tasks:
-        task.cancel()
-    if state.dispatcher is not None:
-        finished = await state.dispatcher.drain(grace=25.0)
+    if state.worker is not None:
+        finished = await state.worker.stop(grace=25.0)
+        state.worker = None
         log.info(
             "stopped after %.1fs; %s",
             time.monotonic() - started,
@@ -189,10 +167,9 @@ async def _shutdown(app: web.Application) -> None:
 
 async def _cleanup(app: web.Application) -> None:
     state = app[STATE]
-    if state.services is not None:
-        await state.services.session.close()
-    if state.inbox is not None:
-        state.inbox.close()
+    if state.worker is not None:  # cleanup without a shutdown (tests, errors at start)
+        await state.worker.stop(grace=5.0)
+        state.worker = None
 
 
 def create_app(
@@ -211,7 +188,10 @@ def create_app(
         background = background if background is not None else list(handlers.BACKGROUND)
     app = web.Application(client_max_size=WEBHOOK_BODY_LIMIT)
     app[STATE] = BotState(
-        settings=settings, router=router, fanout_events=fanout_events, background=background
+        settings=settings,
+        router=router,
+        fanout_events=fanout_events,
+        background=background,
     )
     app.router.add_post(settings.webhook_path, webhook)
     app.router.add_get("/healthz", healthz)

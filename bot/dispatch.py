@@ -9,6 +9,7 @@ jitter; permanent ones are recorded with their reason. Nothing a handler raises 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -29,6 +30,12 @@ from bot.services import Context, Services
 log = logging.getLogger("bot.delivery")
 
 MAX_ATTEMPTS = 8
+#: The longest a delivery's processing waits for in-flight acknowledgements to finish.
+ACK_PRIORITY_WAIT = 2.0
+#: Deliveries closer together than this are a burst.
+BURST_GAP = 0.02
+#: Above this many waiting deliveries, work no longer yields to acknowledgements.
+BACKLOG_LIMIT = 2000
 RETRY_BASE = 2.0
 RETRY_CAP = 600.0
 
@@ -43,6 +50,7 @@ class Dispatcher:
         fanout_events: Iterable[str] = (),
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
+        workers: int = 16,
     ) -> None:
         self.services = services
         self.inbox = inbox
@@ -50,18 +58,31 @@ class Dispatcher:
         self.fanout_events = frozenset(fanout_events)
         self.retry_base = retry_base
         self.retry_cap = retry_cap
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # deferred jobs
         self._timers: set[asyncio.TimerHandle] = set()
         self._deferred: set[str] = set()
+        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._workers = workers
+        self._consumers: list[asyncio.Task[None]] = []
+        self._busy = 0
+        self._settled = asyncio.Event()  # nothing being processed
+        self._settled.set()
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._watcher: asyncio.Task[None] | None = None
         self.accepting = True
         services.defer = self.defer
 
     # --- submission -------------------------------------------------------------------------
 
-    def submit(self, delivery_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(delivery_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def submit(self, delivery_id: str, data: Any = None) -> None:
+        """Queue a recorded delivery for processing (``data``: its payload, when the caller
+        has already parsed it). A fixed number of consumers work the queue: a burst costs a
+        queue entry per delivery, not a task."""
+        if not self._consumers:
+            loop = asyncio.get_running_loop()
+            self._consumers = [loop.create_task(self._consume()) for _ in range(self._workers)]
+        self._queue.put_nowait((delivery_id, data))
 
     def resume(self) -> int:
         """Pick up what a crash or restart left unfinished; returns how many."""
@@ -102,12 +123,17 @@ class Dispatcher:
                 return
             task = loop.create_task(self._guarded(key, job))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._settled.clear()
+            task.add_done_callback(self._job_done)
 
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
         self._deferred.add(key)
         return True
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._check_settled()
 
     async def _guarded(self, key: str, job: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -117,7 +143,8 @@ class Dispatcher:
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        """Deliveries queued or being processed, and deferred jobs running."""
+        return self._queue.qsize() + self._busy + len(self._tasks)
 
     @property
     def scheduled(self) -> int:
@@ -125,34 +152,100 @@ class Dispatcher:
         return len(self._timers)
 
     async def drain(self, grace: float = 30.0) -> bool:
-        """Stop scheduling retries and wait for in-flight work; True when all of it finished."""
+        """Stop taking work, finish the deliveries being processed (queued ones stay in the
+        inbox and resume at the next start); True when nothing in progress was cut."""
         self.accepting = False
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-        if not self._tasks:
-            return True
-        _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-        return not pending
+        self._check_settled()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), grace)
+        finished = not self._busy and not self._tasks
+        for consumer in self._consumers:
+            consumer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        return finished
 
     async def idle(self) -> None:
-        """Wait until nothing is running (tests and the demo use this)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        """Wait until nothing is queued or running (tests and the demo use this)."""
+        while self._queue.qsize() or self._busy or self._tasks:
+            await self._queue.join()
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
+
+    def _check_settled(self) -> None:
+        if self._busy or self._tasks:
+            self._settled.clear()
+        else:
+            self._settled.set()
 
     # --- processing -------------------------------------------------------------------------
 
-    async def _run(self, delivery_id: str) -> None:
-        delivery = self.inbox.get(delivery_id)
+    async def _consume(self) -> None:
+        """One of a bounded set of consumers: a burst of deliveries never delays the next
+        acknowledgement, the work queues here. A consumer takes a repository's lock only
+        while it processes, so a lock holder never waits for a consumer (no deadlock)."""
+        while True:
+            delivery_id, data = await self._queue.get()
+            self._busy += 1
+            self._settled.clear()
+            try:
+                if not self.accepting:
+                    continue  # shutting down: it stays queued in the inbox for the next start
+                await self._yield_to_acknowledgements()
+                await self._process(delivery_id, data)
+            except Exception:
+                log.exception("delivery %s could not be processed", delivery_id)
+            finally:
+                self._busy -= 1
+                self._queue.task_done()
+                self._check_settled()
+
+    async def _yield_to_acknowledgements(self) -> None:
+        """Acknowledge first: while deliveries keep arriving (the last one less than
+        ``BURST_GAP`` ago), work waits, at most ``ACK_PRIORITY_WAIT``, so a burst is
+        acknowledged at the speed of the endpoint and the work follows right after. Waiters
+        resume in the order they came (one shared gate), so a repository's deliveries keep
+        their order. A backlog of more than ``BACKLOG_LIMIT`` stops the waiting."""
+        if self._quiet.is_set() or self._queue.qsize() >= BACKLOG_LIMIT:
+            return
+        await self._quiet.wait()
+
+    def arrived(self) -> None:
+        """A delivery was just acknowledged: close the gate until arrivals pause."""
+        self.services.last_arrival = time.monotonic()
+        if self._quiet.is_set():
+            self._quiet.clear()
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_burst())
+
+    async def _watch_burst(self) -> None:
+        """Open the gate once no delivery has arrived for ``BURST_GAP``, or after
+        ``ACK_PRIORITY_WAIT`` at the latest (work must not starve under a long burst)."""
+        closed = time.monotonic()
+        while True:
+            now = time.monotonic()
+            remaining = min(
+                self.services.last_arrival + BURST_GAP - now, closed + ACK_PRIORITY_WAIT - now
+            )
+            if remaining <= 0:
+                break
+            await asyncio.sleep(remaining)
+        self._quiet.set()
+
+    async def _process(self, delivery_id: str, data: Any) -> None:
+        delivery = self.inbox.start(delivery_id)
         if delivery is None:
             return
-        attempts = self.inbox.mark_running(delivery_id)
+        attempts = delivery.attempts
         started = time.monotonic()
         calls = 0
         outcome = "done"
         repo = delivery.repo
         try:
-            data = delivery.data()
+            if data is None or attempts > 1:
+                data = delivery.data()
             schemas.check(delivery.event, data)
             event = sansio.Event(data, event=delivery.event, delivery_id=delivery.id)
             inst = delivery.installation_id or installation_id(data)

@@ -171,6 +171,8 @@ def _name(kind: Kind) -> str:
 
 
 def _type_ok(value: Any, kind: Kind) -> bool:
+    if type(value) is kind:
+        return True
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, bool) and bool not in kinds:
         return False  # JSON true is not a number here
@@ -192,7 +194,7 @@ def _values(data: Any, parts: list[str]) -> list[tuple[str, Any]]:
             here = f"{where}.{key}" if where else key
             if node is _MISSING or node is None:
                 continue
-            if not isinstance(node, Mapping):
+            if type(node) is not dict and not isinstance(node, Mapping):
                 raise PayloadError(f"{where} should be an object, not {type(node).__name__}")
             value = node.get(key, _MISSING)
             if expand:
@@ -210,6 +212,17 @@ def _values(data: Any, parts: list[str]) -> list[tuple[str, Any]]:
     return nodes
 
 
+def _compile(schema: Mapping[str, Kind]) -> tuple[tuple[bool, list[str], Kind], ...]:
+    return tuple(
+        (path.startswith("?"), path.removeprefix("?").split("."), kind)
+        for path, kind in schema.items()
+    )
+
+
+#: The schemas with their paths split once (checking is on every delivery's path).
+_COMPILED = {event: _compile(schema) for event, schema in SCHEMAS.items()}
+
+
 def check(event: str, data: Any) -> None:
     """Raise PayloadError for the first field of ``event`` that is missing or mistyped."""
     if not isinstance(data, Mapping):
@@ -217,13 +230,11 @@ def check(event: str, data: Any) -> None:
     action = data.get("action")
     if action is not None and not isinstance(action, str):
         raise PayloadError(f"action should be a string, not {type(action).__name__}")
-    schema = SCHEMAS.get(event)
+    schema = _COMPILED.get(event)
     if schema is None:
         return
-    for path, kind in schema.items():
-        optional = path.startswith("?")
-        bare = path.removeprefix("?")
-        for where, value in _values(data, bare.split(".")):
+    for optional, parts, kind in schema:
+        for where, value in _values(data, parts):
             if value is _NULL:
                 raise PayloadError(f"{where} should be {_name(kind)}, not null")
             if value is _MISSING or value is None:

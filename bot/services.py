@@ -77,6 +77,9 @@ class Services:
         self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(maxsize=1000)
         self._identity: AppIdentity | None = None
         self.retry_base = 0.5
+        #: When the last delivery arrived (monotonic): the dispatcher lets acknowledgements go
+        #: first during a burst.
+        self.last_arrival = 0.0
         #: Set by the dispatcher: run a job later, coalescing repeats (debounce).
         self.defer: Callable[[str, float, Callable[[], Awaitable[None]]], bool] = _no_defer
 

@@ -43,6 +43,8 @@ class Settings:
     dashboard_debounce: float = 15.0
     #: Seconds one request to GitHub may take before it is retried.
     github_timeout: float = 20.0
+    #: Deliveries processed at the same time (the rest wait in the inbox's queue).
+    workers: int = 16
     #: Bound of in-flight requests to GitHub (GitHub's secondary limit is 100 concurrent).
     max_concurrent_requests: int = 50
 
@@ -190,6 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, production: bool = Fa
         team_cache_ttl=_float(env, "TEAM_CACHE_TTL", 300.0),
         dashboard_debounce=_float(env, "DASHBOARD_DEBOUNCE", 15.0, zero_ok=True),
         github_timeout=_float(env, "GITHUB_TIMEOUT", 20.0),
+        workers=_int(env, "WORKERS", 16, 1, 256),
     )
 
 

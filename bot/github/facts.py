@@ -153,7 +153,9 @@ class RepoFacts:
             return hit
         data = await self.ctx.gateway.blob(self.repo, sha)
         try:
-            result = parse(data)
+            # YAML parsing is the CPU-heavy part of the bot: in a thread, so that webhook
+            # acknowledgements are answered meanwhile.
+            result = await asyncio.to_thread(parse, data)
         except FileProblem as exc:
             result = exc
         derived[key] = result

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 
+from bot.fleet.check import Finding
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 from bot.github.checkruns import FLEET, DesiredCheck
@@ -80,8 +81,16 @@ async def fleet_check(
     clusters = touched_clusters(changes, fleet, scope)
     base = await cluster_files(facts, base_head, clusters)
     head = await apply_changes(facts, base, changes, clusters)
-    new_errors, warnings = classify(
-        consistency_findings(base, policy), consistency_findings(head, policy)
-    )
+    memo = facts.ctx.services.caches.derived
+    tree = await facts.tree(base_head)
+    base_key = ("consistency", tree.tree_sha, tuple(clusters), id(policy))
+    before: list[Finding] | None = memo.get(base_key)
+    if before is None:
+        # Parsing every file of the touched clusters is CPU work: in a thread, and once per
+        # base tree (the base side is the same for every PR and every re-run).
+        before = await asyncio.to_thread(consistency_findings, base, policy)
+        memo[base_key] = before
+    after = await asyncio.to_thread(consistency_findings, head, policy)
+    new_errors, warnings = classify(before, after)
     output = render_fleet(new_errors, warnings, clusters=clusters)
     return DesiredCheck(FLEET, "failure" if new_errors else "success", output)

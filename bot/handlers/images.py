@@ -7,6 +7,7 @@ any registry. The event fans out to every fleet repo of the installation that ru
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from gidgethub import routing, sansio
@@ -152,7 +153,7 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
     env = where.policy.first.name
     paths = [p for (c, _t), p in fleet.inputs.items() if fleet.environment_of(c) == env]
     files = await facts.files(head, paths)
-    plan = plan_bump(fleet, env, files, image)
+    plan = await asyncio.to_thread(plan_bump, fleet, env, files, image)
     for skip in plan.skipped:
         ctx.log.info("%s: %s/%s left out: %s", repo, skip.cluster, skip.tenant, skip.reason)
     if plan.empty:

@@ -3,6 +3,7 @@ opens one dev bump PR per (fleet repo, source, tag), merged like an image bump."
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
 from gidgethub import routing, sansio
@@ -61,7 +62,7 @@ async def bump_sources(ctx: Context, facts: RepoFacts, release: Release) -> list
     paths = [p for p in candidate_paths(tree.paths()) if p.split("/")[1] in dev]
     files = await facts.files(head, paths)
     opened: list[int] = []
-    for plan in plan_source_bumps(fleet, env, files, release):
+    for plan in await asyncio.to_thread(plan_source_bumps, fleet, env, files, release):
         for cluster, why in plan.not_promotable:
             ctx.log.info("%s: source %s in %s: %s", repo, plan.source_id, cluster, why)
         if plan.empty:

@@ -111,6 +111,9 @@ def plan_bump(
     that is missing from it is treated as unreadable.
     """
     published = image.ref
+    # Any reference to the repository spells its last path component (case aside): files
+    # without it cannot use the image, and need no parsing.
+    needle = published.path.rsplit("/", 1)[-1].lower().encode()
     changes: dict[str, bytes] = {}
     moves: list[Move] = []
     skipped: list[Skip] = []
@@ -122,6 +125,8 @@ def plan_bump(
         data = files.get(path)
         if data is None:
             skipped.append(Skip(cluster, tenant, path, "the file could not be read"))
+            continue
+        if needle not in data.lower():
             continue
         try:
             value = read_input(path, data).image

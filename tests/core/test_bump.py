@@ -68,7 +68,10 @@ def test_unused_image_plans_nothing() -> None:
 
 def test_broken_dev_input_is_left_out_and_named_others_move() -> None:
     files = samples.fleet_files()
-    files[DEV.replace("payment-app", "broken")] = b"spec: [unclosed\n"
+    # broken, and it names the image: it may well run it, so it is named, not silently skipped
+    files[DEV.replace("payment-app", "broken")] = b"spec: [unclosed, registry.acme.com/payment\n"
+    # broken but about another image: not this bump's business
+    files[DEV.replace("payment-app", "other")] = b"spec: [unclosed, ghcr.io/acme/other\n"
     second = DEV.replace("dev-use1-01", "dev-euw1-01")
     files[second] = files[DEV]
     plan = plan_for(files, image("v2.2.0"))
