@@ -47,8 +47,15 @@ class Caches:
     fleet_probes: TTLCache[str, bool] = field(
         default_factory=lambda: TTLCache(maxsize=100_000, ttl=600)
     )
-    #: derived values keyed by immutable inputs (e.g. parsed files by blob sha)
+    #: small derived values keyed by immutable inputs (verdict fingerprints, values at commits)
     derived: LRUCache[Any, Any] = field(default_factory=lambda: LRUCache(maxsize=200_000))
+    #: parsed files by blob sha: a few KB each, so fewer of them
+    parsed: LRUCache[Any, Any] = field(default_factory=lambda: LRUCache(maxsize=20_000))
+    #: (path, blob sha) -> the image value (or the reason the file cannot be read): what a
+    #: fleet-wide view needs, in about a hundred bytes per file
+    images: LRUCache[tuple[str, str], tuple[str | None, str | None]] = field(
+        default_factory=lambda: LRUCache(maxsize=300_000)
+    )
 
 
 class Services:

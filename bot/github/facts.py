@@ -147,9 +147,9 @@ class RepoFacts:
     ) -> object:
         """A blob parsed once for the life of the process (blobs never change); a located
         parse error is remembered as the result too, so a broken file is not read again."""
-        derived = self.ctx.services.caches.derived
-        if key in derived:
-            hit: object = derived[key]
+        parsed = self.ctx.services.caches.parsed
+        if key in parsed:
+            hit: object = parsed[key]
             return hit
         data = await self.ctx.gateway.blob(self.repo, sha)
         try:
@@ -158,8 +158,34 @@ class RepoFacts:
             result = await asyncio.to_thread(parse, data)
         except FileProblem as exc:
             result = exc
-        derived[key] = result
+        parsed[key] = result
         return result
+
+    async def image_at(self, commit: str, path: str) -> tuple[str | None, str | None]:
+        """(image, problem) of an input file at a commit, kept compactly for fleet-wide views
+        (the dashboard): a parse is not kept, only its image or why the file cannot be read."""
+        tree = await self.tree(commit)
+        sha = tree.blobs.get(path)
+        if sha is None:
+            return None, "absent"
+        images = self.ctx.services.caches.images
+        hit = images.get((path, sha))
+        if hit is not None:
+            return hit
+        known: object = self.ctx.services.caches.parsed.get(("input", path, sha))
+        if known is None:
+            data = await self.ctx.gateway.blob(self.repo, sha)
+            try:
+                known = await asyncio.to_thread(read_input, path, data)
+            except InputError as exc:
+                known = exc
+        if isinstance(known, InputError):
+            value: tuple[str | None, str | None] = (None, known.message)
+        else:
+            assert isinstance(known, TenantInput)
+            value = (known.image, None)
+        images[(path, sha)] = value
+        return value
 
     # --- history ----------------------------------------------------------------------------
 

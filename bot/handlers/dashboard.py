@@ -15,7 +15,6 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot import markers
-from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
@@ -84,18 +83,22 @@ async def gather(
     fleet = await facts.fleet(head, policy)
     tree = await facts.tree(head)
     paths = [p for (_c, t), p in sorted(fleet.inputs.items()) if tenant is None or t == tenant]
+    caches = ctx.services.caches
     blobs = ctx.services.objects.blobs
-    cached = [p for p in paths if tree.blobs.get(p) in blobs]
-    fresh = [p for p in paths if tree.blobs.get(p) not in blobs]
+
+    def known(path: str) -> bool:
+        sha = tree.blobs.get(path)
+        return sha is not None and ((path, sha) in caches.images or sha in blobs)
+
+    cached = [p for p in paths if known(p)]
+    fresh = [p for p in paths if not known(p)]
     readable = cached + fresh[:READ_BUDGET]
-    parsed = await asyncio.gather(*(facts.tenant_input(head, p) for p in readable))
-    inputs: dict[str, TenantInput | InputError] = {
-        p: v for p, v in zip(readable, parsed, strict=True) if v is not None
-    }
+    found = await asyncio.gather(*(facts.image_at(head, p) for p in readable))
+    images = dict(zip(readable, found, strict=True))
     unread = max(0, len(fresh) - READ_BUDGET)
     if unread:
         request_refresh(ctx, facts.repo, facts.known_default_branch)  # read the next share
-    return policy, fleet, board.matrix(fleet, policy, inputs), unread
+    return policy, fleet, board.matrix(fleet, policy, images), unread
 
 
 async def refresh(ctx: Context, facts: RepoFacts) -> int | None:

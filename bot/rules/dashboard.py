@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from bot import markers
 from bot.fleet.images import ImageRefError, parse_image
-from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 
@@ -60,8 +59,10 @@ class OpenPromotion:
 
 
 def matrix(
-    fleet: Fleet, policy: Policy, inputs: Mapping[str, TenantInput | InputError]
+    fleet: Fleet, policy: Policy, images: Mapping[str, tuple[str | None, str | None]]
 ) -> list[Row]:
+    """Rows of tenants; ``images`` maps an input file's path to (image, problem), and a path
+    missing from it is shown as not read yet."""
     rows: list[Row] = []
     for tenant in fleet.tenants():
         cells: dict[str, tuple[Cell, ...]] = {}
@@ -71,13 +72,11 @@ def matrix(
                 path = fleet.input_path(cluster, tenant)
                 if path is None:
                     continue
-                parsed = inputs.get(path)
-                if isinstance(parsed, InputError):
-                    here.append(Cell(cluster, None, parsed.message))
-                elif parsed is None:
+                found = images.get(path)
+                if found is None:
                     here.append(Cell(cluster, None, "not read yet"))
                 else:
-                    here.append(Cell(cluster, parsed.image))
+                    here.append(Cell(cluster, found[0], found[1]))
             if here:
                 cells[env.name] = tuple(here)
         rows.append(Row(tenant, cells))
