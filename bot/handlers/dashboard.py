@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,7 +51,9 @@ async def on_pull_activity(event: sansio.Event, ctx: Context) -> None:
     request_refresh(ctx, repo, branch)
 
 
-def request_refresh(ctx: Context, repo: str, branch: str | None) -> None:
+def request_refresh(
+    ctx: Context, repo: str, branch: str | None, *, delay: float | None = None
+) -> None:
     """Ask for a refresh of ``repo``'s dashboard soon (coalesced with other asks)."""
     services = ctx.services
     installation = ctx.installation_id
@@ -60,12 +63,27 @@ def request_refresh(ctx: Context, repo: str, branch: str | None) -> None:
         async with job_ctx.lock(repo):
             await refresh(job_ctx, RepoFacts(job_ctx, repo, default_branch=branch))
 
-    services.defer(f"dashboard:{repo}", ctx.settings.dashboard_debounce, job)
+    wait = ctx.settings.dashboard_debounce if delay is None else delay
+    services.defer(f"dashboard:{repo}", wait, job)
 
 
-#: Input files a refresh may read that are not cached yet. A large fleet's dashboard fills in
-#: over a few refreshes instead of spending the installation's hourly rate limit at once.
+#: Input files a refresh may read that are not cached yet, and per hour for the installation:
+#: a large fleet's dashboard fills in over time, spending a fifth of GitHub's hourly rate
+#: limit (5,000) at most, while bumps and checks fill the same cache as they work.
 READ_BUDGET = 500
+READS_PER_HOUR = 1000
+
+
+def _allowance(ctx: Context, wanted: int) -> int:
+    """How many new reads the dashboard may make now (a token bucket per installation)."""
+    key = ("dashboard-budget", ctx.installation_id)
+    memo = ctx.services.caches.derived
+    now = time.monotonic()
+    tokens, then = memo.get(key, (float(READS_PER_HOUR), now))
+    tokens = min(float(READS_PER_HOUR), tokens + (now - then) * READS_PER_HOUR / 3600.0)
+    granted = int(min(tokens, wanted, READ_BUDGET))
+    memo[key] = (tokens - granted, now)
+    return granted
 
 
 async def gather(
@@ -92,12 +110,14 @@ async def gather(
 
     cached = [p for p in paths if known(p)]
     fresh = [p for p in paths if not known(p)]
-    readable = cached + fresh[:READ_BUDGET]
+    readable = cached + fresh[: _allowance(ctx, len(fresh))]
     found = await asyncio.gather(*(facts.image_at(head, p) for p in readable))
     images = dict(zip(readable, found, strict=True))
-    unread = max(0, len(fresh) - READ_BUDGET)
+    unread = len(paths) - len(readable)
     if unread:
-        request_refresh(ctx, facts.repo, facts.known_default_branch)  # read the next share
+        # read the next share when the budget has refilled a little
+        later = max(ctx.settings.dashboard_debounce, 3600.0 * READ_BUDGET / READS_PER_HOUR / 4)
+        request_refresh(ctx, facts.repo, facts.known_default_branch, delay=later)
     return policy, fleet, board.matrix(fleet, policy, images), unread
 
 

@@ -91,6 +91,7 @@ async def test_a_large_fleet_fills_in_over_several_refreshes(
     from bot.handlers import dashboard
 
     monkeypatch.setattr(dashboard, "READ_BUDGET", 2)
+    monkeypatch.setattr(dashboard, "READS_PER_HOUR", 3_600_000)  # refill at once, for the test
     assert world.state.services is not None
     world.state.services.objects.blobs.clear()  # nothing read yet
     world.fake.commit(FLEET, "main", {"README.md": b"# fleet\n"}, "touch", author="bob")
@@ -100,3 +101,17 @@ async def test_a_large_fleet_fills_in_over_several_refreshes(
     assert row(board.body, "checkout") == "| checkout | `v3.4.0` | `v3.3.0` | `v3.2.0` |"
     edits = [r for r in world.writes() if r.method == "PATCH" and "/issues/" in r.path]
     assert len(edits) >= 2  # it was edited as more of the fleet was read
+
+
+async def test_the_dashboard_spends_at_most_its_hourly_read_budget(
+    world: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.handlers import dashboard
+
+    monkeypatch.setattr(dashboard, "READS_PER_HOUR", 4)
+    assert world.state.services is not None
+    world.state.services.objects.blobs.clear()
+    world.fake.commit(FLEET, "main", {"README.md": b"# fleet\n"}, "touch", author="bob")
+    await world.settle()
+    (board,) = dashboards(world)
+    assert "2 input files are not read yet" in board.body  # six inputs, four reads an hour
