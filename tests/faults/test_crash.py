@@ -126,7 +126,11 @@ async def test_killed_mid_bump_finishes_after_restart_with_one_pr(
     assert len(prs) == 1 and prs[0].merged
     text = fake.file(FLEET, "main", "clusters/dev-use1-01/tenants/payment-app/input.yaml")
     assert text is not None and b"payment:v2.2.0" in text
-    await service.kill()
     inbox = Inbox(tmp_path / "data" / "inbox.sqlite3")
-    dispatch = next(d for d in inbox.recent(100) if d.event == "repository_dispatch")
+    for _ in range(400):  # the merge is done; the delivery's own bookkeeping follows it
+        dispatch = next(d for d in inbox.recent(100) if d.event == "repository_dispatch")
+        if dispatch.status == "done":
+            break
+        await asyncio.sleep(0.02)
+    await service.kill()
     assert dispatch.status == "done" and dispatch.attempts == 2
