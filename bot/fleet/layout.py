@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
+from sys import intern
 from typing import Literal
 
 from bot.fleet.policy import Policy
@@ -124,7 +125,9 @@ def build_fleet(paths: Iterable[str], policy: Policy) -> Fleet:
             continue
         cluster_names.add(parts[1])
         if len(parts) == 5 and parts[2] == "tenants" and parts[4] in INPUT_NAMES and parts[3]:
-            key = (parts[1], parts[3])
+            # one string per cluster and tenant name, not one per file: at 100,000 inputs
+            # that is most of a fleet's memory
+            key = (intern(parts[1]), intern(parts[3]))
             # input.yaml wins over input.yml whatever order the tree lists them in
             if key not in inputs or parts[4] == INPUT_NAMES[0]:
                 inputs[key] = path
