@@ -1,9 +1,11 @@
 """``promotion/fleet``: is the fleet still wired right after this PR?
 
-The consistency rules are cluster-local (a tenant's files, its cluster's base directory, the
-policy), so only the clusters a PR touches are judged, on the base branch and on base + the PR's
-changes. A finding present on both is pre-existing (listed, does not fail): the rule can be
-adopted on a fleet that is not clean yet. Only what the PR introduces fails the check.
+The consistency rules are local (a tenant's files, its cluster's base directory, the policy),
+so only what a PR touches is judged: the changed tenants' directories with their cluster's base
+directory, a whole cluster when its base or its own files change, everything when the policy
+does; on the base branch and on base + the PR's changes. A finding present on both is
+pre-existing (listed, does not fail): the rule can be adopted on a fleet that is not clean
+yet. Only what the PR introduces fails the check.
 """
 
 from __future__ import annotations
@@ -35,11 +37,29 @@ def touched_clusters(changes: Sequence[FileChange], fleet: Fleet, scope: Scope) 
     return sorted(clusters)
 
 
-async def cluster_files(facts: RepoFacts, commit: str, clusters: Sequence[str]) -> dict[str, bytes]:
-    """Every YAML file of ``clusters`` at ``commit`` (blobs are cached by SHA)."""
+def judged_prefixes(changes: Sequence[FileChange], fleet: Fleet, scope: Scope) -> tuple[str, ...]:
+    """The directories whose files the rules must read for this PR."""
+    if scope.touches_policy:
+        return ("clusters/",)
+    prefixes: set[str] = set()
+    for change in changes:
+        for path in (change.path, change.previous_path):
+            loc = fleet.locate(path) if path else None
+            if loc is None:
+                continue
+            if loc.tenant is not None:
+                prefixes.add(f"clusters/{loc.cluster}/tenants/{loc.tenant}/")
+                prefixes.add(f"clusters/{loc.cluster}/base/")
+            else:  # a base file (shared secrets) or the cluster's own: all its tenants
+                prefixes.add(f"clusters/{loc.cluster}/")
+    return tuple(sorted(prefixes))
+
+
+async def scoped_files(facts: RepoFacts, commit: str, prefixes: Sequence[str]) -> dict[str, bytes]:
+    """Every YAML file under ``prefixes`` at ``commit`` (blobs are cached by SHA)."""
     tree = await facts.tree(commit)
-    prefixes = tuple(f"clusters/{c}/" for c in clusters)
-    paths = [p for p in tree.blobs if p.startswith(prefixes) and p.endswith(YAML)]
+    wanted = tuple(prefixes)
+    paths = [p for p in tree.blobs if p.startswith(wanted) and p.endswith(YAML)]
     return await facts.files(commit, paths)
 
 
@@ -47,10 +67,10 @@ async def apply_changes(
     facts: RepoFacts,
     base: Mapping[str, bytes],
     changes: Sequence[FileChange],
-    clusters: Sequence[str],
+    prefixes: Sequence[str],
 ) -> dict[str, bytes]:
     """The files as the merge would leave them: the base plus the PR's changes."""
-    prefixes = tuple(f"clusters/{c}/" for c in clusters)
+    prefixes = tuple(prefixes)
     head = dict(base)
     wanted: list[FileChange] = []
     for change in changes:
@@ -79,11 +99,12 @@ async def fleet_check(
     base_head: str,
 ) -> DesiredCheck:
     clusters = touched_clusters(changes, fleet, scope)
-    base = await cluster_files(facts, base_head, clusters)
-    head = await apply_changes(facts, base, changes, clusters)
+    prefixes = judged_prefixes(changes, fleet, scope)
+    base = await scoped_files(facts, base_head, prefixes)
+    head = await apply_changes(facts, base, changes, prefixes)
     memo = facts.ctx.services.caches.derived
     tree = await facts.tree(base_head)
-    base_key = ("consistency", tree.tree_sha, tuple(clusters), id(policy))
+    base_key = ("consistency", tree.tree_sha, prefixes, id(policy))
     before: list[Finding] | None = memo.get(base_key)
     if before is None:
         # Parsing every file of the touched clusters is CPU work: in a thread, and once per
