@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from ruamel.yaml.resolver import VersionedResolver
@@ -45,6 +46,7 @@ __all__ = [
     "ValueSpan",
     "edit_scalars",
     "read_input",
+    "read_input_cached",
     "set_image",
     "set_values",
 ]
@@ -189,6 +191,16 @@ def read_input(path: str, data: bytes) -> TenantInput:
         _text=text,
         _values_node=values_node,
     )
+
+
+@lru_cache(maxsize=8192)
+def read_input_cached(path: str, data: bytes) -> TenantInput | InputError:
+    """:func:`read_input`, remembered by (path, content): the same file is judged again and
+    again (each bump, each check), and parsing is most of the bot's CPU. Never raises."""
+    try:
+        return read_input(path, data)
+    except InputError as exc:
+        return exc
 
 
 def set_values(path: str, data: bytes, changes: Mapping[str, Scalar]) -> bytes:

@@ -161,7 +161,13 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
             ctx.log.info("%s: %s already runs %s in %s", repo, image.repository, image.tag, env)
         return None
 
+    async def still_needed(newer: str) -> bool:
+        again = await facts.files(newer, paths)
+        plan_now = await asyncio.to_thread(plan_bump, fleet, env, again, image)
+        return not plan_now.empty
+
     proposal = Proposal(
+        still_needed=still_needed,
         branch=bump_branch(image.repository, image.tag),
         prefix=bump_prefix(image.repository),
         tag=image.tag,

@@ -8,7 +8,7 @@ artifact are superseded: closed with a link to the new one and their branches de
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,10 @@ class Proposal:
     title: str
     body: str
     message: str
+    #: Given a newer head of the default branch: is the change still needed there? Asked only
+    #: when the default branch moved while the PR was being made (a second replica, or a
+    #: person, may have applied the same change meanwhile).
+    still_needed: Callable[[str], Awaitable[bool]] | None = None
 
 
 async def propose(
@@ -121,10 +125,29 @@ async def _open(
             ctx.log.warning("%s: GitHub says a PR for %s exists but none is open", repo, branch)
             return None
     else:
+        moved = str((pr.get("base") or {}).get("sha") or head)
+        needed = proposal.still_needed
+        if moved != head and needed is not None and not await needed(moved):
+            await _withdraw(ctx, repo, pr, branch)
+            return None
         # We know exactly what this PR changes: spare the gate a files listing.
         _seed_files(ctx, repo, pr, proposal.changes)
         ctx.log.info("%s: opened #%s %s", repo, pr["number"], pr.get("title"))
     return pr
+
+
+async def _withdraw(ctx: Context, repo: str, pr: dict[str, Any], branch: str) -> None:
+    """Close a PR made moments ago whose change reached the default branch meanwhile."""
+    number = int(pr["number"])
+    await ctx.gateway.comment(
+        repo,
+        number,
+        "The default branch already has this change (it landed while this pull request was "
+        "being opened, e.g. by another replica of the bot): nothing to do, closing.",
+    )
+    await ctx.gateway.update_pull(repo, number, state="closed")
+    await ctx.gateway.delete_branch(repo, branch)
+    ctx.log.info("%s: withdrew #%s, its change is on the default branch already", repo, number)
 
 
 def _seed_files(ctx: Context, repo: str, pr: dict[str, Any], contents: Mapping[str, bytes]) -> None:

@@ -4,6 +4,7 @@ opens one dev bump PR per (fleet repo, source, tag), merged like an image bump."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from gidgethub import routing, sansio
@@ -62,12 +63,22 @@ async def bump_sources(ctx: Context, facts: RepoFacts, release: Release) -> list
     paths = [p for p in candidate_paths(tree.paths()) if p.split("/")[1] in dev]
     files = await facts.files(head, paths)
     opened: list[int] = []
+
+    def still_needed_for(source_id: str) -> Callable[[str], Awaitable[bool]]:
+        async def still_needed(newer: str) -> bool:
+            again = await facts.files(newer, paths)
+            plans = await asyncio.to_thread(plan_source_bumps, fleet, env, again, release)
+            return any(p.source_id == source_id and not p.empty for p in plans)
+
+        return still_needed
+
     for plan in await asyncio.to_thread(plan_source_bumps, fleet, env, files, release):
         for cluster, why in plan.not_promotable:
             ctx.log.info("%s: source %s in %s: %s", repo, plan.source_id, cluster, why)
         if plan.empty:
             continue
         proposal = Proposal(
+            still_needed=still_needed_for(plan.source_id),
             branch=source_branch(plan.source_id, release.tag),
             prefix=source_prefix(plan.source_id),
             tag=release.tag,

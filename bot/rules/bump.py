@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.fleet.images import ImageRef, ImageRefError, parse_image, same_repository
-from bot.fleet.inputs import InputError, read_input, set_image
+from bot.fleet.inputs import InputError, read_input_cached, set_image
 from bot.fleet.layout import Fleet
 
 
@@ -128,11 +128,11 @@ def plan_bump(
             continue
         if needle not in data.lower():
             continue
-        try:
-            value = read_input(path, data).image
-        except InputError as exc:
-            skipped.append(Skip(cluster, tenant, path, str(exc)))
+        parsed = read_input_cached(path, data)
+        if isinstance(parsed, InputError):
+            skipped.append(Skip(cluster, tenant, path, str(parsed)))
             continue
+        value = parsed.image
         if value is None:
             continue
         try:

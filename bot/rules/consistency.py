@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from string import Formatter
 
 from bot.fleet.check import Finding
-from bot.fleet.inputs import RSIP_KIND, InputError, TenantInput, read_input
+from bot.fleet.inputs import RSIP_KIND, TenantInput, read_input_cached
 from bot.fleet.layout import INPUT_NAMES, FileLocation, Fleet, build_fleet
 from bot.fleet.policy import POLICY_PATH, Policy
 from bot.fleet.yamlsafe import (
@@ -150,10 +150,7 @@ class _Tree:
     def tenant_input(self, path: str) -> TenantInput | None:
         """``read_input`` of ``path``; None when it cannot be read (check_tree reports why)."""
         if path not in self._inputs:
-            try:
-                self._inputs[path] = read_input(path, self.files[path])
-            except InputError:
-                self._inputs[path] = None
+            self._inputs[path] = _read_input_cached(path, self.files[path])
         return self._inputs[path]
 
     @cached_property
@@ -179,12 +176,27 @@ class _Tree:
         data = self.files.get(path)
         if data is None:
             return None
-        try:
-            text, _ = decode_utf8(data, MAX_MANIFEST_BYTES)
-            return compose_documents(text)
-        except YamlProblem:
+        documents = _parse_cached(data)
+        if documents is None:
             self.unreadable.add(path)
             return None
+        return list(documents)
+
+
+# A PR is judged twice (before and after), and most files are the same both times and from one
+# check to the next: parse each content once. Parsed documents are never modified here.
+@lru_cache(maxsize=4096)
+def _parse_cached(data: bytes) -> tuple[Node, ...] | None:
+    try:
+        text, _ = decode_utf8(data, MAX_MANIFEST_BYTES)
+        return tuple(compose_documents(text))
+    except YamlProblem:
+        return None
+
+
+def _read_input_cached(path: str, data: bytes) -> TenantInput | None:
+    found = read_input_cached(path, data)
+    return found if isinstance(found, TenantInput) else None
 
 
 def _may_hold_external_secret(data: bytes) -> bool:
