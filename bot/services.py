@@ -49,8 +49,9 @@ class Caches:
     )
     #: small derived values keyed by immutable inputs (verdict fingerprints, values at commits)
     derived: LRUCache[Any, Any] = field(default_factory=lambda: LRUCache(maxsize=200_000))
-    #: parsed files by blob sha: a few KB each, so fewer of them
-    parsed: LRUCache[Any, Any] = field(default_factory=lambda: LRUCache(maxsize=20_000))
+    #: parsed files by blob sha: a few KB each, so a few thousand (the dev inputs of a bump,
+    #: the upstream inputs of a check)
+    parsed: LRUCache[Any, Any] = field(default_factory=lambda: LRUCache(maxsize=5_000))
     #: (path, blob sha) -> the image value (or the reason the file cannot be read): what a
     #: fleet-wide view needs, in about a hundred bytes per file
     images: LRUCache[tuple[str, str], tuple[str | None, str | None]] = field(

@@ -193,7 +193,7 @@ def read_input(path: str, data: bytes) -> TenantInput:
     )
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def read_input_cached(path: str, data: bytes) -> TenantInput | InputError:
     """:func:`read_input`, remembered by (path, content): the same file is judged again and
     again (each bump, each check), and parsing is most of the bot's CPU. Never raises."""

@@ -59,6 +59,15 @@ _LINE_END = "\0\r\n\x85\u2028\u2029"
 _resolver = VersionedResolver()
 
 
+class _YAML(YAML):
+    """ruamel's YAML without plug-in discovery: ``YAML()`` globs its package directory for
+    plug-ins on every construction, which was most of the CPU of a parse (the bot makes a
+    fresh, stateless loader per file and uses no plug-ins)."""
+
+    def official_plug_ins(self) -> list[str]:
+        return []
+
+
 @dataclass(frozen=True)
 class YamlProblem(Exception):
     """Why a YAML text was refused; ``line`` is 1-based, or None when no line applies."""
@@ -94,7 +103,7 @@ def line_of(node: Node) -> int:
 
 def compose_documents(text: str) -> list[Node]:
     """Parse ``text`` into one root node per document, within the depth and alias limits."""
-    yaml = YAML(typ="safe", pure=True)
+    yaml = _YAML(typ="safe", pure=True)
     yaml.Scanner = _Scanner
     try:
         return _Composer().run(yaml.parse(text))
@@ -112,7 +121,7 @@ def construct(node: Node) -> Any:
     """
     try:
         # A fresh loader per call: a constructor left half-way by an error keeps stale state.
-        constructor: SafeConstructor = YAML(typ="safe", pure=True).constructor
+        constructor: SafeConstructor = _YAML(typ="safe", pure=True).constructor
         return constructor.construct_document(node)
     except MarkedYAMLError as exc:
         problem = _syntax_problem(exc)

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import gidgethub
 
+from bot import cpu
 from bot.fleet.inputs import InputError, TenantInput, read_input
 from bot.fleet.layout import Fleet, build_fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError, parse_policy
@@ -155,7 +156,7 @@ class RepoFacts:
         try:
             # YAML parsing is the CPU-heavy part of the bot: in a thread, so that webhook
             # acknowledgements are answered meanwhile.
-            result = await asyncio.to_thread(parse, data)
+            result = await cpu.run(parse, data)
         except FileProblem as exc:
             result = exc
         parsed[key] = result
@@ -176,7 +177,7 @@ class RepoFacts:
         if known is None:
             data = await self.ctx.gateway.blob(self.repo, sha)
             try:
-                known = await asyncio.to_thread(read_input, path, data)
+                known = await cpu.run(read_input, path, data)
             except InputError as exc:
                 known = exc
         if isinstance(known, InputError):

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import gidgethub
 from cachetools import LRUCache
 
+from bot.aio import map_bounded
 from bot.github.client import GitHubClient, TransientGitHubError
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ class Gateway:
             if not missing:
                 self.objects.last_read[repo] = commit_sha
                 return RepoTree(commit_sha=commit_sha, tree_sha=root, blobs=blobs)
-            await asyncio.gather(*(self._read_dir(repo, p, sha, read) for p, sha in missing))
+            await map_bounded(lambda item: self._read_dir(repo, item[0], item[1], read), missing)
 
     async def _root_by_compare(self, repo: str, commit_sha: str) -> str | None:
         """The root tree of a commit from its comparison with the commit read last: one call
@@ -417,7 +418,7 @@ class Gateway:
 
     async def blobs(self, repo: str, shas: Iterable[str]) -> dict[str, bytes]:
         unique = list(dict.fromkeys(shas))
-        contents = await asyncio.gather(*(self.blob(repo, sha) for sha in unique))
+        contents = await map_bounded(lambda sha: self.blob(repo, sha), unique)
         return dict(zip(unique, contents, strict=True))
 
     async def file(self, repo: str, tree: RepoTree, path: str) -> bytes | None:

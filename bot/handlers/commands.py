@@ -6,13 +6,13 @@ was made: an eyes reaction when work starts, then a reply with the PR or a plain
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from gidgethub import routing, sansio
 
 from bot import prtext
+from bot.aio import map_bounded
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
@@ -312,7 +312,7 @@ async def _inputs(
         for t in tenants
         if (p := fleet.input_path(c, t)) is not None
     ]
-    parsed = await asyncio.gather(*(facts.tenant_input(commit, p) for p in paths))
+    parsed = await map_bounded(lambda p: facts.tenant_input(commit, p), paths)
     return {p: v for p, v in zip(paths, parsed, strict=True) if v is not None}
 
 

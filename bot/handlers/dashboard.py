@@ -7,7 +7,6 @@ by title alone, which anyone can copy), created once, and edited only when its t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot import markers
+from bot.aio import map_bounded
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
@@ -111,7 +111,7 @@ async def gather(
     cached = [p for p in paths if known(p)]
     fresh = [p for p in paths if not known(p)]
     readable = cached + fresh[: _allowance(ctx, len(fresh))]
-    found = await asyncio.gather(*(facts.image_at(head, p) for p in readable))
+    found = await map_bounded(lambda p: facts.image_at(head, p), readable)
     images = dict(zip(readable, found, strict=True))
     unread = len(paths) - len(readable)
     if unread:

@@ -10,9 +10,9 @@ yet. Only what the PR introduces fails the check.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 
+from bot import cpu
 from bot.fleet.check import Finding
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
@@ -82,11 +82,10 @@ async def apply_changes(
             head.pop(change.path, None)
         else:
             wanted.append(change)
-    blobs = await asyncio.gather(
-        *(facts.gateway.blob(facts.repo, c.sha) for c in wanted if c.sha is not None)
-    )
-    for change, data in zip(wanted, blobs, strict=True):
-        head[change.path] = data
+    blobs = await facts.gateway.blobs(facts.repo, [c.sha for c in wanted if c.sha is not None])
+    for change in wanted:
+        if change.sha is not None:
+            head[change.path] = blobs[change.sha]
     return head
 
 
@@ -109,9 +108,9 @@ async def fleet_check(
     if before is None:
         # Parsing every file of the touched clusters is CPU work: in a thread, and once per
         # base tree (the base side is the same for every PR and every re-run).
-        before = await asyncio.to_thread(consistency_findings, base, policy)
+        before = await cpu.run(consistency_findings, base, policy)
         memo[base_key] = before
-    after = await asyncio.to_thread(consistency_findings, head, policy)
+    after = await cpu.run(consistency_findings, head, policy)
     new_errors, warnings = classify(before, after)
     output = render_fleet(new_errors, warnings, clusters=clusters)
     return DesiredCheck(FLEET, "failure" if new_errors else "success", output)

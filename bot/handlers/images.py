@@ -7,12 +7,11 @@ any registry. The event fans out to every fleet repo of the installation that ru
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import prtext
+from bot import cpu, prtext
 from bot.fleet.images import ImageRef, ImageRefError, parse_image
 from bot.github import discovery
 from bot.github.facts import RepoFacts
@@ -153,7 +152,7 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
     env = where.policy.first.name
     paths = [p for (c, _t), p in fleet.inputs.items() if fleet.environment_of(c) == env]
     files = await facts.files(head, paths)
-    plan = await asyncio.to_thread(plan_bump, fleet, env, files, image)
+    plan = await cpu.run(plan_bump, fleet, env, files, image)
     for skip in plan.skipped:
         ctx.log.info("%s: %s/%s left out: %s", repo, skip.cluster, skip.tenant, skip.reason)
     if plan.empty:
@@ -163,7 +162,7 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
 
     async def still_needed(newer: str) -> bool:
         again = await facts.files(newer, paths)
-        plan_now = await asyncio.to_thread(plan_bump, fleet, env, again, image)
+        plan_now = await cpu.run(plan_bump, fleet, env, again, image)
         return not plan_now.empty
 
     proposal = Proposal(

@@ -3,13 +3,12 @@ opens one dev bump PR per (fleet repo, source, tag), merged like an image bump."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from gidgethub import routing, sansio
 
-from bot import markers
+from bot import cpu, markers
 from bot.github import discovery
 from bot.github.facts import RepoFacts
 from bot.handlers.proposals import Proposal, propose, target
@@ -67,12 +66,12 @@ async def bump_sources(ctx: Context, facts: RepoFacts, release: Release) -> list
     def still_needed_for(source_id: str) -> Callable[[str], Awaitable[bool]]:
         async def still_needed(newer: str) -> bool:
             again = await facts.files(newer, paths)
-            plans = await asyncio.to_thread(plan_source_bumps, fleet, env, again, release)
+            plans = await cpu.run(plan_source_bumps, fleet, env, again, release)
             return any(p.source_id == source_id and not p.empty for p in plans)
 
         return still_needed
 
-    for plan in await asyncio.to_thread(plan_source_bumps, fleet, env, files, release):
+    for plan in await cpu.run(plan_source_bumps, fleet, env, files, release):
         for cluster, why in plan.not_promotable:
             ctx.log.info("%s: source %s in %s: %s", repo, plan.source_id, cluster, why)
         if plan.empty:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.fleet.images import ImageRef, ImageRefError, parse_image, same_repository
+from bot.fleet.images import DEFAULT_REGISTRY, ImageRef, ImageRefError, parse_image, same_repository
 from bot.fleet.inputs import InputError, read_input_cached, set_image
 from bot.fleet.layout import Fleet
 
@@ -111,9 +111,9 @@ def plan_bump(
     that is missing from it is treated as unreadable.
     """
     published = image.ref
-    # Any reference to the repository spells its last path component (case aside): files
-    # without it cannot use the image, and need no parsing.
-    needle = published.path.rsplit("/", 1)[-1].lower().encode()
+    # Any reference to the repository spells its path (case aside; Docker Hub's ``library/``
+    # may be left out): files without it cannot use the image, and need no parsing.
+    needle = _needle(published)
     changes: dict[str, bytes] = {}
     moves: list[Move] = []
     skipped: list[Skip] = []
@@ -163,6 +163,14 @@ def plan_bump(
         skipped=tuple(skipped),
         current=tuple(current),
     )
+
+
+def _needle(published: ImageRef) -> bytes:
+    """What every spelling of the repository of ``published`` contains, lowercased."""
+    _registry, _, path = published.canonical_repository.partition("/")
+    if _registry == DEFAULT_REGISTRY:
+        path = path.removeprefix("library/")
+    return path.encode()
 
 
 def _decide(ref: ImageRef, image: PublishedImage) -> tuple[str, str]:

@@ -185,7 +185,7 @@ class _Tree:
 
 # A PR is judged twice (before and after), and most files are the same both times and from one
 # check to the next: parse each content once. Parsed documents are never modified here.
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _parse_cached(data: bytes) -> tuple[Node, ...] | None:
     try:
         text, _ = decode_utf8(data, MAX_MANIFEST_BYTES)

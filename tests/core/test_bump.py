@@ -123,3 +123,32 @@ def test_branches_are_deterministic_and_share_a_prefix() -> None:
     assert a.startswith(bump_prefix("registry.acme.com/payment"))
     assert bump_branch("localhost:5000/app", "x.lock").endswith("x.lock-")
     assert ":" not in bump_branch("localhost:5000/app", "v1")
+
+
+def test_only_files_that_spell_the_repository_path_are_parsed() -> None:
+    files = samples.fleet_files()
+    repo = "registry.acme.com/team01/app"
+    files[DEV] = files[DEV].replace(samples.PAYMENT_IMAGE.encode(), repo.encode())
+    # broken, and mentions "app" but not "team01/app": it cannot run this image, so it is not
+    # parsed (at fleet scale every input names some ".../app"; parsing them all took seconds)
+    files[DEV.replace("payment-app", "broken")] = b"spec: [unclosed, ghcr.io/team02/app\n"
+    plan = plan_for(files, image("v2.2.0", repo=repo))
+    assert list(plan.changes) == [DEV]
+    assert plan.skipped == ()
+
+
+@pytest.mark.parametrize(
+    ("written", "published"),
+    [
+        ("nginx", "docker.io/library/nginx"),
+        ("docker.io/library/nginx", "nginx"),
+        ("index.docker.io/library/nginx", "nginx"),
+        ("Registry.Acme.com/Team01/App", "registry.acme.com/team01/app"),
+    ],
+)
+def test_every_spelling_of_the_repository_still_moves(written: str, published: str) -> None:
+    files = samples.fleet_files()
+    files[DEV] = files[DEV].replace(samples.PAYMENT_IMAGE.encode(), written.encode())
+    plan = plan_for(files, image("v2.2.0", repo=published))
+    assert list(plan.changes) == [DEV]
+    assert plan.changes[DEV] == files[DEV].replace(b":v2.1.0-rc1", b":v2.2.0")
