@@ -78,22 +78,31 @@ class Inbox:
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(SCHEMA)
         self._checkpointer: sqlite3.Connection | None = None
+        # Held while a checkpoint runs in its thread: closing a connection another thread is
+        # using crashes the process (a cancelled ``to_thread`` keeps running).
+        self._checkpoint_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._db.close()
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
 
     def checkpoint(self) -> int:
         """Copy the write-ahead log into the database without blocking writers (run it in a
-        thread); returns the WAL pages left to copy."""
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False
-            )
-        row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        thread); returns the WAL pages left to copy. Does nothing once the inbox is closed."""
+        with self._checkpoint_lock:
+            if self._closed:
+                return 0
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+            row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(row[1]) - int(row[2]) if row and row[1] >= 0 else 0
 
     def add(

@@ -453,11 +453,20 @@ class World:
     def emit_push(
         self, repo: Repo, ref: str, old: str | None, new: str | None, pusher: User, forced: bool
     ) -> None:
-        """The `push` event with its commit list (at most 20, oldest first)."""
+        """The `push` event with its commit list (at most 20, oldest first).
+
+        As on GitHub, a new branch lists only the commits no other branch has: a branch made
+        from main with one commit lists that one, not main's history."""
         store = self.objects
         commits: list[dict[str, Any]] = []
         if new is not None:
-            known = store.ancestors(old) if old else set()
+            known: set[str] = set()
+            if old:
+                known = store.ancestors(old)
+            else:
+                for name, sha in repo.refs.items():
+                    if name != ref and name.startswith("refs/heads/") and sha not in known:
+                        known |= store.ancestors(sha)
             fresh = [c for c in store.log([new]) if c.sha not in known]
             fresh.reverse()
             commits = [self.shapes.push_commit(repo, c, store) for c in fresh[-20:]]

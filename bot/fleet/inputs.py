@@ -128,8 +128,9 @@ class TenantInput:
     values: Mapping[str, Any]
     warnings: tuple[str, ...]
     values_line: int | None = None  # line of the ``defaultValues:``/``values:`` key
-    _text: _Text | None = field(default=None, repr=False, compare=False)
-    _values_node: Node | None = field(default=None, repr=False, compare=False)
+    #: The file as read. Spans are found by parsing it again when asked (rarely: annotations),
+    #: so that a remembered input is a few hundred bytes, not its YAML node graph (8 KB).
+    _data: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def image(self) -> str | None:
@@ -151,17 +152,22 @@ class TenantInput:
 
     def span(self, dotted_key: str) -> ValueSpan | None:
         """Where the scalar at ``dotted_key`` sits; None when absent or not a scalar."""
-        if self._text is None or self._values_node is None:
+        if self._data is None:
             return None
-        node = _find(self._values_node, tuple(dotted_key.split(".")))
+        text, documents = _load(self.path, self._data)
+        index, _ = _rsip_document(self.path, documents)
+        _, values_node, _, _ = _values_node(self.path, documents[index])
+        if values_node is None:
+            return None
+        node = _find(values_node, tuple(dotted_key.split(".")))
         if not isinstance(node, ScalarNode):
             return None
-        return _span(self._text, dotted_key, node)
+        return _span(text, dotted_key, node)
 
 
 def read_input(path: str, data: bytes) -> TenantInput:
     """Read a tenant input file; raises :class:`InputError` naming the file and line."""
-    text, documents = _load(path, data)
+    _, documents = _load(path, data)
     index, warnings = _rsip_document(path, documents)
     root = documents[index]
     form, values_node, values_line, form_warnings = _values_node(path, root)
@@ -188,8 +194,7 @@ def read_input(path: str, data: bytes) -> TenantInput:
         values=values,
         warnings=(*warnings, *form_warnings),
         values_line=values_line,
-        _text=text,
-        _values_node=values_node,
+        _data=data,
     )
 
 

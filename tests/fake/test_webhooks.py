@@ -107,3 +107,22 @@ async def test_membership_events(gh: Seeded) -> None:
         if d.event == "membership"
     ]
     assert got == [("added", "carol", "sre"), ("removed", "bob", "sre")]
+
+
+async def test_a_new_branch_lists_only_the_commits_no_other_branch_has(gh: Seeded) -> None:
+    gh.fake.commit("acme/fleet", "main", {"x.txt": b"1"}, message="add x", author="alice")
+    gh.fake.create_branch("acme/fleet", "topic", by="alice")
+    await gh.fake.idle()
+    gh.receiver.received.clear()
+    sha = gh.fake.commit("acme/fleet", "topic", {"y.txt": b"2"}, message="add y", author="alice")
+    gh.fake.create_branch("acme/fleet", "copy", from_ref="topic", by="alice")
+    await gh.fake.idle()
+    pushes = [
+        json.loads(body)
+        for headers, body in gh.receiver.received
+        if headers["X-GitHub-Event"] == "push"
+    ]
+    topic, copy = pushes
+    assert [c["id"] for c in topic["commits"]] == [sha]
+    assert copy["created"] and copy["commits"] == []  # every commit is on topic already
+    assert copy["head_commit"]["id"] == sha

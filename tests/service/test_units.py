@@ -99,6 +99,45 @@ def test_inbox_records_and_resumes(tmp_path: Path) -> None:
     assert again._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_inbox_close_waits_for_a_checkpoint_running_in_its_thread(tmp_path: Path) -> None:
+    """Stopping cancels the checkpoint task, but its thread runs on: closing the connection
+    under it crashed the process (a segfault in libsqlite3)."""
+    import threading
+
+    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    inbox.add("d1", "push", None, "acme/fleet", 1, b"{}")
+    inside, release = threading.Event(), threading.Event()
+    events: list[str] = []
+
+    class SlowConnection:
+        def execute(self, sql: str) -> Any:
+            inside.set()
+            release.wait(5)
+            events.append("checkpointed")
+            return self
+
+        def fetchone(self) -> tuple[int, int, int]:
+            return (0, 4, 4)
+
+        def close(self) -> None:
+            events.append("closed")
+
+    inbox._checkpointer = SlowConnection()  # type: ignore[assignment]
+    worker = threading.Thread(target=inbox.checkpoint)
+    worker.start()
+    assert inside.wait(5)
+    closer = threading.Thread(target=inbox.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # waiting for the checkpoint, not closing under it
+    release.set()
+    worker.join(5)
+    closer.join(5)
+    assert events == ["checkpointed", "closed"]
+    assert inbox.checkpoint() == 0  # after close: nothing, and no new connection
+    assert inbox._checkpointer is None
+
+
 async def test_keyed_locks_serialise_per_key_and_reenter() -> None:
     locks = KeyedLocks()
     active: dict[str, int] = {"a": 0, "b": 0}
