@@ -255,27 +255,30 @@ def write_results(name: str, data: dict[str, Any], directory: Path | None = None
     return path
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (VmHWM on Linux, ru_maxrss elsewhere)."""
+def _status_mb(field: str) -> float | None:
+    """A memory figure of /proc/self/status (Linux) in MB; None elsewhere."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
+    return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM on Linux, ru_maxrss elsewhere)."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale / 1024
 
 
 def rss_mb() -> float:
     """This process's current resident set size."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return math.nan
+    now = _status_mb("VmRSS")
+    return now if now is not None else math.nan
 
 
 # --- a generated fleet ------------------------------------------------------------------------

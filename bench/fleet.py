@@ -126,23 +126,31 @@ async def bump(fake: RemoteFake, bot: LocalBot, image: str, tag: str) -> dict[st
     return out
 
 
-async def _bump(fake: RemoteFake, bot: LocalBot, image: str, tag: str) -> dict[str, Any]:
+async def _drive(
+    fake: RemoteFake, bot: LocalBot, action: str, body: dict[str, Any]
+) -> tuple[list[Call], float]:
+    """Ask the fake to do ``action`` (it sends the webhooks), wait until the bot settled;
+    the bot's calls since, and when it started."""
     mark = await fake.request_count()
-    cpu = time.process_time()
     started = time.time()
-    await fake.call(
-        "POST",
+    await fake.call("POST", action, {"repo": common.FLEET_REPO, **body})
+    await bot.settle(fake.idle)
+    return common.bot_calls(await fake.calls(mark), since=started), started
+
+
+async def _bump(fake: RemoteFake, bot: LocalBot, image: str, tag: str) -> dict[str, Any]:
+    cpu = time.process_time()
+    calls, started = await _drive(
+        fake,
+        bot,
         "dispatch",
         {
-            "repo": common.FLEET_REPO,
             "event_type": "image-published",
             "client_payload": {"image": image, "tag": tag},
             "by": "ci-bot",
         },
     )
-    await bot.settle(fake.idle)
     wall = time.time() - started
-    calls = common.bot_calls(await fake.calls(mark), since=started)
     story = Story(calls, started, bot.handled(started))
     created = common.first_call(calls, "POST", r"/pulls$", 201)
     merged = common.first_call(calls, "PUT", r"/pulls/\d+/merge$", 200)
@@ -158,21 +166,17 @@ async def unrelated_push(fake: RemoteFake, bot: LocalBot, clusters: int) -> dict
     cluster = prod[len(prod) // 2] if prod else common.cluster_names(clusters)[-1]
     path = common.input_path(cluster, 0)
     text = common.tenant_input(cluster, 0, "v1.0.0", replicas=5).decode()
-    mark = await fake.request_count()
-    started = time.time()
-    await fake.call(
-        "POST",
+    calls, _ = await _drive(
+        fake,
+        bot,
         "commit",
         {
-            "repo": common.FLEET_REPO,
             "branch": "main",
             "changes": {path: text},
             "message": f"{cluster}: 5 replicas",
             "author": "bob",
         },
     )
-    await bot.settle(fake.idle)
-    calls: list[Call] = common.bot_calls(await fake.calls(mark), since=started)
     return {"calls": len(calls), "by_route": common.by_route(calls)}
 
 

@@ -155,10 +155,6 @@ class Inbox:
             names = [d[0] for d in cur.description] if cur.description else []
         return _row(names, row) if row else None
 
-    def mark_running(self, delivery_id: str) -> int:
-        started = self.start(delivery_id)
-        return started.attempts if started is not None else 0
-
     def mark_done(self, delivery_id: str, *, duration: float, api_calls: int) -> None:
         self._finish(delivery_id, "done", None, duration, api_calls)
 

@@ -3,7 +3,7 @@
 The webhook endpoint only verifies, records and answers; this owns what does the work (the
 HTTP session, the services, the dispatcher, the periodic jobs) on the same event loop. The loop
 stays free for acknowledgements because the work yields to them during a burst (dispatch.py)
-and the CPU-heavy parsing of fleet files runs in threads (github/facts.py, handlers).
+and the CPU-heavy parsing of fleet files runs on one worker thread (cpu.py).
 """
 
 from __future__ import annotations

@@ -31,6 +31,16 @@ def gateway(world: Harness, objects: ObjectCache | None = None) -> Gateway:
     return Gateway(state.services.installation_client(installation), objects or ObjectCache())
 
 
+async def read_main(world: Harness, clusters: int, tenants: int) -> tuple[Gateway, str]:
+    """A fleet repo of ``clusters`` x ``tenants`` whose main the gateway has read once."""
+    world.fake.create_repo("acme", "big", files=files(clusters, tenants), author="alice")
+    gw = gateway(world)
+    head = world.fake.repo(REPO).resolve("main")
+    assert head is not None
+    await gw.tree(REPO, head)
+    return gw, head
+
+
 def expected(world: Harness, ref: str) -> dict[str, str]:
     repo = world.fake.repo(REPO)
     sha = repo.resolve(ref)
@@ -71,11 +81,7 @@ async def test_a_truncated_repo_is_read_level_by_level_and_then_only_what_change
 
 
 async def test_a_new_commit_is_read_as_a_comparison_whatever_it_changed(world: Harness) -> None:
-    world.fake.create_repo("acme", "big", files=files(4, 3), author="alice")
-    gw = gateway(world)
-    start = world.fake.repo(REPO).resolve("main")
-    assert start is not None
-    await gw.tree(REPO, start)
+    gw, _ = await read_main(world, 4, 3)
     world.fake.create_branch(REPO, "topic", by="alice")
     moved = world.fake.commit(
         REPO,
@@ -103,11 +109,7 @@ async def test_a_new_commit_is_read_as_a_comparison_whatever_it_changed(world: H
 
 
 async def test_a_change_a_comparison_cannot_show_falls_back_to_reading(world: Harness) -> None:
-    world.fake.create_repo("acme", "big", files=files(2, 2), author="alice")
-    gw = gateway(world)
-    start = world.fake.repo(REPO).resolve("main")
-    assert start is not None
-    await gw.tree(REPO, start)
+    gw, _ = await read_main(world, 2, 2)
     path = "clusters/c1/tenants/t1/sync.yaml"
     executable = world.fake.commit(
         REPO, "main", {path: ("100755", b"tenant: t1\n")}, "chmod +x", author="bob"
@@ -119,11 +121,7 @@ async def test_a_change_a_comparison_cannot_show_falls_back_to_reading(world: Ha
 
 
 async def test_a_tree_the_bot_committed_is_known_without_a_call(world: Harness) -> None:
-    world.fake.create_repo("acme", "big", files=files(3, 2), author="alice")
-    gw = gateway(world)
-    head = world.fake.repo(REPO).resolve("main")
-    assert head is not None
-    await gw.tree(REPO, head)
+    gw, head = await read_main(world, 3, 2)
     changes: dict[str, bytes | None] = {
         "clusters/c0/tenants/t0/input.yaml": b"image: app0:v9\n",  # changed
         "clusters/c1/tenants/t1/sync.yaml": None,  # deleted

@@ -85,7 +85,8 @@ def test_inbox_records_and_resumes(tmp_path: Path) -> None:
     inbox = Inbox(tmp_path / "inbox.sqlite3")
     assert inbox.add("d1", "push", None, "acme/fleet", 1, b"{}")
     assert not inbox.add("d1", "push", None, "acme/fleet", 1, b"{}")  # duplicate
-    assert inbox.mark_running("d1") == 1
+    started = inbox.start("d1")
+    assert started is not None and started.attempts == 1 and started.status == "running"
     inbox.close()
     again = Inbox(tmp_path / "inbox.sqlite3")  # a restart
     assert [d.id for d in again.unfinished()] == ["d1"]
