@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.fake import routes_core, routes_misc, routes_pulls
+from bot.fake import routes_archive, routes_core, routes_misc, routes_pulls
 from bot.fake.server import Api
 
 
@@ -17,5 +17,6 @@ def build_app(api: Api) -> web.Application:
     routes_core.register(api)
     routes_pulls.register(api)
     routes_misc.register(api)
+    api.archives = routes_archive.register(api)
     routes_core.register_catchalls(api)
     return api.build(lambda app: routes_misc.register_web(api, app))

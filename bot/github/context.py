@@ -14,9 +14,11 @@ import aiohttp
 from cachetools import LRUCache, TTLCache
 
 from bot.concurrency.locks import KeyedLocks
+from bot.github.archive import ArchiveLimits
 from bot.github.auth import AppAuth
 from bot.github.client import ApiStats, GitHubClient
 from bot.github.gateway import Gateway, ObjectCache
+from bot.github.objectstore import open_store
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,10 @@ class Services:
         self.auth = AppAuth(settings.app_id, settings.private_key, clock=clock)
         self.stats = ApiStats()
         self.semaphore = asyncio.Semaphore(settings.max_concurrent_requests)
-        self.objects = ObjectCache()
+        self.objects = ObjectCache(
+            store=open_store(settings.data_dir, settings.cache_max_mb),
+            archive_limits=ArchiveLimits(total_bytes=settings.archive_max_mb * 1024 * 1024),
+        )
         self.locks = KeyedLocks()
         self.caches = Caches(teams=TTLCache(maxsize=10_000, ttl=settings.team_cache_ttl))
         self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(maxsize=1000)

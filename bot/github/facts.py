@@ -92,7 +92,7 @@ class RepoFacts:
     async def files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
         tree = await self.tree(commit)
         wanted = {p: tree.blobs[p] for p in paths if p in tree.blobs}
-        contents = await self.ctx.gateway.blobs(self.repo, wanted.values())
+        contents = await self.ctx.gateway.blobs(self.repo, wanted.values(), commit=commit)
         return {p: contents[sha] for p, sha in wanted.items()}
 
     async def policy(self, commit: str) -> Policy:

@@ -49,7 +49,12 @@ def expected(world: Harness, ref: str) -> dict[str, str]:
     return {path: blob for path, (_mode, blob) in flat.items()}
 
 
-async def test_a_truncated_repo_is_read_level_by_level_and_then_only_what_changed(
+def downloads(world: Harness) -> list[str]:
+    """Archive downloads from the archive host (not API calls)."""
+    return [r.path for r in world.fake.requests if r.identity == "codeload"]
+
+
+async def test_a_truncated_repo_is_read_from_its_archive_then_only_what_changed(
     world: Harness,
 ) -> None:
     world.fake.create_repo("acme", "big", files=files(6, 3), author="alice")
@@ -60,9 +65,45 @@ async def test_a_truncated_repo_is_read_level_by_level_and_then_only_what_change
 
     tree = await gw.tree(REPO, head)
     assert dict(tree.blobs) == expected(world, "main")
+    # the recursive listing (truncated: the repo is big), then the archive, one call
+    assert gw.client.calls_by_route == {
+        f"GET /repos/{REPO}/git/trees/{head}": 1,
+        f"GET /repos/{REPO}/tarball/{head}": 1,
+    }
+    assert len(downloads(world)) == 1
+    # and the contents came with it: no blob is read
     cold = gw.calls
-    # root recursive (truncated), root level, .github, clusters (truncated), its level, 6 clusters
-    assert cold == 11, cold
+    assert await gw.blob(REPO, tree.blobs["clusters/c3/tenants/t2/input.yaml"]) == (
+        b"image: app2:v1 # c3\n"
+    )
+    assert gw.calls == cold
+
+    path = "clusters/c4/tenants/t1/input.yaml"
+    moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", author="bob")
+    tree = await gw.tree(REPO, moved)
+    assert dict(tree.blobs) == expected(world, "main")
+    assert tree.blobs[path] == git_blob_sha(b"image: app1:v2\n")
+    assert gw.calls - cold == 1  # one comparison with the commit read before
+    assert len(downloads(world)) == 1
+
+
+async def test_without_its_archive_a_truncated_repo_is_read_level_by_level(
+    world: Harness,
+) -> None:
+    world.fake.create_repo("acme", "big", files=files(6, 3), author="alice")
+    world.fake.tree_entry_limit = 20
+    world.fake.serve_archive(REPO, status=502, times=None)  # the archive host fails
+    gw = gateway(world)
+    head = world.fake.repo(REPO).resolve("main")
+    assert head is not None
+
+    tree = await gw.tree(REPO, head)
+    assert dict(tree.blobs) == expected(world, "main")
+    cold = gw.calls
+    # root recursive (truncated), the archive (its download fails three times), root level,
+    # .github, clusters (truncated), its level, 6 clusters
+    assert cold == 12, cold
+    assert len(downloads(world)) == 3
 
     path = "clusters/c4/tenants/t1/input.yaml"
     moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", author="bob")
