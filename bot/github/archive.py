@@ -30,6 +30,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.fleet.yamlsafe import LFS_POINTER
+
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
 #: Decompressed bytes produced per step, so one compressed chunk of zeros cannot balloon.
@@ -38,8 +40,6 @@ _STEP = 1024 * 1024
 _PAX_MAX = 64 * 1024
 #: A file whose header was read and whose content is still arriving.
 _PENDING = ("", "")
-#: What a Git LFS pointer file starts with (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
-LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 
 FILE_MODE = "100644"
 EXEC_MODE = "100755"
@@ -150,16 +150,14 @@ class ArchiveReader:
         while pending:
             if self._z.eof:
                 # Another gzip member may follow (concatenated members are one gzip stream).
-                rest = self._z.unused_data + pending
-                if not rest.strip(b"\0"):
+                if not pending.strip(b"\0"):
                     break
                 self._z = zlib.decompressobj(wbits=31)
-                pending = rest
             try:
                 out = self._z.decompress(pending, _STEP)
             except zlib.error as exc:
                 raise ArchiveRefused(f"the archive is not a valid gzip stream ({exc})") from None
-            pending = self._z.unconsumed_tail
+            pending = self._z.unused_data if self._z.eof else self._z.unconsumed_tail
             self._tar(out)
         kept, self._kept = self._kept, []
         return kept

@@ -149,6 +149,21 @@ class Services:
         )
         return data
 
+    @property
+    def app_id(self) -> int:
+        """The app's id, as configured (APP_ID): no call."""
+        assert self.settings.app_id is not None
+        return int(self.settings.app_id)
+
+    def learn_identity(self, app: Any) -> None:
+        """The app's identity from an object GitHub attributes to it (a check run we created
+        carries ``app``), so that a fresh process need not ask ``GET /app``."""
+        if self._identity is not None or not isinstance(app, dict):
+            return
+        slug = app.get("slug")
+        if app.get("id") == self.app_id and isinstance(slug, str) and slug:
+            self._identity = AppIdentity(id=self.app_id, slug=slug)
+
     async def identity(self) -> AppIdentity:
         """The app's id and slug (GET /app), read once per process."""
         if self._identity is None:

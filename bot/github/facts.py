@@ -101,6 +101,8 @@ class RepoFacts:
         sha = tree.blobs.get(POLICY_PATH)
         if sha is None:
             raise NotAFleetRepo(f"{self.repo} has no {POLICY_PATH}")
+        if ("policy", sha) not in self.ctx.services.caches.parsed:
+            await self.ctx.gateway.first_read(self.repo, tree, sha)
         hit = await self._parsed(("policy", sha), sha, lambda data: parse_policy(data, POLICY_PATH))
         if isinstance(hit, PolicyError):
             raise hit

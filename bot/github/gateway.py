@@ -658,6 +658,21 @@ class Gateway:
         missing = set(rest)
         return {sha for sha in unique if sha not in missing}
 
+    async def first_read(self, repo: str, tree: RepoTree, sha: str) -> None:
+        """Before reading blob ``sha`` of ``tree`` (the policy, which every story reads first):
+        when it is unknown here and the tree holds more than a few dozen files the bot reads,
+        this is a cold start on a big repository, and the stories read many of them next:
+        read the commit's archive now, one call, instead of the blob now and the rest later."""
+        if sha in self.objects.blobs or await self.objects.store.has(objectstore.BLOB, [sha]):
+            return
+        wanted = 0
+        for path in tree.paths():
+            if archive_wanted(path):
+                wanted += 1
+                if wanted > ARCHIVE_MIN_BLOBS:
+                    await self.read_archive(repo, tree.commit_sha, root=tree.tree_sha)
+                    return
+
     async def _stored_base(self, repo: str) -> tuple[str | None, str | None]:
         """A commit of ``repo`` whose tree is on disk, to compare a new commit with after a
         restart (the newest one stored)."""
