@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.fake import FakeGitHub, samples
-from bot.fake.archives import BLOCK, header, top_folder
+from bot.fake.archives import BLOCK, header
 from tests.harness import FLEET, Harness, seed_world, start_bot
 
 COPIES = 40  # clusters per environment: 240 inputs, 80 of them in dev
@@ -149,14 +149,16 @@ async def test_a_restart_with_the_same_data_dir_reads_no_archive_and_no_blob(
     )
 
 
-def with_entry(entry: bytes) -> Callable[[bytes], bytes]:
-    """The real archive with one more entry before its end."""
+def with_entry(entry: Callable[[str], bytes]) -> Callable[[bytes], bytes]:
+    """The real archive with one more entry (made for its top folder) before its end."""
 
     def tamper(real: bytes) -> bytes:
         raw = zlib.decompress(real, wbits=31)
+        # the pax global header and its record take two blocks; the top folder comes next
+        top = raw[2 * BLOCK : 2 * BLOCK + 100].split(b"\0")[0].decode().rstrip("/")
         end = len(raw.rstrip(b"\0"))
         end += -end % BLOCK
-        return gzip.compress(raw[:end] + entry + bytes(2 * BLOCK))
+        return gzip.compress(raw[:end] + entry(top) + bytes(2 * BLOCK))
 
     return tamper
 
@@ -167,19 +169,21 @@ def evil(top: str) -> bytes:
     return header(name, kind=b"0", mode=0o664, size=len(data)) + data + bytes(-len(data) % BLOCK)
 
 
-HOSTILE: dict[str, tuple[Callable[[str], Callable[[bytes], bytes]], str]] = {
-    "a ../ path": (lambda top: with_entry(evil(top)), "component"),
+HOSTILE: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "a ../ path": (with_entry(evil), "component"),
     "a link": (
-        lambda top: with_entry(
-            header(f"{top}/clusters/x.yaml", kind=b"2", mode=0o777, linkname="/etc/passwd")
+        with_entry(
+            lambda top: header(
+                f"{top}/clusters/x.yaml", kind=b"2", mode=0o777, linkname="/etc/passwd"
+            )
         ),
         "symbolic link",
     ),
     "an entry past the size limit": (
-        lambda top: with_entry(header(f"{top}/big.iso", kind=b"0", mode=0o664, size=2**30)),
+        with_entry(lambda top: header(f"{top}/big.iso", kind=b"0", mode=0o664, size=2**30)),
         "the limit is",
     ),
-    "a truncated gzip": (lambda top: lambda real: real[: len(real) // 2], "truncated"),
+    "a truncated gzip": (lambda real: real[: len(real) // 2], "truncated"),
 }
 
 
@@ -188,18 +192,19 @@ async def test_a_hostile_archive_is_refused_and_the_bump_reads_blobs_instead(
     big: Harness, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    make, reason = HOSTILE[kind]
+    tamper, reason = HOSTILE[kind]
     head = big.fake.repo(FLEET).resolve("main")
     assert head is not None
-    big.fake.serve_archive(FLEET, make(top_folder(FLEET, head)), times=None)
+    big.fake.serve_archive(FLEET, tamper, times=None)
     publish(big, "v2.2.0")
     await big.settle()
     merged_bump(big, "v2.2.0")  # the bump is made all the same...
     seen = reads(big)
-    assert seen["downloads"] == 1 and seen["blobs"] > 0, seen  # ...from blobs, as before
+    assert seen["downloads"] >= 1 and seen["blobs"] > 0, seen  # ...from blobs, as before
     refusals = [r.getMessage() for r in caplog.records if "refused the archive" in r.getMessage()]
-    assert len(refusals) == 1 and reason in refusals[0], refusals
-    assert "acme/fleet" in refusals[0] and head[:7] in refusals[0]
+    # (the dashboard refresh after the merge tries the new head's archive: refused too)
+    assert refusals and all(reason in r and "acme/fleet" in r for r in refusals), refusals
+    assert head[:7] in refusals[0]
     # Nothing was written anywhere but the service's own files.
     assert not escaped(big.tmp.parent), "a file named in the archive was written"
     assert data_files(big.tmp / "data") <= {"inbox.sqlite3", "objects.sqlite3"}
