@@ -146,6 +146,8 @@ class ObjectCache:
         self.archive_limits = archive_limits or ArchiveLimits()
         # (repo, commit) whose archive this process read or tried: never twice
         self.archives: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=1_000)
+        # repositories this process has read a tree or an archive of
+        self.repos_read: LRUCache[str, bool] = LRUCache(maxsize=10_000)
         # archive reads in flight, so that concurrent readers share one download
         self.archive_reads: dict[tuple[str, str], asyncio.Future[bool]] = {}
 
@@ -250,6 +252,8 @@ class Gateway:
     def __init__(self, client: GitHubClient, objects: ObjectCache) -> None:
         self.client = client
         self.objects = objects
+        #: Read a repository never read before as its archive (see ``_never_read``).
+        self.archive_first = True
         etags = client._cache
         if etags is not None and not isinstance(etags, _MutableOnly):
             client._cache = _MutableOnly(etags)
@@ -348,6 +352,8 @@ class Gateway:
             root = await self.objects.stored_root(commit_sha)
         if root is None:
             root = await self._root_by_compare(repo, commit_sha)
+        if root is None and await self._never_read(repo):
+            root = await self.read_archive(repo, commit_sha, read=read)
         if root is None:
             root = await self._root_of(repo, commit_sha, read)
         tried: set[str] = set()
@@ -355,6 +361,7 @@ class Gateway:
             blobs, missing = self._flatten(root, read)
             if not missing:
                 self.objects.last_read[repo] = commit_sha
+                self.objects.repos_read[repo] = True
                 return RepoTree(commit_sha=commit_sha, tree_sha=root, blobs=blobs)
             if await self._levels_without_listing(repo, commit_sha, root, missing, tried, read):
                 continue
@@ -681,6 +688,14 @@ class Gateway:
             return commit, tree
         return None, None
 
+    async def _never_read(self, repo: str) -> bool:
+        """Nothing of ``repo`` is known, in memory or on disk: its first read is its archive
+        (one round trip for the tree and every file the bot reads, where a listing is one call
+        for the tree, or many past GitHub's 100,000 entries, and then a call per file)."""
+        if repo in self.objects.repos_read or not self.archive_first:
+            return False
+        return not await self.objects.store.recent_commits(repo, 1)
+
     async def _level_known(self, sha: str) -> bool:
         return sha in self.objects.trees or sha in await self.objects.stored_levels([sha])
 
@@ -750,6 +765,7 @@ class Gateway:
             return self.objects.commit_trees.get(commit_sha) if proven else None
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.objects.archive_reads[key] = future
+        self.objects.repos_read[repo] = True
         proven_root: str | None = None
         try:
             proven_root = await self._read_archive(repo, commit_sha, root, read)

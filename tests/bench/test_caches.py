@@ -54,7 +54,7 @@ def downloads(world: Harness) -> list[str]:
     return [r.path for r in world.fake.requests if r.identity == "codeload"]
 
 
-async def test_a_truncated_repo_is_read_from_its_archive_then_only_what_changed(
+async def test_a_repo_read_for_the_first_time_is_read_from_its_archive_then_as_changes(
     world: Harness,
 ) -> None:
     world.fake.create_repo("acme", "big", files=files(6, 3), author="alice")
@@ -65,10 +65,11 @@ async def test_a_truncated_repo_is_read_from_its_archive_then_only_what_changed(
 
     tree = await gw.tree(REPO, head)
     assert dict(tree.blobs) == expected(world, "main")
-    # the recursive listing (truncated: the repo is big), then the archive, one call
+    # never read before: its archive, and beside it the commit (whose tree SHA the archive
+    # must hash to); no listing (which GitHub would truncate for this repo)
     assert gw.client.calls_by_route == {
-        f"GET /repos/{REPO}/git/trees/{head}": 1,
         f"GET /repos/{REPO}/tarball/{head}": 1,
+        f"GET /repos/{REPO}/git/commits/{head}": 1,
     }
     assert len(downloads(world)) == 1
     # and the contents came with it: no blob is read
@@ -90,6 +91,8 @@ async def test_a_truncated_repo_is_read_from_its_archive_then_only_what_changed(
 async def test_without_its_archive_a_truncated_repo_is_read_level_by_level(
     world: Harness,
 ) -> None:
+    """As before archives: when the archive cannot be had, listings (GitHub truncates this
+    repo's recursive one) level by level."""
     world.fake.create_repo("acme", "big", files=files(6, 3), author="alice")
     world.fake.tree_entry_limit = 20
     world.fake.serve_archive(REPO, status=502, times=None)  # the archive host fails
@@ -100,9 +103,9 @@ async def test_without_its_archive_a_truncated_repo_is_read_level_by_level(
     tree = await gw.tree(REPO, head)
     assert dict(tree.blobs) == expected(world, "main")
     cold = gw.calls
-    # root recursive (truncated), the archive (its download fails three times), root level,
-    # .github, clusters (truncated), its level, 6 clusters
-    assert cold == 12, cold
+    # the archive and the commit (its download fails three times), then root recursive
+    # (truncated), root level, .github, clusters (truncated), its level, 6 clusters
+    assert cold == 13, cold
     assert len(downloads(world)) == 3
 
     path = "clusters/c4/tenants/t1/input.yaml"

@@ -87,7 +87,8 @@ async def test_status_replies_with_one_tenants_matrix(world: Harness) -> None:
 
 def touch_every_input(world: Harness) -> None:
     """One commit giving each tenant input new contents (a comment): blobs the bot has never
-    read. Six inputs: fewer than the few dozen that make reading the archive worth it."""
+    read, and no archive to read them from (its host fails): they are read blob by blob."""
+    world.fake.serve_archive(FLEET, status=502, times=None)
     changes: dict[str, bytes | None] = {}
     for name, data in samples.fleet_files().items():
         if name.endswith("/input.yaml"):
