@@ -231,13 +231,15 @@ class FakeGitHub:
         author: str | None = None,
         private: bool = True,
         description: str | None = None,
+        empty: bool = False,
     ) -> Repo:
-        """A repository with one initial commit of `files` on the default branch."""
+        """A repository with one initial commit of `files` on the default branch (a README
+        when none are given), or with no commit at all when `empty`."""
         who = self._user(author) if author else None
         return self.world.create_repo(
             owner,
             name,
-            files or {"README.md": b"# " + name.encode() + b"\n"},
+            {} if empty else files or {"README.md": b"# " + name.encode() + b"\n"},
             default_branch,
             who,
             private,

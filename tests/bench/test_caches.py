@@ -236,3 +236,19 @@ async def test_fleets_are_shared_by_equal_path_lists_and_bounded_per_repo(world:
         sha = world.fake.commit(FLEET, "main", {f"notes/{n}.md": b"x\n"}, "note", "alice")
         await RepoFacts(ctx, FLEET).fleet(sha, policy)
     assert len(services.caches.derived[("fleets", FLEET)]) == FLEETS_PER_REPO
+
+
+async def test_an_archive_that_cannot_be_had_costs_its_call_and_nothing_else(
+    world: Harness,
+) -> None:
+    world.fake.create_repo("acme", "empty", empty=True)
+    gw = gateway(world)
+    # an empty repository: GitHub redirects, the archive host answers 404
+    assert await gw.read_archive("acme/empty", "a" * 40, root="b" * 40) is None
+    assert gw.calls == 1 and downloads(world) == ["/acme/empty/legacy.tar.gz/" + "a" * 40]
+    # a commit the repository does not have: 404 from the API itself
+    assert await gw.read_archive(FLEET, "c" * 40, root="b" * 40) is None
+    assert gw.calls == 2 and len(downloads(world)) == 1
+    # and neither is asked again by this process
+    assert await gw.read_archive("acme/empty", "a" * 40) is None
+    assert gw.calls == 2
