@@ -382,14 +382,24 @@ class RemoteFake(AbstractAsyncContextManager["RemoteFake"]):
     app's credentials.
     """
 
-    def __init__(self, *args: str, ready_timeout: float = 600.0) -> None:
+    def __init__(
+        self, *args: str, ready_timeout: float = 600.0, info: dict[str, Any] | None = None
+    ) -> None:
         self.args = args
         self.ready_timeout = ready_timeout
         self.proc: asyncio.subprocess.Process | None = None
-        self.info: dict[str, Any] = {}
+        self.info: dict[str, Any] = info or {}
         self._session: aiohttp.ClientSession | None = None
 
+    @classmethod
+    def attach(cls, info: dict[str, Any]) -> RemoteFake:
+        """A fake another process started (its ready line): used, not started or stopped."""
+        return cls(info=info)
+
     async def __aenter__(self) -> RemoteFake:
+        if self.info:  # attached: the fake is already running
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
+            return self
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -484,8 +494,11 @@ class LocalBot:
         return f"{self.url}/api/github/webhooks"
 
     @classmethod
-    async def start(cls, api_url: str, app_id: int, private_key: str) -> LocalBot:
-        """A fresh service: new process state, empty caches, its own data directory."""
+    async def start(
+        cls, api_url: str, app_id: int, private_key: str, *, data_dir: Path | None = None
+    ) -> LocalBot:
+        """A fresh service: new process state, empty caches, its own data directory (or
+        ``data_dir``, kept: a restart of a service that ran on it before)."""
         from bot.service.app import create_app
         from bot.settings import load_settings
 
@@ -496,7 +509,7 @@ class LocalBot:
                 "PRIVATE_KEY": private_key,
                 "WEBHOOK_SECRET": SECRET,
                 "GITHUB_API_URL": api_url,
-                "DATA_DIR": str(Path(tmp.name) / "data"),
+                "DATA_DIR": str(data_dir or Path(tmp.name) / "data"),
                 "LOG_LEVEL": "WARNING",
                 "RESYNC_INTERVAL": "0",
                 # The dashboard refresh that a merge asks for is part of a story's cost:

@@ -134,18 +134,24 @@ def tar_blocks(objects: ObjectStore, full_name: str, commit_sha: str) -> Iterato
     yield bytes(end + (-(written + end) % RECORD))
 
 
-def tarball(objects: ObjectStore, full_name: str, commit_sha: str, level: int = 6) -> bytes:
-    """The gzip-compressed archive of a commit."""
+def tarball_chunks(
+    objects: ObjectStore, full_name: str, commit_sha: str, level: int = 6
+) -> Iterator[bytes]:
+    """The gzip-compressed archive of a commit, a piece at a time (as codeload streams it)."""
     z = zlib.compressobj(level, zlib.DEFLATED, 31)
-    out: list[bytes] = []
     pending: list[bytes] = []
     size = 0
     for piece in tar_blocks(objects, full_name, commit_sha):
         pending.append(piece)
         size += len(piece)
         if size >= 1024 * 1024:
-            out.append(z.compress(b"".join(pending)))
+            chunk = z.compress(b"".join(pending))
             pending, size = [], 0
-    out.append(z.compress(b"".join(pending)))
-    out.append(z.flush())
-    return b"".join(out)
+            if chunk:
+                yield chunk
+    yield z.compress(b"".join(pending)) + z.flush()
+
+
+def tarball(objects: ObjectStore, full_name: str, commit_sha: str, level: int = 6) -> bytes:
+    """The gzip-compressed archive of a commit."""
+    return b"".join(tarball_chunks(objects, full_name, commit_sha, level))

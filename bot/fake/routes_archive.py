@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.fake.archives import tarball
+from bot.fake.archives import tarball, tarball_chunks
 from bot.fake.server import RecordedRequest, json_response
 from bot.fake.state import Repo, not_found
 
@@ -136,9 +136,6 @@ class ArchiveRoutes:
                 del self.settings.archive_overrides[repo.full_name.lower()]
         if override is not None and override.status != 200:
             return web.Response(status=override.status, text="archive unavailable")
-        body = await self.build(repo, sha)
-        if override is not None:
-            body = override.body if isinstance(override.body, bytes) else override.body(body)
         name = f"{repo.owner.login}-{repo.name}-{sha[:7]}.tar.gz"
         response = web.StreamResponse(
             status=200,
@@ -147,11 +144,56 @@ class ArchiveRoutes:
                 "Content-Disposition": f"attachment; filename={name}",
             },
         )
-        await response.prepare(request)
-        for start in range(0, len(body), CHUNK):
-            await response.write(body[start : start + CHUNK])
+        if override is not None:
+            body = await self.build(repo, sha)
+            body = override.body if isinstance(override.body, bytes) else override.body(body)
+            await response.prepare(request)
+            for start in range(0, len(body), CHUNK):
+                await response.write(body[start : start + CHUNK])
+        else:
+            await response.prepare(request)
+            async for chunk in self.chunks(repo, sha):
+                await response.write(chunk)
         await response.write_eof()
         return response
+
+    async def chunks(self, repo: Repo, sha: str) -> AsyncIterator[bytes]:
+        """The commit's tar.gz as it is made (off the event loop), or as it was kept."""
+        key = f"{repo.full_name.lower()}@{sha}"
+        body = self._built.get(key)
+        if body is not None:
+            for start in range(0, len(body), CHUNK):
+                yield body[start : start + CHUNK]
+            return
+        loop = asyncio.get_running_loop()
+        made: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+
+        def make() -> None:
+            try:
+                for chunk in tarball_chunks(repo.objects, repo.full_name, sha):
+                    loop.call_soon_threadsafe(made.put_nowait, chunk)
+            except BaseException as exc:  # handed to the request, which fails with it
+                loop.call_soon_threadsafe(made.put_nowait, exc)
+            else:
+                loop.call_soon_threadsafe(made.put_nowait, None)
+
+        worker = loop.run_in_executor(None, make)
+        parts: list[bytes] = []
+        while True:
+            item = await made.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            parts.append(item)
+            yield item
+        await worker
+        self._keep(key, b"".join(parts))
+
+    def _keep(self, key: str, body: bytes) -> None:
+        self._built[key] = body
+        while len(self._built) > CACHED_ARCHIVES:
+            del self._built[next(iter(self._built))]
 
     async def build(self, repo: Repo, sha: str) -> bytes:
         """The commit's tar.gz, built off the event loop and kept for the next download."""
@@ -159,9 +201,7 @@ class ArchiveRoutes:
         body = self._built.get(key)
         if body is None:
             body = await asyncio.to_thread(tarball, repo.objects, repo.full_name, sha)
-            self._built[key] = body
-            while len(self._built) > CACHED_ARCHIVES:
-                del self._built[next(iter(self._built))]
+            self._keep(key, body)
         return body
 
 
