@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -528,16 +529,20 @@ class LocalBot:
         await self.runner.cleanup()
         self.tmp.cleanup()
 
-    async def settle(self, deliveries: Callable[[], Awaitable[int]], rounds: int = 3000) -> None:
+    async def settle(
+        self, deliveries: Callable[[], Awaitable[int]], within: float = 1800.0
+    ) -> None:
         """Wait until GitHub has delivered everything and the service has done all its work
-        (each side's work can cause more work on the other)."""
+        (each side's work can cause more work on the other): at most ``within`` seconds (the
+        first dashboard refresh of a 100,000-input fleet parses every input: minutes)."""
         from bot.service.app import STATE
 
         state = self.app[STATE]
         dispatcher, worker = state.dispatcher, state.worker
         assert dispatcher is not None and worker is not None
         quiet = 0
-        for _ in range(rounds):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
             before = await deliveries()
             await worker.idle()
             await asyncio.sleep(0.01)

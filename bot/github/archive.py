@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.fleet.yamlsafe import LFS_POINTER
+from bot.github.gitobj import Levels, TreeBuilder
 
 BLOCK = 512
 _ZERO_BLOCK = bytes(BLOCK)
@@ -86,6 +87,10 @@ class ArchiveFiles:
     lfs_pointers: list[str] = field(default_factory=list)
     #: The commit SHA of the pax global header, when there was one.
     commit: str | None = None
+    #: The root tree SHA the files make, and every level of that tree (see TreeBuilder).
+    root: str = ""
+    levels: Levels = field(default_factory=dict)
+    bodies: dict[str, bytes] = field(default_factory=dict)
     compressed_bytes: int = 0
     total_bytes: int = 0
     entries: int = 0
@@ -136,6 +141,7 @@ class ArchiveReader:
         self._ended = False
         self._kept: list[Kept] = []
         self._skip_after = 0  # padding after the entry being read
+        self._tree = TreeBuilder()
 
     # --- input -----------------------------------------------------------------------------
 
@@ -169,6 +175,9 @@ class ArchiveReader:
         self._tar(self._z.flush())
         if not self._ended:
             raise ArchiveRefused("the archive ends early (the tar stream is incomplete)")
+        self.result.root = self._tree.finish()
+        self.result.levels = self._tree.levels
+        self.result.bodies = self._tree.bodies
         return self.result
 
     def take_kept(self) -> list[Kept]:
@@ -353,6 +362,7 @@ class ArchiveReader:
 
     def _done(self, path: str, mode: str, sha: str, parts: list[bytes] | None) -> None:
         self.result.files[path] = (mode, sha)
+        self._tree.add(path, mode, sha)
         if parts is not None:
             content = parts[0] if len(parts) == 1 else b"".join(parts)
             if content.startswith(LFS_POINTER):

@@ -37,7 +37,6 @@ from bot.github.gitobj import (
     git_blob_sha,
     git_tree_body,
     git_tree_sha,
-    levels_of_files,
     parse_tree_body,
     tree_sha_of_body,
 )
@@ -163,10 +162,20 @@ class ObjectCache:
                 self.blobs[sha] = content
         self.store.put(objectstore.BLOB, items)
 
-    def remember_levels(self, levels: Mapping[str, tuple[Entry, ...]]) -> None:
+    def remember_levels(
+        self,
+        levels: Mapping[str, tuple[Entry, ...]],
+        bodies: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Tree levels by SHA, in memory and on disk (as git tree objects: ``bodies`` when
+        the caller has them already)."""
         for sha, level in levels.items():
             self.trees[sha] = level
-        self.store.put(objectstore.TREE, ((sha, git_tree_body(lv)) for sha, lv in levels.items()))
+        if self.durable:
+            self.store.put(
+                objectstore.TREE,
+                ((sha, bodies[sha] if bodies else git_tree_body(lv)) for sha, lv in levels.items()),
+            )
 
     def remember_commit(self, repo: str, commit: str, tree: str) -> None:
         self.commit_trees[commit] = tree
@@ -804,7 +813,7 @@ class Gateway:
                 shown,
                 f" and {more} more" if more > 0 else "",
             )
-        computed, levels = await cpu.run(levels_of_files, files.files)
+        computed, levels = files.root, files.levels
         seconds = time.monotonic() - started
         if computed != root:
             log.info(
@@ -815,7 +824,7 @@ class Gateway:
                 commit_sha[:7],
             )
             return None
-        self.objects.remember_levels(levels)
+        self.objects.remember_levels(levels, files.bodies)
         self.objects.remember_commit(repo, commit_sha, root)
         if read is not None:
             read.update(levels)

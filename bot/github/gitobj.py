@@ -98,17 +98,88 @@ def levels_of_files(files: Mapping[str, tuple[str, str]]) -> tuple[str | None, L
         entries[intern(name)] = (intern(mode), "blob", sha)
     levels: Levels = {}
     shas: dict[str, str] = {}
+    modes: dict[str, bytes] = {}
+    sha1 = hashlib.sha1
+    fromhex = bytes.fromhex
     for directory in sorted(children, key=lambda d: d.count("/") + (d != ""), reverse=True):
-        entries = children[directory]
-        level: list[Entry] = []
-        for name, (mode, kind, sha) in entries.items():
+        rows: list[tuple[str, str, str, str, str]] = []
+        for name, (mode, kind, sha) in children[directory].items():
             if kind == "tree":
-                sub = f"{directory}/{name}" if directory else name
-                sha = shas[sub]
-            level.append((name, mode, kind, sha))
-        level.sort(key=git_order)
-        made = tuple(level)
-        sha = git_tree_sha(made)
+                sha = shas[f"{directory}/{name}" if directory else name]
+                rows.append((name + "/", name, mode, kind, sha))
+            else:
+                rows.append((name, name, mode, kind, sha))
+        rows.sort()  # git's order: a subtree's name as if it ended with "/" (UTF-8 order is
+        # code point order, so comparing str is comparing bytes)
+        body = b"".join(
+            b"%s %s\0%s"
+            % (
+                modes.get(mode) or modes.setdefault(mode, mode.lstrip("0").encode()),
+                name.encode(),
+                fromhex(sha),
+            )
+            for _key, name, mode, _kind, sha in rows
+        )
+        sha = sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
         shas[directory] = sha
-        levels[sha] = made
+        levels[sha] = tuple((name, mode, kind, s) for _key, name, mode, kind, s in rows)
     return shas[""], levels
+
+
+class TreeBuilder:
+    """Every level of a tree from its files given in git's order, as ``git archive`` writes
+    them (each directory's entries together, sorted as git sorts them): one pass, no sorting.
+
+    Files given in another order make other levels, and so a root SHA that is not the
+    commit's tree: the order is proven with everything else when the root is compared.
+    """
+
+    def __init__(self) -> None:
+        self.levels: Levels = {}
+        #: Each level's tree object body (what the disk cache keeps), by SHA.
+        self.bodies: dict[str, bytes] = {}
+        # open directories, outermost first: (path, entries, tree body parts)
+        self._open: list[tuple[str, list[Entry], list[bytes]]] = [("", [], [])]
+        self._modes: dict[str, bytes] = {}
+        self.root: str | None = None
+
+    def add(self, path: str, mode: str, sha: str) -> None:
+        parent, _, name = path.rpartition("/")
+        stack = self._open
+        top = stack[-1][0]
+        if parent != top:
+            while top and not parent.startswith(top + "/") and parent != top:
+                self._close()
+                top = stack[-1][0]
+            rest = parent[len(top) + 1 :] if top else parent
+            if rest:
+                for part in rest.split("/"):
+                    top = f"{top}/{part}" if top else part
+                    stack.append((top, [], []))
+        spelled = self._modes.get(mode)
+        if spelled is None:
+            spelled = self._modes[mode] = mode.lstrip("0").encode()
+        entries, body = stack[-1][1], stack[-1][2]
+        entries.append((sys.intern(name), sys.intern(mode), "blob", sha))
+        body.append(b"%s %s\0%s" % (spelled, name.encode(), bytes.fromhex(sha)))
+
+    def _close(self) -> str:
+        path, entries, body = self._open.pop()
+        raw = b"".join(body)
+        sha = hashlib.sha1(b"tree %d\0" % len(raw) + raw, usedforsecurity=False).hexdigest()
+        self.levels[sha] = tuple(entries)
+        self.bodies[sha] = raw
+        if self._open:
+            name = path.rpartition("/")[2]
+            _parent, siblings, parts = self._open[-1]
+            siblings.append((sys.intern(name), TREE_MODE, "tree", sha))
+            parts.append(b"40000 %s\0%s" % (name.encode(), bytes.fromhex(sha)))
+        return sha
+
+    def finish(self) -> str:
+        """Close every directory; the root tree's SHA."""
+        if self.root is None:
+            while len(self._open) > 1:
+                self._close()
+            self.root = self._close()
+        return self.root
