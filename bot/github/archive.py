@@ -39,8 +39,6 @@ _ZERO_BLOCK = bytes(BLOCK)
 _STEP = 1024 * 1024
 #: pax header records (``x``/``g`` entries) are small; anything larger is refused.
 _PAX_MAX = 64 * 1024
-#: A file whose header was read and whose content is still arriving.
-_PENDING = ("", "")
 
 FILE_MODE = "100644"
 EXEC_MODE = "100755"
@@ -67,22 +65,19 @@ class ArchiveLimits:
     kept_bytes: int = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Kept:
-    """A wanted file, complete: its path in the repository, blob SHA and content."""
-
-    path: str
-    sha: str
-    content: bytes
+#: A wanted file, complete: its path in the repository, blob SHA and content.
+Kept = tuple[str, str, bytes]
 
 
 @dataclass
 class ArchiveFiles:
-    """Everything the archive held: each file's mode and blob SHA, and what it noticed."""
+    """What the archive held: the tree its files make (every level, by SHA), and what the
+    reader noticed on the way."""
 
-    files: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: Directories the archive listed (git writes one for each, and one for a submodule).
-    directories: set[str] = field(default_factory=set)
+    #: Regular files read.
+    files: int = 0
+    #: path -> blob SHA of every file (what a tree listing would give).
+    blobs: dict[str, str] = field(default_factory=dict)
     #: Wanted files that are Git LFS pointers (their content is a pointer, not the file).
     lfs_pointers: list[str] = field(default_factory=list)
     #: The commit SHA of the pax global header, when there was one.
@@ -90,7 +85,7 @@ class ArchiveFiles:
     #: The root tree SHA the files make, and every level of that tree (see TreeBuilder).
     root: str = ""
     levels: Levels = field(default_factory=dict)
-    bodies: dict[str, bytes] = field(default_factory=dict)
+    packs: dict[str, bytes] = field(default_factory=dict)
     compressed_bytes: int = 0
     total_bytes: int = 0
     entries: int = 0
@@ -177,7 +172,7 @@ class ArchiveReader:
             raise ArchiveRefused("the archive ends early (the tar stream is incomplete)")
         self.result.root = self._tree.finish()
         self.result.levels = self._tree.levels
-        self.result.bodies = self._tree.bodies
+        self.result.packs = self._tree.packs
         return self.result
 
     def take_kept(self) -> list[Kept]:
@@ -308,10 +303,6 @@ class ArchiveReader:
                     f"{path} in the archive is {size:,} bytes; the limit is "
                     f"{self.limits.entry_bytes:,} (GitHub refuses files over 100 MB)"
                 )
-            files = self.result.files
-            if path in files or path in self.result.directories:
-                raise ArchiveRefused(f"{path} appears twice in the archive")
-            files[path] = _PENDING
             mode = EXEC_MODE if _octal(block[100:108], "mode") & 0o100 else FILE_MODE
             keep = size <= self.limits.kept_bytes and self.wanted(path)
             return path, mode, size, keep
@@ -319,11 +310,7 @@ class ArchiveReader:
             path = self._checked_path(name, kind)
             if size:
                 raise ArchiveRefused(f"directory {name!r} in the archive has a size")
-            if path:
-                if path in self.result.files:
-                    raise ArchiveRefused(f"{path} appears twice in the archive")
-                self.result.directories.add(path)
-            return None
+            return None  # directories follow from the files (git keeps no empty ones)
         what = {
             b"1": "a hard link",
             b"2": "a symbolic link",
@@ -338,12 +325,12 @@ class ArchiveReader:
         could point anywhere else."""
         if name.startswith("/"):
             raise ArchiveRefused(f"{name!r} in the archive is an absolute path")
-        if kind == b"5":
-            name = name[:-1] if name.endswith("/") else name
-        parts = name.split("/")
-        if "" in parts or "." in parts or ".." in parts:
+        if kind == b"5" and name.endswith("/"):
+            name = name[:-1]
+        framed = f"/{name}/"
+        if "//" in framed or "/./" in framed or "/../" in framed:
             raise ArchiveRefused(f"{name!r} in the archive has an empty, . or .. component")
-        top = parts[0]
+        top, slash, rest = name.partition("/")
         if top != self._top:
             if self._top is not None:
                 raise ArchiveRefused(f"{name!r} in the archive is outside its top folder")
@@ -354,20 +341,24 @@ class ArchiveReader:
                     f"this repository at {self.commit_sha[:7]}"
                 )
             self._top = top
-        if len(parts) == 1:
+        if not slash:
             if kind != b"5":
                 raise ArchiveRefused(f"{name!r} in the archive is not inside its top folder")
             return ""
-        return name[len(top) + 1 :]
+        return rest
 
     def _done(self, path: str, mode: str, sha: str, parts: list[bytes] | None) -> None:
-        self.result.files[path] = (mode, sha)
-        self._tree.add(path, mode, sha)
+        self.result.files += 1
+        self.result.blobs[path] = sha
+        try:
+            self._tree.add(path, mode, sha)
+        except ValueError as exc:
+            raise ArchiveRefused(f"{exc} in the archive") from None
         if parts is not None:
             content = parts[0] if len(parts) == 1 else b"".join(parts)
             if content.startswith(LFS_POINTER):
                 self.result.lfs_pointers.append(path)
-            self._kept.append(Kept(path, sha, content))
+            self._kept.append((path, sha, content))
 
     def _pax_done(self) -> None:
         self._skip = self._skip_after

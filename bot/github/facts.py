@@ -211,7 +211,7 @@ class RepoFacts:
         parsed = self.ctx.services.caches.parsed
         for start in range(0, len(todo), IMAGES_PER_BATCH):
             batch = todo[start : start + IMAGES_PER_BATCH]
-            contents = await gateway.blobs(self.repo, [shas[p] for p in batch])
+            contents = await gateway.blobs(self.repo, [shas[p] for p in batch], keep=False)
             known = [parsed.get(("input", p, shas[p])) for p in batch]
             values = await cpu.run(
                 _images_of, [(p, contents[shas[p]], k) for p, k in zip(batch, known, strict=True)]

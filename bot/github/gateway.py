@@ -35,10 +35,11 @@ from bot.github.gitobj import (
     Entry,
     Levels,
     git_blob_sha,
-    git_tree_body,
     git_tree_sha,
+    packs_of,
     parse_tree_body,
     tree_sha_of_body,
+    unpack_levels,
 )
 from bot.github.gitobj import git_order as _git_order
 from bot.github.objectstore import NullStore, ObjectStore
@@ -165,48 +166,59 @@ class ObjectCache:
     def remember_levels(
         self,
         levels: Mapping[str, tuple[Entry, ...]],
-        bodies: Mapping[str, bytes] | None = None,
+        packs: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Tree levels by SHA, in memory and on disk (as git tree objects: ``bodies`` when
-        the caller has them already)."""
+        """Tree levels by SHA, in memory and on disk: as packs of whole subtrees when the
+        caller made them (an archive: a row per small subtree, not per level), else one level
+        a row (see :func:`bot.github.gitobj.pack_levels`)."""
         for sha, level in levels.items():
             self.trees[sha] = level
-        if self.durable:
-            self.store.put(
-                objectstore.TREE,
-                ((sha, bodies[sha] if bodies else git_tree_body(lv)) for sha, lv in levels.items()),
-            )
+        if not self.durable:
+            return
+        if packs is None:
+            packs = packs_of(levels, self.trees.get)
+        self.store.put(objectstore.TREE, packs.items())
 
     def remember_commit(self, repo: str, commit: str, tree: str) -> None:
         self.commit_trees[commit] = tree
         self.store.put_commit(repo, commit, tree)
 
-    async def stored_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
-        """Blobs read back from disk (kept in memory too), each checked against its SHA."""
+    async def stored_blobs(self, shas: Sequence[str], *, keep: bool = True) -> dict[str, bytes]:
+        """Blobs read back from disk (kept in memory too, unless not ``keep``), each checked
+        against its SHA."""
         if not shas or not self.durable:
             return {}
         found = await self.store.get(objectstore.BLOB, shas)
         good = {sha: data for sha, data in found.items() if git_blob_sha(data) == sha}
         if len(good) != len(found):
             log.warning("object cache: %d damaged blob(s) on disk ignored", len(found) - len(good))
-        for sha, content in good.items():
-            self.blobs[sha] = content
+        if keep:
+            for sha, content in good.items():
+                self.blobs[sha] = content
         return good
 
     async def stored_levels(self, shas: Sequence[str]) -> dict[str, tuple[Entry, ...]]:
-        """Tree levels read back from disk (kept in memory too), each checked against its SHA."""
+        """Tree levels read back from disk (kept in memory too), each checked against its
+        SHA; a pack brings the levels of its whole subtree."""
         if not shas or not self.durable:
             return {}
         found = await self.store.get(objectstore.TREE, shas)
         out: dict[str, tuple[Entry, ...]] = {}
-        for sha, body in found.items():
-            if tree_sha_of_body(body) != sha:
-                log.warning("object cache: damaged tree %s on disk ignored", sha)
-                continue
+        for key, pack in found.items():
             try:
-                out[sha] = self.trees[sha] = parse_tree_body(body)
-            except (ValueError, UnicodeDecodeError):
-                log.warning("object cache: damaged tree %s on disk ignored", sha)
+                records = unpack_levels(pack)
+                if not records or records[0][0] != key:
+                    raise ValueError("the pack does not start with its own level")
+                levels = {}
+                for sha, body in records:
+                    if tree_sha_of_body(body) != sha:
+                        raise ValueError(f"level {sha} does not hash to its SHA")
+                    levels[sha] = parse_tree_body(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                log.warning("object cache: damaged tree %s on disk ignored (%s)", key, exc)
+                continue
+            for sha, level in levels.items():
+                out[sha] = self.trees[sha] = level
         return out
 
     async def stored_root(self, commit: str) -> str | None:
@@ -263,6 +275,8 @@ class Gateway:
         self.objects = objects
         #: Read a repository never read before as its archive (see ``_never_read``).
         self.archive_first = True
+        # commit -> its files as an archive read for tree() gave them (taken by tree())
+        self._archived: dict[str, RepoTree] = {}
         etags = client._cache
         if etags is not None and not isinstance(etags, _MutableOnly):
             client._cache = _MutableOnly(etags)
@@ -367,6 +381,11 @@ class Gateway:
             root = await self._root_of(repo, commit_sha, read)
         tried: set[str] = set()
         while True:
+            archived = self._archived.pop(commit_sha, None)
+            if archived is not None and archived.tree_sha == root:
+                self.objects.last_read[repo] = commit_sha
+                self.objects.repos_read[repo] = True
+                return archived
             blobs, missing = self._flatten(root, read)
             if not missing:
                 self.objects.last_read[repo] = commit_sha
@@ -550,34 +569,35 @@ class Gateway:
             return stored[sha]
         return await self._fetch_blob(repo, sha)
 
-    async def _fetch_blob(self, repo: str, sha: str) -> bytes:
+    async def _fetch_blob(self, repo: str, sha: str, *, keep: bool = True) -> bytes:
         data = await self.client.getitem(f"/repos/{repo}/git/blobs/{sha}")
         if data.get("encoding") == "base64":
             content = base64.b64decode(data.get("content") or "")
         else:
             content = str(data.get("content") or "").encode("utf-8")
-        self.objects.remember_blobs([(sha, content)])
+        self.objects.remember_blobs([(sha, content)], memory=keep)
         return content
 
     async def blobs(
-        self, repo: str, shas: Iterable[str], *, commit: str | None = None
+        self, repo: str, shas: Iterable[str], *, commit: str | None = None, keep: bool = True
     ) -> dict[str, bytes]:
         """Contents by blob SHA: from memory, then disk, then GitHub. With the ``commit``
         they come from, more than a few dozen missing ones are read as the commit's archive
-        (one call) instead of one call each."""
+        (one call) instead of one call each. ``keep=False``: read once (a fleet-wide view),
+        not worth a place in memory."""
         unique = list(dict.fromkeys(shas))
         found, rest = self._cached_blobs(unique)
         if rest:
-            found.update(await self.objects.stored_blobs(rest))
+            found.update(await self.objects.stored_blobs(rest, keep=keep))
             rest = [sha for sha in rest if sha not in found]
         if commit is not None and len(rest) > ARCHIVE_MIN_BLOBS:
             await self.read_archive(repo, commit)
             more, rest = self._cached_blobs(rest)
             found.update(more)
-            found.update(await self.objects.stored_blobs(rest))
+            found.update(await self.objects.stored_blobs(rest, keep=keep))
             rest = [sha for sha in rest if sha not in found]
         if rest:
-            contents = await map_bounded(lambda sha: self._fetch_blob(repo, sha), rest)
+            contents = await map_bounded(lambda sha: self._fetch_blob(repo, sha, keep=keep), rest)
             found.update(zip(rest, contents, strict=True))
         return {sha: found[sha] for sha in unique}
 
@@ -824,15 +844,17 @@ class Gateway:
                 commit_sha[:7],
             )
             return None
-        self.objects.remember_levels(levels, files.bodies)
+        self.objects.remember_levels(levels, files.packs)
         self.objects.remember_commit(repo, commit_sha, root)
         if read is not None:
+            # for tree(): every path's blob SHA as the archive gave it (no walk of the levels)
             read.update(levels)
+            self._archived[commit_sha] = RepoTree(commit_sha, root, files.blobs)
         log.info(
             "%s: read the archive of %s: %s files, %.1f MB, in %.1f s",
             repo,
             commit_sha[:7],
-            f"{len(files.files):,}",
+            f"{files.files:,}",
             files.compressed_bytes / 1e6,
             seconds,
         )
@@ -880,10 +902,10 @@ class Gateway:
                     if response.status != 200:
                         raise _DownloadFailed(f"the archive host answered {response.status}")
                     async for chunk in response.content.iter_chunked(ARCHIVE_CHUNK):
-                        self._keep_archived(await cpu.run(reader.feed, chunk))
+                        self._keep_archived(await cpu.run(self._feed, reader, chunk))
                         await self.objects.store.settle()
                 files = await cpu.run(reader.close)
-                self._keep_archived(reader.take_kept())
+                self._keep_archived(self._feed(reader, None))
                 return files
             except ArchiveRefused as exc:
                 log.warning(
@@ -909,10 +931,20 @@ class Gateway:
                 await asyncio.sleep(self.client._retry_base * attempt)
         return None
 
+    def _feed(self, reader: ArchiveReader, chunk: bytes | None) -> list[Kept]:
+        """On the CPU worker: read a chunk; its wanted files go to the disk cache from here
+        (the store takes them from any thread); without a disk, they are returned."""
+        kept = reader.feed(chunk) if chunk is not None else reader.take_kept()
+        if not self.objects.durable:
+            return kept
+        self.objects.store.put(objectstore.BLOB, ((sha, content) for _p, sha, content in kept))
+        return []
+
     def _keep_archived(self, kept: list[Kept]) -> None:
-        """Archived contents go to disk (memory holds what callers then ask for)."""
+        """Without a disk cache, archived contents go to memory (on the event loop: the
+        memory caches are not thread-safe)."""
         if kept:
-            self.objects.remember_blobs(((k.sha, k.content) for k in kept), memory=False)
+            self.objects.remember_blobs((sha, content) for _path, sha, content in kept)
 
     # --- commits and statuses ---------------------------------------------------------------
 

@@ -8,8 +8,9 @@ prove every level and blob below them.
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 #: One level of a git tree: (name, mode, type, sha). Names, not paths: a subtree is its SHA.
 Entry = tuple[str, str, str, str]
@@ -130,50 +131,69 @@ class TreeBuilder:
     """Every level of a tree from its files given in git's order, as ``git archive`` writes
     them (each directory's entries together, sorted as git sorts them): one pass, no sorting.
 
-    Files given in another order make other levels, and so a root SHA that is not the
-    commit's tree: the order is proven with everything else when the root is compared.
+    A path given twice, or out of git's order, is refused (ValueError). Anything else that
+    differs from the commit (a missing file, another mode) makes another root SHA: what the
+    builder made is proven only by comparing its root with the commit's tree.
     """
 
     def __init__(self) -> None:
         self.levels: Levels = {}
-        #: Each level's tree object body (what the disk cache keeps), by SHA.
-        self.bodies: dict[str, bytes] = {}
-        # open directories, outermost first: (path, entries, tree body parts)
-        self._open: list[tuple[str, list[Entry], list[bytes]]] = [("", [], [])]
-        self._modes: dict[str, bytes] = {}
+        #: What the disk cache keeps: packs of levels (see :func:`pack_levels`), by the SHA of
+        #: the subtree each holds whole (a subtree of at most PACK_ENTRIES entries is one pack).
+        self.packs: dict[str, bytes] = {}
+        # open directories, outermost first: [path, entries, body parts, last name's key]
+        self._open: list[_OpenDir] = [_OpenDir("")]
+        self._modes: dict[str, tuple[str, bytes]] = {}
         self.root: str | None = None
 
     def add(self, path: str, mode: str, sha: str) -> None:
         parent, _, name = path.rpartition("/")
         stack = self._open
-        top = stack[-1][0]
+        top = stack[-1].path
         if parent != top:
-            while top and not parent.startswith(top + "/") and parent != top:
+            while top and parent != top and not parent.startswith(top + "/"):
                 self._close()
-                top = stack[-1][0]
+                top = stack[-1].path
             rest = parent[len(top) + 1 :] if top else parent
             if rest:
                 for part in rest.split("/"):
                     top = f"{top}/{part}" if top else part
-                    stack.append((top, [], []))
-        spelled = self._modes.get(mode)
-        if spelled is None:
-            spelled = self._modes[mode] = mode.lstrip("0").encode()
-        entries, body = stack[-1][1], stack[-1][2]
-        entries.append((sys.intern(name), sys.intern(mode), "blob", sha))
-        body.append(b"%s %s\0%s" % (spelled, name.encode(), bytes.fromhex(sha)))
+                    stack.append(_OpenDir(top))
+        known = self._modes.get(mode)
+        if known is None:
+            known = self._modes[mode] = (sys.intern(mode), mode.lstrip("0").encode())
+        here = stack[-1]
+        if name <= here.last:  # each entry after the one before (see _OpenDir.follows)
+            here.follows(name, path)
+        here.last = name
+        here.entries.append((sys.intern(name), known[0], "blob", sha))
+        here.parts.append(b"%s %s\0%s" % (known[1], name.encode(), bytes.fromhex(sha)))
 
     def _close(self) -> str:
-        path, entries, body = self._open.pop()
-        raw = b"".join(body)
-        sha = hashlib.sha1(b"tree %d\0" % len(raw) + raw, usedforsecurity=False).hexdigest()
-        self.levels[sha] = tuple(entries)
-        self.bodies[sha] = raw
+        here = self._open.pop()
+        raw = b"".join(here.parts)
+        digest = hashlib.sha1(b"tree %d\0" % len(raw) + raw, usedforsecurity=False).digest()
+        sha = digest.hex()
+        self.levels[sha] = tuple(here.entries)
+        record = _record(digest, raw)
+        size = here.size + len(here.entries)
+        if size <= PACK_ENTRIES:
+            pack: bytes | None = record + b"".join(here.packs.values())
+        else:  # too big to go whole into one pack: its small subtrees are packs of their own
+            self.packs.update(here.packs)
+            self.packs[sha] = record
+            pack = None
         if self._open:
-            name = path.rpartition("/")[2]
-            _parent, siblings, parts = self._open[-1]
-            siblings.append((sys.intern(name), TREE_MODE, "tree", sha))
-            parts.append(b"40000 %s\0%s" % (name.encode(), bytes.fromhex(sha)))
+            name = here.path.rpartition("/")[2]
+            parent = self._open[-1]
+            parent.follows(name + "/", here.path)
+            parent.entries.append((sys.intern(name), TREE_MODE, "tree", sha))
+            parent.parts.append(b"40000 %s\0%s" % (name.encode(), digest))
+            parent.size += size
+            if pack is not None:
+                parent.packs[sha] = pack
+        elif pack is not None:
+            self.packs[sha] = pack
         return sha
 
     def finish(self) -> str:
@@ -183,3 +203,109 @@ class TreeBuilder:
                 self._close()
             self.root = self._close()
         return self.root
+
+
+#: Entries of the tree levels one pack may hold (a fleet cluster's subtree: ~150).
+PACK_ENTRIES = 2_000
+
+
+def _record(digest: bytes, body: bytes) -> bytes:
+    return digest + len(body).to_bytes(4, "big") + body
+
+
+def pack_levels(levels: Mapping[str, Sequence[Entry]]) -> bytes:
+    """Tree levels as one value: (20-byte SHA, 4-byte length, tree object body) each."""
+    return b"".join(_record(bytes.fromhex(sha), git_tree_body(lv)) for sha, lv in levels.items())
+
+
+def packs_of(
+    made: Mapping[str, Sequence[Entry]], known: Callable[[str], Sequence[Entry] | None]
+) -> dict[str, bytes]:
+    """How to keep ``made`` levels on disk so that a walk from any root down finds every
+    level: a level whose subtree is small (at most PACK_ENTRIES entries) goes whole into one
+    pack under its own SHA, unless a made parent's pack holds it already; a bigger level goes
+    alone (its children are then packs, or big levels, of their own: archives are packed the
+    same way). ``known`` gives the levels made earlier (the unchanged parts of a subtree)."""
+    sizes: dict[str, float] = {}
+
+    def level_of(sha: str) -> Sequence[Entry] | None:
+        level = made.get(sha)
+        return level if level is not None else known(sha)
+
+    def size(sha: str) -> float:
+        """Entries of the subtree, all levels down (inf past the bound, or when unknown)."""
+        hit = sizes.get(sha)
+        if hit is not None:
+            return hit
+        level = level_of(sha)
+        total: float = math.inf if level is None else len(level)
+        for _name, _mode, kind, child in level or ():
+            if total > PACK_ENTRIES:
+                break
+            if kind == "tree":
+                total += size(child)
+        sizes[sha] = total if total <= PACK_ENTRIES else math.inf
+        return sizes[sha]
+
+    parent: dict[str, str] = {}
+    for sha, level in made.items():
+        for _name, _mode, kind, child in level:
+            if kind == "tree" and child in made:
+                parent[child] = sha
+    out: dict[str, bytes] = {}
+    for sha, level in made.items():
+        if size(sha) > PACK_ENTRIES:
+            out[sha] = pack_levels({sha: level})
+            continue
+        up = parent.get(sha)
+        if up is not None and size(up) <= PACK_ENTRIES:
+            continue  # inside the parent's pack
+        subtree: dict[str, Sequence[Entry]] = {}
+        todo = [sha]
+        while todo:
+            at = todo.pop()
+            here = level_of(at)
+            assert here is not None  # size() found every level of a small subtree
+            subtree[at] = here
+            todo.extend(c for _n, _m, k, c in here if k == "tree" and c not in subtree)
+        out[sha] = pack_levels(subtree)
+    return out
+
+
+def unpack_levels(data: bytes) -> list[tuple[str, bytes]]:
+    """(SHA, tree object body) of each level of a pack; ValueError when it is cut short."""
+    out: list[tuple[str, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        if pos + 24 > len(data):
+            raise ValueError("a pack of tree levels is cut short")
+        sha = data[pos : pos + 20].hex()
+        size = int.from_bytes(data[pos + 20 : pos + 24], "big")
+        body = data[pos + 24 : pos + 24 + size]
+        if len(body) != size:
+            raise ValueError("a pack of tree levels is cut short")
+        out.append((sha, body))
+        pos += 24 + size
+    return out
+
+
+class _OpenDir:
+    """A directory whose entries are still arriving."""
+
+    __slots__ = ("entries", "last", "packs", "parts", "path", "size")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.entries: list[Entry] = []
+        self.parts: list[bytes] = []
+        self.last = ""
+        self.size = 0  # entries of the closed subdirectories, all levels down
+        self.packs: dict[str, bytes] = {}  # closed subdirectories small enough to pack
+
+    def follows(self, key: str, path: str) -> None:
+        """Entries come in git's order (a subtree's name as if it ended with "/"): each
+        after the one before, never twice (comparing str compares code points, which is
+        UTF-8's byte order)."""
+        if key <= self.last:
+            raise ValueError(f"{path} appears twice, or out of git's order")
+        self.last = key

@@ -47,7 +47,6 @@ CREATE TABLE IF NOT EXISTS objects (
     data BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS objects_key ON objects(kind, key);
-CREATE INDEX IF NOT EXISTS objects_used ON objects(used);
 CREATE TABLE IF NOT EXISTS commits (
     sha TEXT PRIMARY KEY,
     repo TEXT NOT NULL,
@@ -59,7 +58,7 @@ CREATE INDEX IF NOT EXISTS commits_repo ON commits(repo, used);
 #: Keys per query (SQLite's default limit of variables is far above this).
 CHUNK = 500
 #: Bytes queued for the writer before writers are asked to wait.
-PENDING_BYTES = 32 * 1024 * 1024
+PENDING_BYTES = 16 * 1024 * 1024
 #: Commit -> tree links kept (about 150 bytes each).
 COMMITS_KEPT = 200_000
 #: A row read from disk is marked as used again only when its mark is older than this.
@@ -340,15 +339,18 @@ class SqliteStore:
             db.execute("BEGIN")
             for op in ops:
                 if isinstance(op, _Put):
-                    for key, value in op.items:
-                        cur = db.execute(
-                            "INSERT OR IGNORE INTO objects(kind, key, size, used, data) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            (op.kind, key, len(value), now, value),
-                        )
-                        if cur.rowcount:
-                            self._stored += len(value)
-                        written.append((op.kind, key, len(value)))
+                    # in key order: inserts into the key index touch fewer pages
+                    rows = sorted((op.kind, key, len(value), now, value) for key, value in op.items)
+                    before = db.total_changes
+                    db.executemany(
+                        "INSERT OR IGNORE INTO objects(kind, key, size, used, data) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    # rows already there are ignored: count the bytes of about as many
+                    size = sum(row[2] for row in rows)
+                    self._stored += size * (db.total_changes - before) // max(1, len(rows))
+                    written.extend((op.kind, key, size) for _k, key, size, _u, _v in rows)
                 elif isinstance(op, _Commit):
                     db.execute(
                         "INSERT INTO commits(sha, repo, tree, used) VALUES (?, ?, ?, ?) "
@@ -398,34 +400,31 @@ class SqliteStore:
                 loop.call_soon_threadsafe(_resolve, future)
 
     def _evict(self, db: sqlite3.Connection) -> None:
-        """Drop the least recently used rows until the values fill 90% of the bound."""
+        """Drop the least recently used rows until the values fill 90% of the bound (one pass
+        in order of use: no index on it, so that writing stays cheap; eviction is rare)."""
         target = int(self.max_bytes * 0.9)
         try:
-            while self._stored > target:
-                rows = db.execute(
-                    "SELECT id, size FROM objects ORDER BY used LIMIT 2000"
-                ).fetchall()
-                if not rows:
-                    self._stored = 0
+            self._stored = _stored_bytes(db)  # the running count is close; start exact
+            ids: list[int] = []
+            freed = 0
+            rows = db.execute("SELECT id, size FROM objects ORDER BY used, id")
+            for row_id, size in rows:
+                if self._stored - freed <= target:
                     break
-                ids: list[int] = []
-                for row_id, size in rows:
-                    ids.append(row_id)
-                    self._stored -= size
-                    if self._stored <= target:
-                        break
-                db.execute("BEGIN")
-                for start in range(0, len(ids), CHUNK):
-                    chunk = ids[start : start + CHUNK]
-                    db.execute(
-                        f"DELETE FROM objects WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                    )
-                db.execute(
-                    "DELETE FROM commits WHERE sha IN (SELECT sha FROM commits "
-                    "ORDER BY used DESC LIMIT -1 OFFSET ?)",
-                    (COMMITS_KEPT,),
-                )
-                db.execute("COMMIT")
+                ids.append(row_id)
+                freed += size
+            rows.close()
+            db.execute("BEGIN")
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                db.execute(f"DELETE FROM objects WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            db.execute(
+                "DELETE FROM commits WHERE sha IN (SELECT sha FROM commits "
+                "ORDER BY used DESC LIMIT -1 OFFSET ?)",
+                (COMMITS_KEPT,),
+            )
+            db.execute("COMMIT")
+            self._stored -= freed
         except sqlite3.Error as exc:
             log.warning("object cache eviction failed: %s", exc)
             with contextlib.suppress(sqlite3.Error):

@@ -4,11 +4,13 @@ what changed, trees the bot made itself known without a call, a bounded number o
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from bot.fleet.policy import POLICY_PATH, parse_policy
 from bot.github.context import Context
 from bot.github.facts import FLEETS_PER_REPO, RepoFacts
 from bot.github.gateway import Gateway, ObjectCache, git_blob_sha
+from bot.github.objectstore import SqliteStore
 from tests.harness import FLEET, Harness
 
 REPO = "acme/big"
@@ -252,3 +254,38 @@ async def test_an_archive_that_cannot_be_had_costs_its_call_and_nothing_else(
     # and neither is asked again by this process
     assert await gw.read_archive("acme/empty", "a" * 40) is None
     assert gw.calls == 2
+
+
+async def test_a_restarted_process_reads_known_trees_from_disk_and_new_ones_as_changes(
+    world: Harness, tmp_path: Path
+) -> None:
+    world.fake.create_repo("acme", "big", files=files(30, 3), author="alice")
+    world.fake.tree_entry_limit = 50  # big: GitHub would truncate its listing
+    store = SqliteStore(tmp_path / "objects.sqlite3", max_bytes=100_000_000)
+    try:
+        first = gateway(world, ObjectCache(store=store))
+        head = world.fake.repo(REPO).resolve("main")
+        assert head is not None
+        await first.tree(REPO, head)  # the archive
+        path = "clusters/c17/tenants/t1/input.yaml"
+        moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", "bob")
+        changed = await first.tree(REPO, moved)  # one comparison; new levels go to disk too
+        await first.blob(REPO, changed.blobs[path])  # the changed file, read once
+        await store.flush()
+
+        restarted = gateway(world, ObjectCache(store=store))  # a new process, the same disk
+        tree = await restarted.tree(REPO, moved)
+        assert restarted.calls == 0
+        assert dict(tree.blobs) == expected(world, "main")
+        assert await restarted.blob(REPO, tree.blobs[path]) == b"image: app1:v2\n"
+        unchanged = tree.blobs["clusters/c3/tenants/t2/input.yaml"]
+        assert await restarted.blob(REPO, unchanged) == b"image: app2:v1 # c3\n"
+        assert restarted.calls == 0
+
+        again = world.fake.commit(REPO, "main", {path: b"image: app1:v3\n"}, "two", "bob")
+        fresh = gateway(world, ObjectCache(store=store))  # and once more, for a newer commit
+        tree = await fresh.tree(REPO, again)
+        assert dict(tree.blobs) == expected(world, "main")
+        assert fresh.calls == 1  # a comparison with the newest commit the disk knows
+    finally:
+        store.close()

@@ -51,10 +51,27 @@ def read(
     reader = ArchiveReader(REPO, sha, wanted, limits)
     kept: dict[str, bytes] = {}
     for start in range(0, len(body), chunk):
-        kept.update((k.path, k.content) for k in reader.feed(body[start : start + chunk]))
+        kept.update(
+            (path, content) for path, _, content in reader.feed(body[start : start + chunk])
+        )
     files = reader.close()
-    kept.update((k.path, k.content) for k in reader.take_kept())
+    kept.update((path, content) for path, _, content in reader.take_kept())
     return files, kept
+
+
+def flat(files: ArchiveFiles) -> dict[str, tuple[str, str]]:
+    """path -> (mode, blob SHA) of the tree the archive's files make."""
+    out: dict[str, tuple[str, str]] = {}
+
+    def walk(prefix: str, sha: str) -> None:
+        for name, mode, kind, entry in files.levels[sha]:
+            if kind == "tree":
+                walk(f"{prefix}{name}/", entry)
+            else:
+                out[prefix + name] = (mode, entry)
+
+    walk("", files.root)
+    return out
 
 
 def tar_gz(sha: str, *entries: bytes, top: str | None = None, end: bool = True) -> bytes:
@@ -83,13 +100,14 @@ TOP = "acme-fleet-0123456"
 def test_a_real_archive_gives_every_file_with_its_blob_sha_and_proves_the_tree() -> None:
     objects, sha, tree = commit()
     files, kept = read(tarball(objects, REPO, sha), sha)
-    flat = objects.flatten(tree)
-    assert files.files == flat  # every path, git's mode and blob SHA
-    assert levels_of_files(files.files)[0] == tree  # the whole tree hashes to the commit's
-    assert files.commit == sha
+    expected = objects.flatten(tree)
+    assert flat(files) == expected  # every path, git's mode and blob SHA
+    assert files.root == tree  # the whole tree hashes to the commit's
+    assert levels_of_files(expected) == (tree, files.levels)
+    assert files.commit == sha and files.files == len(FILES)
     assert set(kept) == {p for p in FILES if wanted(p)}
     for path, content in kept.items():
-        assert git_blob_sha(content) == flat[path][1]
+        assert git_blob_sha(content) == expected[path][1]
     assert files.lfs_pointers == ["clusters/dev-1/tenants/lfs/input.yaml"]
 
 
@@ -97,7 +115,7 @@ def test_a_wanted_file_past_the_kept_size_is_hashed_not_kept() -> None:
     objects, sha, tree = commit()
     files, kept = read(tarball(objects, REPO, sha), sha, limits=ArchiveLimits(kept_bytes=1000))
     assert "clusters/dev-1/tenants/big/input.yaml" not in kept
-    assert levels_of_files(files.files)[0] == tree
+    assert files.root == tree
 
 
 @settings(max_examples=25, deadline=None)
@@ -105,7 +123,7 @@ def test_a_wanted_file_past_the_kept_size_is_hashed_not_kept() -> None:
 def test_any_chunking_reads_the_same(chunk: int) -> None:
     objects, sha, tree = commit()
     files, kept = read(tarball(objects, REPO, sha), sha, chunk=chunk)
-    assert files.files == objects.flatten(tree)
+    assert files.root == tree and flat(files) == objects.flatten(tree)
     assert set(kept) == {p for p in FILES if wanted(p)}
 
 
@@ -146,6 +164,10 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
             header(f"{TOP}/clusters/" + "l" * 120, kind=b"2", mode=0o777, linkname="/" * 150),
         ),
         "link",
+    ),
+    "out of git's order": (
+        tar_gz(SHA, file_entry(f"{TOP}/b.yaml", b"1"), file_entry(f"{TOP}/a.yaml", b"2")),
+        "order",
     ),
     "no end of archive": (tar_gz(SHA, file_entry(f"{TOP}/a.yaml", b"1"), end=False), "ends early"),
     "not gzip": (b"PK\x03\x04 a zip file, not a tarball" * 10, "gzip"),
@@ -208,4 +230,4 @@ def test_concatenated_gzip_members_are_one_stream() -> None:
     half = len(raw) // 2
     body = gzip.compress(raw[:half]) + gzip.compress(raw[half:])
     files, _ = read(body, sha)
-    assert levels_of_files(files.files)[0] == tree
+    assert files.root == tree

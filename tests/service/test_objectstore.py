@@ -12,7 +12,7 @@ import pytest
 
 from bot.github import objectstore
 from bot.github.gateway import ObjectCache
-from bot.github.gitobj import git_blob_sha, git_tree_body, git_tree_sha
+from bot.github.gitobj import git_blob_sha, git_tree_body, git_tree_sha, pack_levels
 from bot.github.objectstore import BLOB, IMAGE, TREE, NullStore, SqliteStore, open_store
 
 
@@ -102,12 +102,13 @@ async def test_objects_read_back_are_checked_against_their_sha(
     cache.remember_blobs([(git_blob_sha(good), good)])
     store.put(BLOB, [(git_blob_sha(bad), b"image: evil:v6\n")])  # damaged (or tampered)
     cache.remember_levels({tree: level})
-    store.put(TREE, [("f" * 40, git_tree_body(level))])  # a level under the wrong SHA
+    store.put(TREE, [("f" * 40, pack_levels({tree: level}))])  # a level under another SHA
+    store.put(TREE, [("e" * 40, git_tree_body(level))])  # not a pack at all
     await store.flush()
     fresh = ObjectCache(store=store)
     with caplog.at_level(logging.WARNING):
         blobs = await fresh.stored_blobs([git_blob_sha(good), git_blob_sha(bad)])
-        levels = await fresh.stored_levels([tree, "f" * 40])
+        levels = await fresh.stored_levels([tree, "f" * 40, "e" * 40])
     assert blobs == {git_blob_sha(good): good}
     assert levels == {tree: level}
     assert "damaged" in caplog.text
