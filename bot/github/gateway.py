@@ -131,9 +131,7 @@ class ObjectCache:
     ) -> None:
         self.blobs: LRUCache[str, bytes] = LRUCache(maxsize=blob_bytes, getsizeof=_sizeof_bytes)
         # tree sha -> the entries of that level
-        self.trees: LRUCache[str, tuple[Entry, ...]] = LRUCache(
-            maxsize=tree_entries, getsizeof=_sizeof_level
-        )
+        self.trees = LevelCache(tree_entries)
         # commit sha -> tree sha
         self.commit_trees: LRUCache[str, str] = LRUCache(maxsize=100_000)
         # (repo, directory path; "" is the root) whose recursive listing GitHub truncates:
@@ -171,8 +169,7 @@ class ObjectCache:
         """Tree levels by SHA, in memory and on disk: as packs of whole subtrees when the
         caller made them (an archive: a row per small subtree, not per level), else one level
         a row (see :func:`bot.github.gitobj.pack_levels`)."""
-        for sha, level in levels.items():
-            self.trees[sha] = level
+        self.trees.add_many(levels)
         if not self.durable:
             return
         if packs is None:
@@ -229,6 +226,31 @@ class ObjectCache:
         if tree is not None:
             self.commit_trees[commit] = tree
         return tree
+
+
+class LevelCache(dict[str, tuple[Entry, ...]]):
+    """Tree levels by SHA, at most ``maxsize`` entries in all, the oldest levels dropped first.
+
+    A dict, so that the walks over a 300,000-entry tree read it at dict speed; levels never
+    change, and whatever is dropped is on disk (or read again), so first in, first out serves
+    as well as least recently used, without the bookkeeping on every read."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+        self.currsize = 0
+
+    def __setitem__(self, sha: str, level: tuple[Entry, ...]) -> None:
+        self.add_many({sha: level})
+
+    def add_many(self, levels: Mapping[str, tuple[Entry, ...]]) -> None:
+        put = super().__setitem__
+        for sha, level in levels.items():
+            if sha not in self:
+                put(sha, level)
+                self.currsize += _sizeof_level(level)
+        while self.currsize > self.maxsize and self:
+            self.currsize -= _sizeof_level(self.pop(next(iter(self))))
 
 
 class _MutableOnly(MutableMapping[str, Any]):
