@@ -196,9 +196,9 @@ class RepoFacts:
                 out[path] = hit
         if shas:
             stored = await store.get(objectstore.IMAGE, [_image_key(p, s) for p, s in shas.items()])
+            decoded = await cpu.run(_images_from_json, stored) if stored else {}
             for path, sha in list(shas.items()):
-                raw = stored.get(_image_key(path, sha))
-                value = _image_from_json(raw) if raw is not None else None
+                value = decoded.get(_image_key(path, sha))
                 if value is not None:
                     out[path] = cache[(path, sha)] = value
                     del shas[path]
@@ -341,6 +341,15 @@ def _image_key(path: str, sha: str) -> str:
 
 def _image_json(value: Image) -> bytes:
     return json.dumps(list(value)).encode()
+
+
+def _images_from_json(stored: dict[str, bytes]) -> dict[str, Image]:
+    out: dict[str, Image] = {}
+    for key, raw in stored.items():
+        value = _image_from_json(raw)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def _image_from_json(raw: bytes) -> Image | None:

@@ -200,22 +200,13 @@ class ObjectCache:
         if not shas or not self.durable:
             return {}
         found = await self.store.get(objectstore.TREE, shas)
-        out: dict[str, tuple[Entry, ...]] = {}
-        for key, pack in found.items():
-            try:
-                records = unpack_levels(pack)
-                if not records or records[0][0] != key:
-                    raise ValueError("the pack does not start with its own level")
-                levels = {}
-                for sha, body in records:
-                    if tree_sha_of_body(body) != sha:
-                        raise ValueError(f"level {sha} does not hash to its SHA")
-                    levels[sha] = parse_tree_body(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                log.warning("object cache: damaged tree %s on disk ignored (%s)", key, exc)
-                continue
-            for sha, level in levels.items():
-                out[sha] = self.trees[sha] = level
+        if not found:
+            return {}
+        # checking and parsing a big tree's levels is CPU work: on the worker, not the loop
+        out, damaged = await cpu.run(_read_packs, found)
+        for key, reason in damaged:
+            log.warning("object cache: damaged tree %s on disk ignored (%s)", key, reason)
+        self.trees.add_many(out)
         return out
 
     async def stored_root(self, commit: str) -> str | None:
@@ -226,6 +217,30 @@ class ObjectCache:
         if tree is not None:
             self.commit_trees[commit] = tree
         return tree
+
+
+def _read_packs(
+    packs: Mapping[str, bytes],
+) -> tuple[dict[str, tuple[Entry, ...]], list[tuple[str, str]]]:
+    """The levels of packs read from disk, each checked against its SHA; and the packs
+    refused (key, why)."""
+    out: dict[str, tuple[Entry, ...]] = {}
+    damaged: list[tuple[str, str]] = []
+    for key, pack in packs.items():
+        try:
+            records = unpack_levels(pack)
+            if not records or records[0][0] != key:
+                raise ValueError("the pack does not start with its own level")
+            levels = {}
+            for sha, body in records:
+                if tree_sha_of_body(body) != sha:
+                    raise ValueError(f"level {sha} does not hash to its SHA")
+                levels[sha] = parse_tree_body(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            damaged.append((key, str(exc)))
+            continue
+        out.update(levels)
+    return out, damaged
 
 
 class LevelCache(dict[str, tuple[Entry, ...]]):
