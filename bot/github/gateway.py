@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import gidgethub
@@ -903,10 +903,12 @@ class Gateway:
         try:
             await self.client.getitem(f"/repos/{repo}/tarball/{commit_sha}")
         except gidgethub.RedirectionException as exc:
-            location = exc.headers.get("Location")
-            if location:
-                return str(location)
-            log.warning("%s: GitHub's archive redirect has no Location", repo)
+            location = str(exc.headers.get("Location") or "")
+            scheme = urlsplit(location).scheme
+            api_scheme = urlsplit(self.client.base_url).scheme
+            if scheme == "https" or (scheme == "http" and api_scheme == "http"):
+                return location
+            log.warning("%s: GitHub's archive redirect is not to an http(s) URL", repo)
             return None
         except gidgethub.BadRequest as exc:
             log.info(
@@ -953,7 +955,8 @@ class Gateway:
                 )
                 return None
             except (aiohttp.ClientError, TimeoutError, _DownloadFailed) as exc:
-                reason = str(exc) or type(exc).__name__
+                # never str() of a client error: it may hold the URL, and its token
+                reason = str(exc) if isinstance(exc, _DownloadFailed) else type(exc).__name__
                 if attempt == ARCHIVE_ATTEMPTS or (
                     isinstance(exc, _DownloadFailed) and "answered 4" in reason
                 ):

@@ -488,7 +488,6 @@ def _open(path: Path) -> sqlite3.Connection:
                 raise sqlite3.DatabaseError(f"cache schema {version}, expected {SCHEMA_VERSION}")
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("PRAGMA quick_check(1)").fetchone()
             return db
         except sqlite3.DatabaseError as exc:
             if attempt == 2:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
+
 from bot.fleet.policy import POLICY_PATH, parse_policy
 from bot.github.context import Context
 from bot.github.facts import FLEETS_PER_REPO, RepoFacts
@@ -91,7 +93,7 @@ async def test_a_repo_read_for_the_first_time_is_read_from_its_archive_then_as_c
 
 
 async def test_without_its_archive_a_truncated_repo_is_read_level_by_level(
-    world: Harness,
+    world: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     """As before archives: when the archive cannot be had, listings (GitHub truncates this
     repo's recursive one) level by level."""
@@ -109,6 +111,7 @@ async def test_without_its_archive_a_truncated_repo_is_read_level_by_level(
     # (truncated), root level, .github, clusters (truncated), its level, 6 clusters
     assert cold == 13, cold
     assert len(downloads(world)) == 3
+    assert "could not download the archive" in caplog.text and "token=" not in caplog.text
 
     path = "clusters/c4/tenants/t1/input.yaml"
     moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", author="bob")

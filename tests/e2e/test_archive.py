@@ -205,6 +205,7 @@ async def test_a_hostile_archive_is_refused_and_the_bump_reads_blobs_instead(
     # (the dashboard refresh after the merge tries the new head's archive: refused too)
     assert refusals and all(reason in r and "acme/fleet" in r for r in refusals), refusals
     assert head[:7] in refusals[0]
+    assert "token=" not in caplog.text  # the archive URL's own token is never logged
     # Nothing was written anywhere but the service's own files.
     assert not escaped(big.tmp.parent), "a file named in the archive was written"
     assert data_files(big.tmp / "data") <= {"inbox.sqlite3", "objects.sqlite3"}
