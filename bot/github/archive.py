@@ -2,18 +2,20 @@
 
 GitHub's tarball is what ``git archive`` writes: a gzip of a POSIX tar whose first record is a
 pax global header holding the commit SHA (``comment=``), then every directory and file of the
-commit under one top folder, ``<owner>-<repo>-<short sha>/``. This reads that stream as it
-arrives (``feed`` a compressed chunk, get back the files it completed) and never holds more than
-one chunk's worth of it: every file is hashed as git hashes a blob, so the caller learns each
-path's blob SHA (and can prove the whole tree against the commit's tree SHA), and only the files
-the caller wants are kept, up to a size.
+commit, depth first in git's order, under one top folder, ``<owner>-<repo>-<short sha>/``. This
+reads that stream as it arrives (``feed`` a compressed chunk, get back the wanted files it
+completed) and never holds more than one chunk's worth of it: every file is hashed as git hashes
+a blob and the tree's levels are built as the files pass (``gitobj.TreeBuilder``), so the caller
+can prove the whole tree against the commit's tree SHA; only the files the caller wants are
+kept, up to a size.
 
 The archive comes from the network and is refused, whole, at the first thing that is not what
-``git archive`` writes: a path with ``..``, an absolute path, a path outside the top folder or
-a top folder that does not name this repository and commit, a link (symbolic or hard), a device
-or FIFO, a pax header naming another commit, a damaged header, the same path twice, an entry or
-a whole archive past its size bound, too many entries, a gzip or tar stream that ends early.
-Nothing here writes a file: contents go back to the caller as bytes.
+``git archive`` writes: a path with ``..`` (or ``.``, or an empty component), an absolute path,
+a path outside the top folder or a top folder that does not name this repository and commit, a
+link (symbolic or hard), a device or FIFO, a pax header naming another commit, a damaged header,
+a path twice or out of git's order, an entry or a whole archive past its size bound, too many
+entries, a gzip or tar stream that ends early. Nothing here writes a file: contents go back to
+the caller as bytes.
 
 Why not :mod:`tarfile`: its stream mode parses each header field by field in Python and spent
 about 90 microseconds per entry here (29 s for a 200,000-file fleet); this reads only the

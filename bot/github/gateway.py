@@ -3,7 +3,9 @@
 Everything here speaks GitHub's REST API as documented, and is shaped by what real GitHub does
 that a naive client gets wrong: ``mergeable`` is null until GitHub has computed it, creating an
 existing ref answers 422, lists are paginated, recursive trees are truncated past 100,000
-entries. Immutable objects (blobs, trees, commits by SHA) are cached for the life of the process.
+entries, archive endpoints redirect to another host. Immutable objects (blobs, trees, commits
+by SHA) are cached in memory and on disk (``DATA_DIR/objects.sqlite3``), and a commit with more
+to read than a few dozen files is read whole, as its archive, in one call.
 """
 
 from __future__ import annotations
@@ -166,9 +168,9 @@ class ObjectCache:
         levels: Mapping[str, tuple[Entry, ...]],
         packs: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Tree levels by SHA, in memory and on disk: as packs of whole subtrees when the
-        caller made them (an archive: a row per small subtree, not per level), else one level
-        a row (see :func:`bot.github.gitobj.pack_levels`)."""
+        """Tree levels by SHA, in memory and on disk, as packs of small whole subtrees (a row
+        per subtree, not per level: see :func:`bot.github.gitobj.packs_of`); ``packs`` when
+        the caller made them already (an archive's tree builder)."""
         self.trees.add_many(levels)
         if not self.durable:
             return
@@ -724,7 +726,9 @@ class Gateway:
         _, rest = self._cached_blobs(unique)
         stored = await self.objects.store.has(objectstore.BLOB, rest) if rest else set()
         rest = [sha for sha in rest if sha not in stored]
-        if len(rest) > ARCHIVE_MIN_BLOBS and await self.read_archive(repo, commit) is not None:
+        if len(rest) > ARCHIVE_MIN_BLOBS:
+            # contents are kept by their SHA even when the archive's tree is not the commit's
+            await self.read_archive(repo, commit)
             _, rest = self._cached_blobs(rest)
             stored |= await self.objects.store.has(objectstore.BLOB, rest) if rest else set()
             rest = [sha for sha in rest if sha not in stored]
