@@ -24,6 +24,7 @@ from bot.fake.state import (
     ApiError,
     InstallationToken,
     Repo,
+    User,
     iso,
     new_token,
     not_found,
@@ -377,7 +378,9 @@ class CoreRoutes:
             tree = store.apply_changes(store.commits[parent].tree, changes)
         except GitError as exc:
             raise validation_failed(str(exc), doc=DOC_CONTENTS) from None
-        sha = store.put_commit(tree, [parent], author, committer, message)
+        sha = store.put_commit(
+            tree, [parent], author, committer, message, signed_by_github=signed_for_bot(actor, body)
+        )
         self.world.set_ref(repo, f"refs/heads/{branch}", sha, pusher=actor, force=False)
         entry = store.lookup(tree, path)
         assert entry is not None
@@ -662,7 +665,16 @@ class CoreRoutes:
             if body.get("committer")
             else author
         )
-        sha = store.put_commit(tree, parents, author, committer, message)
+        signature = body.get("signature")
+        sha = store.put_commit(
+            tree,
+            parents,
+            author,
+            committer,
+            message,
+            signature if isinstance(signature, str) else "",
+            signed_by_github=signed_for_bot(actor, body),
+        )
         out = self.shapes.git_commit(repo, store.commits[sha])
         return json_response(out, 201, headers={"Location": out["url"]})
 
@@ -770,6 +782,13 @@ class CoreRoutes:
             "files": files[:300],
         }
         return json_response(out, headers=headers)
+
+
+def signed_for_bot(actor: User, body: dict[str, Any]) -> bool:
+    """GitHub signs a commit an app makes through the API, but only without custom author,
+    committer or signature ("Signature verification for bots")."""
+    custom = any(body.get(key) for key in ("author", "committer", "signature"))
+    return actor.type == "Bot" and not custom
 
 
 def register(api: Api) -> None:

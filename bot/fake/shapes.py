@@ -11,7 +11,14 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from bot.fake.gitobjects import MODE_TREE, Commit, ObjectStore, Signature
+from bot.fake.gitobjects import (
+    MODE_TREE,
+    Commit,
+    ObjectStore,
+    Signature,
+    is_github_signature,
+    signed_payload,
+)
 from bot.fake.state import (
     Account,
     App,
@@ -324,7 +331,7 @@ class Shapes:
                 }
                 for p in c.parents
             ],
-            "verification": _unsigned(),
+            "verification": verification(c),
         }
 
     def commit(self, repo: Repo, c: Commit) -> JSON:
@@ -345,7 +352,7 @@ class Shapes:
                 "message": c.message,
                 "tree": {"sha": c.tree, "url": f"{api}/git/trees/{c.tree}"},
                 "comment_count": 0,
-                "verification": _unsigned(),
+                "verification": verification(c),
             },
             "author": self.user(author),
             "committer": self.user(committer),
@@ -805,6 +812,22 @@ def _unsigned() -> JSON:
         "signature": None,
         "payload": None,
         "verified_at": None,
+    }
+
+
+def verification(c: Commit) -> JSON:
+    """The `verification` object of a commit: GitHub's own signature verifies; any other
+    signature is from a key GitHub does not know (the fake has no user keys)."""
+    if not c.gpgsig:
+        return _unsigned()
+    payload = signed_payload(c)
+    verified = is_github_signature(c.gpgsig, payload)
+    return {
+        "verified": verified,
+        "reason": "valid" if verified else "unknown_key",
+        "signature": c.gpgsig,
+        "payload": payload.decode("utf-8", "replace"),
+        "verified_at": iso(c.committer.timestamp) if verified else None,
     }
 
 

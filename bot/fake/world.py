@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.fake.gitobjects import ChangeValue, GitError, ObjectStore, Signature, unified_patch
@@ -59,6 +60,21 @@ SUITE_PRIORITY = (
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
 
+@dataclass(frozen=True)
+class CommitSpec:
+    """One commit to push: its changes and message, and who it says wrote it. ``name`` and
+    ``email`` are what the pusher typed into git (GitHub links a commit to the account whose
+    email it carries, or to none); by default the account's own."""
+
+    changes: Mapping[str, ChangeValue]
+    message: str = "Update files"
+    author: User | None = None  # whose identity (default: the pusher's)
+    name: str | None = None
+    email: str | None = None
+    committer: User | None = None  # default: the same identity as the author
+    date: float | None = None  # seconds since the epoch (default: now)
+
+
 class World:
     """The state plus the rules for changing it."""
 
@@ -68,6 +84,9 @@ class World:
         self.shapes = Shapes(self.state, urls)
         self.hooks = Dispatcher(self.state)
         self.objects = ObjectStore()  # one object store for all repositories, like a fork network
+        # GitHub's own account, the committer of what GitHub commits itself (merges, the web
+        # editor): commits by "GitHub <noreply@github.com>" link to it.
+        self.create_user("web-flow", "GitHub", WEB_FLOW.email)
 
     # ---- helpers ---------------------------------------------------------------------------
     def emit(
@@ -359,26 +378,37 @@ class World:
         committer: User | None = None,
     ) -> str:
         """Commit changes on top of a branch (created from nothing if absent) and push it."""
+        spec = CommitSpec(changes, message, author=author, committer=committer)
+        return self.push_commits(repo, branch, [spec], pusher=committer or author)
+
+    def push_commits(
+        self, repo: Repo, branch: str, specs: Sequence[CommitSpec], *, pusher: User
+    ) -> str:
+        """Several commits on top of a branch in one push (one push event), as ``git push``
+        after committing locally: each says who wrote it, which need not be the pusher."""
         ref = f"refs/heads/{branch}"
         parent = repo.refs.get(ref)
-        base_tree = self.objects.commits[parent].tree if parent else None
-        try:
-            tree = (
-                self.objects.apply_changes(base_tree, changes)
-                if base_tree
-                else self.objects.write_tree(changes)
+        sha = parent
+        for spec in specs:
+            base_tree = self.objects.commits[sha].tree if sha else None
+            try:
+                tree = (
+                    self.objects.apply_changes(base_tree, spec.changes)
+                    if base_tree
+                    else self.objects.write_tree(spec.changes)
+                )
+            except GitError as exc:
+                raise ApiError(422, str(exc)) from None
+            now = spec.date if spec.date is not None else time.time()
+            author = self.signature(spec.author or pusher, now)
+            if spec.name is not None or spec.email is not None:
+                author = Signature(spec.name or author.name, spec.email or author.email, int(now))
+            committer = self.signature(spec.committer, now) if spec.committer else author
+            sha = self.objects.put_commit(
+                tree, [sha] if sha else [], author, committer, spec.message
             )
-        except GitError as exc:
-            raise ApiError(422, str(exc)) from None
-        now = time.time()
-        sha = self.objects.put_commit(
-            tree,
-            [parent] if parent else [],
-            self.signature(author, now),
-            self.signature(committer or author, now),
-            message,
-        )
-        self.set_ref(repo, ref, sha, pusher=committer or author, force=False)
+        assert sha is not None
+        self.set_ref(repo, ref, sha, pusher=pusher, force=False)
         return sha
 
     def set_ref(self, repo: Repo, ref: str, sha: str | None, *, pusher: User, force: bool) -> None:
@@ -601,7 +631,12 @@ class World:
             return False, None
         sig = Signature(WEB_FLOW.name, WEB_FLOW.email, int(time.time()))
         sha = self.objects.put_commit(
-            result.tree, [base, pr.head_sha], sig, sig, f"Merge {pr.head_sha} into {base}"
+            result.tree,
+            [base, pr.head_sha],
+            sig,
+            sig,
+            f"Merge {pr.head_sha} into {base}",
+            signed_by_github=True,
         )
         return True, sha
 
@@ -1101,7 +1136,9 @@ class World:
                 merged = store.merge_trees(parent_tree, store.commits[tip].tree, c.tree)
                 if merged.tree is None:
                     raise ApiError(405, "Pull Request is not mergeable")
-                tip = store.put_commit(merged.tree, [tip], c.author, committer, c.message)
+                tip = store.put_commit(
+                    merged.tree, [tip], c.author, committer, c.message, signed_by_github=True
+                )
             return tip
         mb = store.merge_base(base, pr.head_sha)
         result = store.merge_trees(
@@ -1116,7 +1153,12 @@ class World:
             body = message if message is not None else default_body
             text = f"{title or f'{pr.title} (#{pr.number})'}\n\n{body}"
             return store.put_commit(
-                result.tree, [base], self.signature(pr.user, now), committer, text.rstrip() + "\n"
+                result.tree,
+                [base],
+                self.signature(pr.user, now),
+                committer,
+                text.rstrip() + "\n",
+                signed_by_github=True,
             )
         head_label = f"{repo.owner.login}/{pr.head_ref}"
         body = message if message is not None else pr.title
@@ -1127,6 +1169,7 @@ class World:
             self.signature(by, now),
             committer,
             text.rstrip() + "\n",
+            signed_by_github=True,
         )
 
     # ---- issues, comments, labels, reactions -----------------------------------------------

@@ -46,6 +46,7 @@ from bot.rules.lineage import (
     image_matcher,
     status_commits_needed,
 )
+from bot.rules.people import People, people_behind
 from bot.services import Context
 
 router = routing.Router()
@@ -245,7 +246,7 @@ async def gate_pull(
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
-        check = await approvals_check(ctx, facts, policy, scope, pr)
+        check = await approvals_check(ctx, facts, policy, scope, pr, base_head)
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
     if "fleet" in parts:
@@ -658,7 +659,12 @@ async def statuses_of(ctx: Context, repo: str, commits: set[str]) -> dict[str, d
 
 
 async def approvals_check(
-    ctx: Context, facts: RepoFacts, policy: Policy, scope: Scope, pr: dict[str, Any]
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    scope: Scope,
+    pr: dict[str, Any],
+    base_head: str,
 ) -> DesiredCheck:
     envs = [
         e for name in scope.gated if (e := policy.environment(name)) is not None and e.approvals
@@ -673,11 +679,12 @@ async def approvals_check(
     repo = facts.repo
     number = pfield(pr, "number", int)
     head_sha = pfield(pr, "head.sha", str)
-    reviews_raw, commits = await asyncio.gather(
-        ctx.gateway.pull_reviews(repo, number), pull_commits(ctx, repo, number, head_sha)
+    reviews_raw, (commits, unread) = await asyncio.gather(
+        ctx.gateway.pull_reviews(repo, number),
+        pull_commits(ctx, repo, number, head_sha, base_head),
     )
     identity = await ctx.identity()
-    excluded = exclusions(pr, commits, identity.bot_login)
+    people = people_of(pr, commits, identity.bot_login, unread=unread)
     org = facts.owner
     teams = sorted({rule.team for env in envs for rule in env.approvals})
     members = await asyncio.gather(*(ctx.team_members(org, team) for team in teams))
@@ -703,9 +710,11 @@ async def approvals_check(
     approval_facts = ApprovalFacts(
         head_sha=head_sha,
         reviews=[review_of(r) for r in reviews_raw],
-        excluded=excluded,
+        excluded=people.excluded,
         team_members=team_members,
         org=org,
+        unattributed=people.unattributed,
+        unread=people.unread,
     )
     verdicts: list[ApprovalVerdict] = [
         evaluate_approvals(env.name, env.approvals, approval_facts) for env in envs
@@ -716,40 +725,43 @@ async def approvals_check(
     return DesiredCheck(APPROVALS, conclusion, output)  # type: ignore[arg-type]
 
 
-async def pull_commits(ctx: Context, repo: str, number: int, head_sha: str) -> list[dict[str, Any]]:
-    key = ("pr-commits", repo, number, head_sha)
+async def pull_commits(
+    ctx: Context, repo: str, number: int, head_sha: str, base_sha: str
+) -> tuple[list[dict[str, Any]], int]:
+    """Every commit of the PR (against this base: a retargeted PR has other commits) and how
+    many could not be read; memoised per head and base."""
+    key = ("pr-commits", repo, number, head_sha, base_sha)
     memo = ctx.services.caches.derived
     hit = memo.get(key)
     if hit is None:
-        hit = await ctx.gateway.pull_commits(repo, number)
+        hit = await ctx.gateway.all_pull_commits(repo, number, base_sha, head_sha)
         memo[key] = hit
-    assert isinstance(hit, list)
-    return hit
+    commits, unread = hit
+    assert isinstance(commits, list) and isinstance(unread, int)
+    return commits, unread
 
 
-def exclusions(
-    pr: dict[str, Any], commits: Sequence[dict[str, Any]], bot_login: str
-) -> dict[str, str]:
-    """Who never counts, and why: the PR's author, commit authors/committers, the requester."""
-    excluded: dict[str, str] = {}
+def people_of(
+    pr: Mapping[str, Any],
+    commits: Sequence[Mapping[str, Any]],
+    bot_login: str,
+    *,
+    unread: int = 0,
+) -> People:
+    """Who never counts as an approver of ``pr``, and which commits nobody can be named for:
+    the PR's author, commit authors and committers, the requester of a promotion."""
     author = (pr.get("user") or {}).get("login")
-    if author:
-        excluded[str(author).lower()] = "opened the pull request"
-    for commit in commits:
-        short = str(commit.get("sha", ""))[:7]
-        for role in ("author", "committer"):
-            login = (commit.get(role) or {}).get("login")
-            if login and str(login).lower() not in excluded:
-                verb = "authored" if role == "author" else "committed"
-                excluded[str(login).lower()] = f"{verb} commit {short}"
-    asked = markers.requesters(commits, bot_login)
+    body_requester = None
     if author and str(author).lower() == bot_login.lower():
-        who = markers.read_marker(pr.get("body")).get("requested_by")
-        if isinstance(who, str):
-            asked.add(who.lower())
-    for login in asked:
-        excluded[login] = "asked for this promotion with /promote"
-    return excluded
+        asked = markers.read_marker(pr.get("body")).get("requested_by")
+        body_requester = asked if isinstance(asked, str) else None
+    return people_behind(
+        str(author) if author else None,
+        [markers.commit_facts(commit) for commit in commits],
+        bot_login,
+        body_requester=body_requester,
+        unread=unread,
+    )
 
 
 def review_of(raw: dict[str, Any]) -> Review:

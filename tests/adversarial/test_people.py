@@ -7,7 +7,11 @@ colleague with the rights the threat model gives them, never an org owner.
 
 from __future__ import annotations
 
-from tests.e2e.gatekit import PROD, STAGING, open_change, path, summary, verdict, with_image
+import pytest
+
+from bot.fake import FakeCommit
+from bot.github import gateway
+from tests.e2e.gatekit import PROD, open_change, path, summary, verdict, with_image
 from tests.e2e.test_promote import bot_comments, promotion_prs
 from tests.harness import FLEET, Harness
 
@@ -113,4 +117,140 @@ def approve(world: Harness, number: int, *people: str) -> None:
         world.fake.review(FLEET, number, who, "APPROVE")
 
 
-__all__ = ["STAGING", "approve", "prod_pr"]
+def bot_email(world: Harness) -> str:
+    bot = world.fake.world.state.user("fleet-bot[bot]")
+    assert bot is not None
+    return bot.commit_email
+
+
+# --- A: approvals ---------------------------------------------------------------------------
+
+
+async def test_a5_a_requested_by_trailer_typed_by_a_person_is_not_believed(
+    world: Harness,
+) -> None:
+    """A5: alice writes the bot's name, then its noreply email, into her own commits with
+    Requested-by trailers naming every SRE, so that none of them could approve."""
+    number = await prod_pr(world)
+    trailers = "\n".join(f"Requested-by: @{who}" for who in ("bob", "carol", "dana", "frank"))
+    world.fake.commit(
+        FLEET,
+        "to-prod",
+        {"clusters/prod-use1-01/notes.txt": b"a\n"},
+        f"note\n\n{trailers}\n",
+        author="alice",
+        name="fleet-bot[bot]",
+    )
+    world.fake.commit(
+        FLEET,
+        "to-prod",
+        {"clusters/prod-use1-01/notes.txt": b"b\n"},
+        f"note\n\n{trailers}\n",
+        author="alice",
+        name="fleet-bot[bot]",
+        email=bot_email(world),  # GitHub links this one to the bot's account, unsigned
+    )
+    await world.settle()
+    approve(world, number, "bob", "carol", "erin")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+    assert "/promote" not in summary(world, number, APPROVALS)
+
+
+async def test_a3_a_commit_without_an_account_needs_approvals_that_do_without_anyone(
+    world: Harness,
+) -> None:
+    """A3: bob pushes onto alice's prod PR a commit with an email no account has (author:
+    null), then approves it himself. Whoever pushed is unknown, so the approvals must hold
+    without any one approver: a spare for each team makes it."""
+    number = await prod_pr(world)
+    sha = world.fake.commit(
+        FLEET,
+        "to-prod",
+        {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.0").replace(b"info", b"debug")},
+        "turn up logging",
+        author="bob",
+        name="Bob",
+        email="bob@laptop.local",
+    )
+    await world.settle()
+    approve(world, number, "bob", "carol", "erin")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    text = summary(world, number, APPROVALS)
+    assert "Who pushed is unknown" in text and sha[:7] in text
+    assert "Without @bob" in text and "@acme/sre" in text
+    approve(world, number, "frank")  # a spare SRE; erin is still the only tech lead
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    assert "Without @erin" in summary(world, number, APPROVALS)
+    approve(world, number, "dana")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+
+
+async def test_a2_the_committer_of_a_commit_does_not_count(world: Harness) -> None:
+    """A2: bob commits alice's change (author alice, committer bob) and approves it."""
+    number = await prod_pr(world)
+    world.fake.commit(
+        FLEET,
+        "to-prod",
+        {"clusters/prod-use1-01/notes.txt": b"x\n"},
+        "note",
+        author="alice",
+        committer="bob",
+        by="bob",
+    )
+    await world.settle()
+    approve(world, number, "bob", "carol", "erin")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    assert "committed commit" in summary(world, number, APPROVALS)
+
+
+def many_commits(count: int, special: int, author: str) -> list[FakeCommit]:
+    return [
+        FakeCommit(
+            {f"clusters/prod-use1-01/notes/{i:04d}.txt": b"x\n"},
+            f"note {i}",
+            author=author if i == special else "alice",
+        )
+        for i in range(count)
+    ]
+
+
+async def test_a4_commits_past_the_250th_are_read(world: Harness) -> None:
+    """A4: erin's commit is the 256th of alice's PR, past what GitHub lists for a PR."""
+    world.fake.create_branch(FLEET, "big", by="alice")
+    world.fake.push_commits(FLEET, "big", many_commits(260, 255, "erin"), by="alice")
+    world.fake.commit(
+        FLEET, "big", {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.0")}, "prod", author="alice"
+    )
+    number = world.fake.open_pr(FLEET, "big", title="big", author="alice")
+    await world.settle()
+    approve(world, number, "bob", "carol", "erin")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    text = summary(world, number, APPROVALS)
+    assert "@erin authored commit" in text.replace("\\", "")
+
+
+async def test_a4_commits_that_cannot_be_read_at_all_fail_closed(
+    world: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A4: past what even the comparison gives, the unread commits' pushers are unknown."""
+    monkeypatch.setattr(gateway, "COMPARE_COMMITS_LIMIT", 250)
+    world.fake.create_branch(FLEET, "big", by="alice")
+    world.fake.push_commits(FLEET, "big", many_commits(260, 255, "erin"), by="alice")
+    world.fake.commit(
+        FLEET, "big", {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.0")}, "prod", author="alice"
+    )
+    number = world.fake.open_pr(FLEET, "big", title="big", author="alice")
+    await world.settle()
+    approve(world, number, "bob", "carol", "dana")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    assert "11 commits of this pull request could not be read" in summary(world, number, APPROVALS)
+    approve(world, number, "erin", "frank")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
