@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gidgethub import routing, sansio
@@ -43,6 +43,7 @@ from bot.rules.lineage import (
     deployments_of,
     evaluate_lineage,
     exact_matcher,
+    history_suffices,
     image_matcher,
     status_commits_needed,
 )
@@ -418,21 +419,49 @@ async def lineage_reports(
             # where evidence usually is, and a large fleet has hundreds of upstream clusters.
             # Only when that does not settle it is every upstream cluster's history read.
             narrow = env.upstream_clusters == "any"
+            reading = Reading(env.min_soak, now)
             upstream = await upstream_histories(
-                facts, fleet, env, mine, history_head, narrow=narrow
+                facts, fleet, env, mine, history_head, reading, narrow=narrow
             )
             report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
             if narrow and not report.ok:
-                upstream = await upstream_histories(facts, fleet, env, mine, history_head)
+                upstream = await upstream_histories(facts, fleet, env, mine, history_head, reading)
+                report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
+            if _status_missing(report):
+                # The newest runs lacked the status: an older run may have had it.
+                whole = Reading(env.min_soak, now, whole=True)
+                upstream = await upstream_histories(facts, fleet, env, mine, history_head, whole)
                 report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
             reports.append(report)
         blueprints = await source_changes(facts, fleet, env, files, base_head)
         if blueprints:
-            upstream = await source_histories(facts, fleet, env, blueprints, history_head)
-            reports.append(
-                await judge_lineage(ctx, facts, env, blueprints, upstream, exact_matcher, now)
-            )
+            reading = Reading(env.min_soak, now)
+            upstream = await source_histories(facts, fleet, env, blueprints, history_head, reading)
+            report = await judge_lineage(ctx, facts, env, blueprints, upstream, exact_matcher, now)
+            if _status_missing(report):
+                whole = Reading(env.min_soak, now, whole=True)
+                upstream = await source_histories(
+                    facts, fleet, env, blueprints, history_head, whole
+                )
+                report = await judge_lineage(
+                    ctx, facts, env, blueprints, upstream, exact_matcher, now
+                )
+            reports.append(report)
     return reports
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How far back an upstream file's history is read: until a run of the wanted value that
+    lasted ``min_soak`` (at the clock ``now``) is complete, or (``whole``) to the limit."""
+
+    min_soak: timedelta | None
+    now: datetime
+    whole: bool = False
+
+
+def _status_missing(report: LineageReport) -> bool:
+    return any(verdict.kind == "status-missing" for verdict in report.failures)
 
 
 async def judge_lineage(
@@ -500,6 +529,7 @@ async def source_histories(
     env: Environment,
     changes: Sequence[Change],
     default_head: str,
+    reading: Reading,
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
     """For each changed source, its history in every upstream cluster that has it."""
     assert env.upstream is not None
@@ -527,6 +557,7 @@ async def source_histories(
                         sources.extractor(sid),
                         exact_matcher,
                         sources.value_of(source),
+                        reading,
                     )
                 )
         result[(change.cluster, change.item)] = list(await asyncio.gather(*jobs))
@@ -543,6 +574,7 @@ async def upstream_histories(
     env: Environment,
     changes: Sequence[Change],
     default_head: str,
+    reading: Reading,
     *,
     narrow: bool = False,
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
@@ -579,6 +611,7 @@ async def upstream_histories(
                             image_of,
                             image_matcher,
                             now,
+                            reading,
                         )
                     )
             by_tenant[change.item] = list(await asyncio.gather(*jobs))
@@ -600,20 +633,17 @@ async def _history(
     wanted: Sequence[str],
     extract: Callable[[str, bytes], str | None],
     matcher: Callable[[str, str], bool],
-    now: str | None,
+    current: str | None,
+    reading: Reading,
 ) -> UpstreamHistory:
     def enough(seen: list[ValueAt]) -> bool:
-        # Stop once a run of a wanted value is complete: an older commit with another value
-        # (or the end of the list) tells us which commit brought it.
-        for i, at in enumerate(seen):
-            if at.value is not None and any(matcher(w, at.value) for w in wanted):
-                later = seen[i + 1 :]
-                if any(o.value != at.value for o in later):
-                    return True
-        return False
+        # Stop once a run of a wanted value that soaked long enough is complete.
+        return history_suffices(seen, wanted, matcher, min_soak=reading.min_soak, now=reading.now)
 
-    history = await facts.value_history(path, head, extract, enough=enough)
-    return UpstreamHistory(cluster, item, deployments_of(history), now)
+    history = await facts.value_history(
+        path, head, extract, enough=None if reading.whole else enough
+    )
+    return UpstreamHistory(cluster, item, deployments_of(history), current)
 
 
 async def with_branch_commits(

@@ -7,11 +7,13 @@ colleague with the rights the threat model gives them, never an org owner.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bot.fake import FakeCommit
 from bot.github import gateway
-from tests.e2e.gatekit import PROD, open_change, path, summary, verdict, with_image
+from tests.e2e.gatekit import PROD, STAGING, land, open_change, path, summary, verdict, with_image
 from tests.e2e.test_promote import bot_comments, promotion_prs
 from tests.harness import FLEET, Harness
 
@@ -254,3 +256,102 @@ async def test_a4_commits_that_cannot_be_read_at_all_fail_closed(
     approve(world, number, "erin", "frank")
     await world.settle()
     assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+
+
+# --- L: when a value ran upstream -----------------------------------------------------------
+
+SOAK = b"""\
+environments:
+  - name: dev
+    autoMerge: true
+  - name: staging
+    approvals: [{team: sre, count: 1}]
+  - name: prod
+    approvals: [{team: sre, count: 2}, {team: tech-leads, count: 1}]
+    minSoak: 24h
+"""
+STATUS = SOAK.replace(b"minSoak: 24h", b'requireUpstreamStatus: "e2e/*"')
+DAY = 86_400.0
+
+
+def staging_runs(world: Harness, *runs: tuple[str, float]) -> dict[str, str]:
+    """Land staging values at explicit dates (seconds ago); returns {tag: first commit}."""
+    now = time.time()
+    first: dict[str, str] = {}
+    for tag, ago in runs:
+        sha = world.fake.commit(
+            FLEET,
+            "main",
+            {path(STAGING): with_image(world, STAGING, f"{IMG}:{tag}")},
+            f"staging {tag}",
+            author="bob",
+            date=now - ago,
+        )
+        first.setdefault(tag, sha)
+    return first
+
+
+async def test_l1_an_older_run_that_soaked_counts(world: Harness) -> None:
+    """L1: v2.0.5 soaked three days in staging a week ago, then came back for an hour. The
+    newest run is too short; the older one is what the soak rule asks for."""
+    land(world.fake, {".github/promotion.yml": SOAK}, "prod needs a day in staging")
+    staging_runs(
+        world,
+        ("v2.0.5", 10 * DAY),
+        ("v2.0.6", 7 * DAY),
+        ("v2.0.5", 2 * DAY),
+        ("v2.0.7", 2 * DAY - 3600),
+    )
+    await world.settle()
+    number = open_change(world, "to-prod", {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.5")})
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+    # and a value whose every run was short still fails
+    world.fake.commit(
+        FLEET,
+        "to-prod",
+        {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.6")},
+        "v2.0.6",
+        author="alice",
+    )
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+    world.fake.commit(
+        FLEET,
+        "to-prod",
+        {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.7")},
+        "v2.0.7",
+        author="alice",
+    )
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success"  # 2 days minus an hour, still going
+
+
+async def test_l1_short_runs_do_not_add_up(world: Harness) -> None:
+    """L1: two one-hour runs of a value are not a day of soak."""
+    land(world.fake, {".github/promotion.yml": SOAK}, "prod needs a day in staging")
+    staging_runs(
+        world,
+        ("v2.0.5", 3 * DAY),
+        ("v2.0.6", 3 * DAY - 3600),
+        ("v2.0.5", 2 * DAY),
+        ("v2.0.7", 2 * DAY - 3600),
+    )
+    await world.settle()
+    number = open_change(world, "to-prod", {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.5")})
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert "24h" in summary(world, number, LINEAGE)
+
+
+async def test_l2_an_older_run_with_the_status_counts(world: Harness) -> None:
+    """L2: Flux reported success on the run of v2.0.5 a week ago, not on its newest run."""
+    land(world.fake, {".github/promotion.yml": STATUS}, "prod needs Flux's word")
+    first = staging_runs(
+        world, ("v2.0.5", 10 * DAY), ("v2.0.6", 7 * DAY), ("v2.0.5", 2 * DAY), ("v2.0.7", DAY)
+    )
+    world.fake.set_status(FLEET, first["v2.0.5"], "e2e/staging", "success", by="ci-bot")
+    await world.settle()
+    number = open_change(world, "to-prod", {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.5")})
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
