@@ -258,6 +258,125 @@ async def test_a4_commits_that_cannot_be_read_at_all_fail_closed(
     assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
 
 
+async def test_a7_a_force_push_makes_earlier_approvals_stale(world: Harness) -> None:
+    """A7: approvals were for the old head; after a force push to other content (a rewritten
+    commit, so the approved one is no longer in the PR) they do not count."""
+    number = await prod_pr(world)
+    approved = world.fake.repo(FLEET).prs[number].head_sha
+    approve(world, number, "bob", "carol", "erin")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success"
+    world.fake.create_branch(FLEET, "rewrite", by="alice")
+    other = world.fake.commit(
+        FLEET,
+        "rewrite",
+        {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.0").replace(b"info", b"debug")},
+        "rewritten",
+        author="alice",
+    )
+    world.fake.force_push(FLEET, "to-prod", other, by="alice")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    text = summary(world, number, APPROVALS)
+    assert f"approved {approved[:7]}, not the head {other[:7]}" in text
+
+
+async def test_a7_a_force_push_back_to_the_approved_commit_restores_its_approvals(
+    world: Harness,
+) -> None:
+    """A7, decided: the approvals of a commit count whenever that exact commit is the head.
+    A SHA names its content and history, so what merges is exactly what was approved."""
+    number = await prod_pr(world)
+    approved = world.fake.repo(FLEET).prs[number].head_sha
+    approve(world, number, "bob", "carol", "erin")
+    await world.settle()
+    world.fake.commit(
+        FLEET, "to-prod", {"clusters/prod-use1-01/notes.txt": b"x\n"}, "more", author="alice"
+    )
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    world.fake.force_push(FLEET, "to-prod", approved, by="alice")
+    await world.settle()
+    assert world.fake.repo(FLEET).prs[number].head_sha == approved
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+
+
+async def test_a8_a_dismissed_approval_is_no_vote(world: Harness) -> None:
+    """A8: a dismissed approval removes that person's vote, and an approval never returns
+    by itself."""
+    number = await prod_pr(world)
+    approve(world, number, "bob", "carol")
+    rid = world.fake.review(FLEET, number, "erin", "APPROVE")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success"
+    world.fake.dismiss_review(FLEET, number, rid, by="bob", message="not like this")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    assert "erin had their review dismissed" in summary(world, number, APPROVALS).replace("\\", "")
+    world.fake.review(FLEET, number, "erin", "COMMENT", body="ok, looking again")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+
+
+async def test_a9_membership_is_judged_when_the_rule_is_evaluated(world: Harness) -> None:
+    """A9: an approval counts for the teams its author is in now: joining the team later
+    makes it count, leaving it makes it stop counting (membership events re-judge at once)."""
+    number = await prod_pr(world)
+    approve(world, number, "bob", "carol", "frank")  # no tech lead yet
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    world.fake.add_team_member("acme", "tech-leads", "frank")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+    world.fake.remove_team_member("acme", "tech-leads", "frank")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+
+
+LOOSE = b"""\
+environments:
+  - name: dev
+    autoMerge: true
+  - name: staging
+  - name: prod
+    approvals: [{team: sre, count: 1}]
+"""
+
+
+async def test_a10_a_retargeted_pull_request_is_judged_against_its_new_base(
+    world: Harness,
+) -> None:
+    """A10: frank keeps a branch with a looser policy and his own commit; alice's prod change
+    is opened against it, where frank's approval is enough. Retargeted to main, the PR is
+    judged by main's policy, and frank's commit is now part of it: he cannot approve."""
+    world.fake.create_branch(FLEET, "loose", by="frank")
+    world.fake.commit(FLEET, "loose", {".github/promotion.yml": LOOSE}, "loosen", author="frank")
+    world.fake.create_branch(FLEET, "to-prod", from_ref="loose", by="alice")
+    world.fake.commit(
+        FLEET,
+        "to-prod",
+        {path(PROD): with_image(world, PROD, f"{IMG}:v2.0.0")},
+        "prod",
+        author="alice",
+    )
+    number = world.fake.open_pr(FLEET, "to-prod", base="loose", title="prod", author="alice")
+    await world.settle()
+    approve(world, number, "frank")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+    world.fake.edit_pr(FLEET, number, by="alice", base="main")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    approve(world, number, "carol", "erin")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "pending"
+    text = summary(world, number, APPROVALS)
+    assert "frank authored commit" in text.replace("\\", "") and ".github" in text
+    approve(world, number, "bob")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+
+
 # --- L: when a value ran upstream -----------------------------------------------------------
 
 SOAK = b"""\
