@@ -11,16 +11,17 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import prtext
-from bot.aio import map_bounded
+from bot.concurrency.aio import map_bounded
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import mark_fresh_commit
+from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.handlers import dashboard
 from bot.handlers.checks import facts_for, gate_pull, pull_files
-from bot.payload import field as pfield
+from bot.handlers.payload import field as pfield
 from bot.rules import sources
 from bot.rules.commands import Command, extract_commands
 from bot.rules.gate import scope_of
@@ -37,7 +38,7 @@ from bot.rules.promote import (
     promotion_branch,
     resolve_environment,
 )
-from bot.services import Context
+from bot.texts import prtext
 
 router = routing.Router()
 
@@ -120,8 +121,6 @@ async def run_command(asked: Asked, command: Command) -> str | None:
     if command.name == "status":
         if len(command.args) > 1:
             return f"`/status` takes at most one tenant. {STATUS_USAGE}"
-        from bot.handlers import dashboard
-
         argument = command.args[0] if command.args else None
         await dashboard.on_status_command(
             asked.ctx, asked.facts, asked.number, asked.login, argument

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import markers
 from bot.rules.people import CommitFacts, from_app, people_behind
+from bot.texts import markers
 
 BOT = "fleet-bot[bot]"
 
