@@ -1,7 +1,13 @@
-"""``/promote <env> [tenant ...]`` in an issue or PR comment opens the promotion PR.
+"""Slash commands in issue and PR comments: ``/promote <env> [tenant ...]`` and ``/status``.
 
-The commenter needs write, maintain or admin on the fleet repo. Feedback goes where the request
-was made: an eyes reaction when work starts, then a reply with the PR or a plain reason.
+Which lines of a comment are commands is decided by :func:`bot.rules.commands.extract_commands`
+(the lines of its visible text). Every command of a comment runs, in order, each with its own
+reply; more than :data:`MAX_COMMANDS` in one comment run none. ``/promote`` needs write,
+maintain or admin on the fleet repo; a near miss (``/promte``) is answered only for those
+people. Feedback goes where the request was made: an eyes reaction when work starts, then a
+reply with the PR or a plain reason. A new command adds its name to
+:data:`bot.rules.commands.KNOWN`, its usage to :data:`USAGES` and a branch to
+:func:`run_command`.
 """
 
 from __future__ import annotations
@@ -68,11 +74,10 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
     if not await _is_fleet_repo(facts):
         return
     asked = Asked(ctx, facts, data, pfield(author, "login", str), pfield(data, "issue.number", int))
-    taken = [c for c in commands if not c.near_miss]
-    if len(taken) > MAX_COMMANDS:
+    if len(commands) > MAX_COMMANDS:
         await asked.reply(
-            f"This comment holds {len(taken)} commands; I take at most {MAX_COMMANDS} from one "
-            "comment, so I ran none of them. Split them over several comments."
+            f"This comment holds {len(commands)} commands; I take at most {MAX_COMMANDS} from "
+            "one comment, so I ran none of them. Split them over several comments."
         )
         return
     several = len(commands) > 1
@@ -92,6 +97,7 @@ class Asked:
         self.login, self.number = login, number
         self._role: str | None = None
         self._reacted = False
+        self.refused = False  # told already that they may not run commands
 
     async def role(self) -> str:
         if self._role is None:
@@ -145,6 +151,9 @@ async def run_promote(asked: Asked, command: Command) -> str | None:
     except PolicyError as exc:
         return f"The promotion policy is invalid: {exc}"
     if not await asked.may_run():
+        if asked.refused:
+            return None  # one refusal per comment is enough
+        asked.refused = True
         return (
             f"Only people with write access to {facts.repo} can ask for promotions "
             f"(you have {await asked.role()}). Nothing was changed."

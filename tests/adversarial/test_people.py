@@ -86,9 +86,13 @@ async def test_c4_no_replies_to_ordinary_words_or_to_typos_from_readers(world: H
     world.fake.comment(FLEET, issue, "rita", "/promte prod")  # rita can only read
     await world.settle()
     assert bot_comments(world, issue) == []
+    world.fake.comment(FLEET, issue, "rita", "/promote prod\n/promote staging\n/promote prod x")
+    await world.settle()
+    (refusal,) = bot_comments(world, issue)  # one refusal per comment, not one per line
+    assert "write access" in refusal
     world.fake.comment(FLEET, issue, "alice", "/promte prod")
     await world.settle()
-    (reply,) = bot_comments(world, issue)
+    reply = bot_comments(world, issue)[1]
     assert reply.startswith("@alice") and "Did you mean `/promote`" in reply
 
 
