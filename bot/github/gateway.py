@@ -621,8 +621,10 @@ class Gateway:
                 break
             commits.extend(chunk)
             page += 1
+        if total <= len(listed):
+            return listed, 0  # exactly as many as GitHub lists: it listed them all
         if len(commits) <= len(listed):
-            return listed, max(1, total - len(listed))
+            return listed, total - len(listed)
         commits = commits[:COMPARE_COMMITS_LIMIT]
         return commits, max(0, total - len(commits))
 

@@ -13,6 +13,7 @@ import pytest
 
 from bot.fake import FakeCommit
 from bot.github import gateway
+from tests.bench.test_caches import gateway as reader
 from tests.e2e.gatekit import PROD, STAGING, land, open_change, path, summary, verdict, with_image
 from tests.e2e.test_promote import bot_comments, promotion_prs
 from tests.harness import FLEET, Harness
@@ -239,6 +240,24 @@ async def test_a4_commits_past_the_250th_are_read(world: Harness) -> None:
     assert verdict(world, number, APPROVALS) == "pending"
     text = summary(world, number, APPROVALS)
     assert "@erin authored commit" in text.replace("\\", "")
+
+
+async def test_a4_the_commit_list_is_complete_at_and_past_githubs_limit(world: Harness) -> None:
+    """A4: exactly 250 commits are all listed (nothing unknown); one more comes from the
+    comparison of base and head, oldest first."""
+    world.fake.create_branch(FLEET, "big", by="alice")
+    world.fake.push_commits(FLEET, "big", many_commits(250, -1, "erin"), by="alice")
+    number = world.fake.open_pr(FLEET, "big", title="big", author="alice")
+    await world.settle()
+    gw = reader(world)
+    main = world.fake.repo(FLEET).refs["refs/heads/main"]
+    head = world.fake.repo(FLEET).prs[number].head_sha
+    commits, unread = await gw.all_pull_commits(FLEET, number, main, head)
+    assert (len(commits), unread) == (250, 0)
+    head = world.fake.commit(FLEET, "big", {"clusters/x.txt": b"x\n"}, "251", author="erin")
+    await world.settle()
+    commits, unread = await gw.all_pull_commits(FLEET, number, main, head)
+    assert (len(commits), unread) == (251, 0) and commits[-1]["sha"] == head
 
 
 async def test_a4_commits_that_cannot_be_read_at_all_fail_closed(
