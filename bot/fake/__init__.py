@@ -257,8 +257,16 @@ class FakeGitHub:
         message: str = "Update files",
         author: str | None = None,
     ) -> str:
-        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA."""
+        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA.
+
+        `author` is a login, or `"Name <email>"`: a git identity written as is (linked to an
+        account only if the e-mail is one's, as on GitHub), pushed by the repository's owner."""
         r = self.world.need_repo(repo)
+        match = re.fullmatch(r"\s*(.*?)\s*<([^<>]+)>\s*", author or "")
+        if match is not None:
+            pusher = self._author(r, None)
+            identity = (match.group(1) or match.group(2), match.group(2))
+            return self.world.commit_files(r, branch, changes, message, pusher, identity=identity)
         return self.world.commit_files(r, branch, changes, message, self._author(r, author))
 
     def create_branch(
@@ -519,14 +527,16 @@ class FakeGitHub:
         repo: str | None = None,
         event: str = "registry_package",
         by: str | None = None,
+        revision: str | None = None,
     ) -> None:
-        """A container version pushed to GHCR (`registry_package` or `package` published)."""
+        """A container version pushed to GHCR (`registry_package` or `package` published);
+        `revision` is the commit of `repo` the image was built from."""
         account = self.world.state.account(owner)
         if account is None:
             raise ApiError(404, f"account {owner!r} does not exist")
         r = self.world.need_repo(repo) if repo else None
         sender = self._user(by) if by else (self._author(r, None) if r else self._ghost())
-        self.world.publish_package(account, name, tag, digest, r, event, sender)
+        self.world.publish_package(account, name, tag, digest, r, event, sender, revision)
 
     def set_rate_limit(self, limit: int, identity: str | None = None) -> None:
         """Primary rate limit per hour for an identity label (`installation:<id>`) or a kind

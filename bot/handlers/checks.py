@@ -22,6 +22,7 @@ from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, DesiredCheck, publish
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.handlers import appchanges, reviewers
 from bot.handlers.fleetcheck import fleet_check
 from bot.payload import field as pfield
 from bot.render import Annotation, CheckOutput, render_approvals, render_lineage, render_not_gated
@@ -66,6 +67,9 @@ class GateOutcome:
     policy: Policy | None = None
     fleet: Fleet | None = None
     notes: list[str] = field(default_factory=list)
+    #: What the approvals check judged (for the review requests, handlers/reviewers.py).
+    approval_verdicts: tuple[ApprovalVerdict, ...] = ()
+    approval_facts: ApprovalFacts | None = None
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -92,6 +96,9 @@ async def on_pull_request(event: sansio.Event, ctx: Context) -> None:
         return  # we merged it ourselves a moment ago; this event is stale
     outcome = await gate_pull(ctx, facts, pr)
     if outcome is not None:
+        if action in reviewers.ACTIONS:
+            verdicts, judged = outcome.approval_verdicts, outcome.approval_facts
+            await reviewers.ask_reviewers(ctx, facts.repo, pr, verdicts, judged)
         await automerge.consider(ctx, facts, pr, outcome)
 
 
@@ -245,7 +252,7 @@ async def gate_pull(
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
-        check = await approvals_check(ctx, facts, policy, scope, pr)
+        check = await approvals_check(ctx, facts, policy, scope, pr, outcome=outcome)
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
     if "fleet" in parts:
@@ -338,6 +345,8 @@ async def lineage_check(
         )
         return DesiredCheck(LINEAGE, "success", render_not_gated(reason))
     output = render_lineage(reports, repo_url=repo_url, notes=notes)
+    section = await appchanges.lineage_section(ctx, facts, fleet, policy, images, default_head)
+    output = appchanges.with_section(output, section)
     if broken:
         output = CheckOutput(
             title=output.title
@@ -658,7 +667,13 @@ async def statuses_of(ctx: Context, repo: str, commits: set[str]) -> dict[str, d
 
 
 async def approvals_check(
-    ctx: Context, facts: RepoFacts, policy: Policy, scope: Scope, pr: dict[str, Any]
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    scope: Scope,
+    pr: dict[str, Any],
+    *,
+    outcome: GateOutcome | None = None,
 ) -> DesiredCheck:
     envs = [
         e for name in scope.gated if (e := policy.environment(name)) is not None and e.approvals
@@ -711,6 +726,8 @@ async def approvals_check(
         evaluate_approvals(env.name, env.approvals, approval_facts) for env in envs
     ]
     state = combine_approvals(verdicts)
+    if outcome is not None:
+        outcome.approval_verdicts, outcome.approval_facts = tuple(verdicts), approval_facts
     output = render_approvals(verdicts, org=org, notes=notes)
     conclusion = {"success": "success", "failure": "failure"}.get(state)
     return DesiredCheck(APPROVALS, conclusion, output)  # type: ignore[arg-type]

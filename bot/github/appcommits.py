@@ -1,0 +1,177 @@
+"""The application side of a promotion: what each image was built from, and the commits between
+two builds (issue 22). Facts only; ``bot.rules.appchanges`` judges them.
+
+Two kinds of calls, both cached by what makes them immutable:
+
+- **Origins.** The bot's dev bumps record an image's repository and commit as trailers in the
+  bump commit (``bot.markers``). They are read from the history of the tenant's input file in
+  the first environment: one listing of up to 100 commits per page, messages included, so no
+  commit is read on its own. Only commits GitHub attributes to the app count
+  (:func:`bot.markers.is_bot_commit`): anyone with push access can write trailers. The history
+  at a given head never changes, nor does what a commit says: both are kept.
+- **Comparisons.** One ``GET /repos/{app}/compare/{base}...{head}?per_page=50`` per
+  (repository, base, head), kept for good (commits are immutable). A 404 or 403 (no such
+  repository or commit, or the installation cannot read it) is remembered for ten minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import gidgethub
+
+from bot import markers
+from bot.fleet.layout import Fleet
+from bot.fleet.policy import Policy
+from bot.github.client import TransientGitHubError
+from bot.github.facts import RepoFacts
+from bot.github.gateway import GatewayError
+from bot.rules.appchanges import (
+    MAX_COMMITS,
+    AppChange,
+    Compared,
+    Comparison,
+    Found,
+    ImageMove,
+    judge,
+    plan,
+    reduce_comparison,
+    same_image,
+)
+from bot.rules.provenance import BuiltFrom
+from bot.services import Context
+
+__all__ = ["AppChanges", "app_changes", "compare", "origins"]
+
+#: Commits of one input file's history read when looking for origins (two listings at most).
+HISTORY_LIMIT = 200
+#: How long a comparison GitHub refused (404/403) is not asked again, in seconds.
+REFUSED_TTL = 600.0
+
+
+class AppChanges(list[AppChange]):
+    """The application changes of a promotion; ``problem`` says why they could not be read."""
+
+    problem: str = ""
+
+
+async def app_changes(
+    ctx: Context,
+    facts: RepoFacts,
+    fleet: Fleet,
+    policy: Policy,
+    moves: Iterable[ImageMove],
+    head: str,
+) -> AppChanges:
+    """What each move changes in the application (grouped by identical moves), for the PR
+    body and the lineage summary. Informational: when GitHub fails, it says so instead."""
+    wanted = [m for m in moves if m.old is not None and m.new is not None and m.old != m.new]
+    out = AppChanges()
+    if not wanted:
+        return out
+    try:
+        known = await origins(ctx, facts, fleet, policy, wanted, head)
+        planned = plan(wanted, known)
+        found: dict[Comparison, Found] = {}
+        for item in planned:
+            if item.comparison is not None and item.comparison not in found:
+                found[item.comparison] = await compare(ctx, item.comparison)
+    except (TransientGitHubError, GatewayError, gidgethub.GitHubException) as exc:
+        ctx.log.warning("%s: application commits not read: %s", facts.repo, exc)
+        out.problem = "GitHub did not answer while the application's commits were read"
+        return out
+    out.extend(judge(planned, found, ctx.settings.github_url))
+    return out
+
+
+async def origins(
+    ctx: Context,
+    facts: RepoFacts,
+    fleet: Fleet,
+    policy: Policy,
+    moves: Sequence[ImageMove],
+    head: str,
+) -> dict[str, BuiltFrom | None]:
+    """Image value -> what the app's dev bumps recorded about it (None: nothing found).
+
+    Each tenant's input in the first environment is where its bumps landed; its history is read
+    only while some value is still unknown, newest first, so a re-published tag takes the
+    newest record.
+    """
+    identity = await ctx.identity()
+    memo = ctx.services.caches.derived
+    values = list(dict.fromkeys(v for m in moves for v in (m.old, m.new) if v is not None))
+    found: dict[str, BuiltFrom | None] = {}
+    for value in values:
+        hit = memo.get(("image-origin", facts.repo, value))
+        if isinstance(hit, BuiltFrom):
+            found[value] = hit
+    first = policy.first.name
+    for tenant in dict.fromkeys(m.tenant for m in moves):
+        if all(v in found for v in values):
+            break
+        path = next(
+            (p for c in fleet.clusters_of(first) if (p := fleet.input_path(c, tenant))), None
+        )
+        if path is None:
+            continue
+        for image, origin in await _recorded(ctx, facts.repo, path, head, identity.bot_login):
+            for value in values:
+                if value not in found and same_image(value, image):
+                    found[value] = origin
+                    memo[("image-origin", facts.repo, value)] = origin
+    return {value: found.get(value) for value in values}
+
+
+async def _recorded(
+    ctx: Context, repo: str, path: str, head: str, bot_login: str
+) -> tuple[tuple[str, BuiltFrom], ...]:
+    """(image, origin) recorded by the app's commits in the history of ``path`` up to
+    ``head``, newest first."""
+    key = ("bot-origins", repo, path, head, bot_login)
+    memo = ctx.services.caches.derived
+    hit = memo.get(key)
+    if isinstance(hit, tuple):
+        return hit
+    url = f"/repos/{repo}/commits?sha={head}&path={quote(path)}&per_page=100"
+    commits = await ctx.gateway.collect(url, limit=HISTORY_LIMIT)
+    records: list[tuple[str, BuiltFrom]] = []
+    for commit in commits:
+        if not markers.is_bot_commit(commit, bot_login):
+            continue
+        message = str((commit.get("commit") or {}).get("message") or "")
+        record = markers.read_provenance(message)
+        if record is not None:
+            records.append(record)
+    result = tuple(records)
+    memo[key] = result
+    return result
+
+
+async def compare(ctx: Context, comparison: Comparison) -> Found:
+    """GitHub's comparison of two commits of an application repository (the first
+    MAX_COMMITS commits, oldest first), or "unreadable"."""
+    memo = ctx.services.caches.derived
+    key = ("app-compare", comparison.repository.lower(), comparison.base, comparison.head)
+    hit = memo.get(key)
+    if isinstance(hit, Compared):
+        return hit
+    refused = memo.get(("app-compare-refused", *key[1:]))
+    if isinstance(refused, float) and time.monotonic() - refused < REFUSED_TTL:
+        return "unreadable"
+    c = comparison
+    url = f"/repos/{c.repository}/compare/{c.base}...{c.head}?per_page={MAX_COMMITS}"
+    try:
+        data: Any = await ctx.gateway.get(url)
+    except gidgethub.BadRequest as exc:
+        if exc.status_code not in (403, 404, 422):
+            raise
+        ctx.log.info("%s: compare %s...%s refused (%s)", c.repository, c.base, c.head, exc)
+        memo[("app-compare-refused", *key[1:])] = time.monotonic()
+        return "unreadable"
+    answer = reduce_comparison(data if isinstance(data, dict) else {})
+    memo[key] = answer
+    return answer
