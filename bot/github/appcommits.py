@@ -4,10 +4,10 @@ two builds (issue 22). Facts only; ``bot.rules.appchanges`` judges them.
 Two kinds of calls, both cached by what makes them immutable:
 
 - **Origins.** The bot's dev bumps record an image's repository and commit as trailers in the
-  bump commit (``bot.markers``). They are read from the history of the tenant's input file in
+  bump commit (``bot.texts.markers``). They are read from the history of the tenant's input file in
   the first environment: one listing of up to 100 commits per page, messages included, so no
   commit is read on its own. Only commits GitHub attributes to the app count
-  (:func:`bot.markers.is_bot_commit`): anyone with push access can write trailers. The history
+  (:func:`bot.texts.markers.is_bot_commit`): anyone with push access can write trailers. The history
   at a given head never changes, nor does what a commit says: both are kept.
 - **Comparisons.** One ``GET /repos/{app}/compare/{base}...{head}?per_page=50`` per
   (repository, base, head), kept for good (commits are immutable). A 404 or 403 (no such
@@ -23,10 +23,10 @@ from urllib.parse import quote
 
 import gidgethub
 
-from bot import markers
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 from bot.github.client import TransientGitHubError
+from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.github.gateway import GatewayError
 from bot.rules.appchanges import (
@@ -42,7 +42,7 @@ from bot.rules.appchanges import (
     same_image,
 )
 from bot.rules.provenance import BuiltFrom
-from bot.services import Context
+from bot.texts import markers
 
 __all__ = ["AppChanges", "app_changes", "compare", "origins"]
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot import prtext
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 from bot.github.appcommits import app_changes
+from bot.github.context import Context
 from bot.github.facts import RepoFacts
-from bot.render import TEXT_LIMIT, CheckOutput, truncate_markdown
 from bot.rules.appchanges import ImageMove
 from bot.rules.lineage import Change
 from bot.rules.sources import PREFIX as SOURCE_PREFIX
-from bot.services import Context
+from bot.texts import prtext
+from bot.texts.summaries import TEXT_LIMIT, CheckOutput, truncate_markdown
 
 __all__ = ["lineage_section", "with_section"]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.payload import field as pfield
+from bot.github.context import Context
+from bot.handlers.payload import field as pfield
 from bot.rules.approvals import ApprovalFacts, ApprovalVerdict
 from bot.rules.reviewers import ReviewRequest, reviewers_to_request
-from bot.services import Context
 
 __all__ = ["ACTIONS", "ask_reviewers"]
 

@@ -1,10 +1,11 @@
 """Where an image was built from, and which application commits a promotion brings (pure).
 
 An image announcement may say which repository and commit it was built from. The dev bump
-records that in its commit as trailers (``bot.markers``), so the fleet repo keeps it and the bot
-keeps nothing. A promotion moves a tenant from the image its target environment runs to the one
-upstream runs; when the commits of both images are known and in the same repository, what the
-promotion changes in the application is GitHub's comparison of those two commits.
+records that in its commit as trailers (``bot.texts.markers``), so the fleet repo keeps it and
+the bot keeps nothing. A promotion moves a tenant from the image its target environment runs
+to the one upstream runs; when the commits of both images are known and in the same
+repository, what the promotion changes in the application is GitHub's comparison of those two
+commits.
 
 This module validates announced values, plans the comparisons (one per repository and pair of
 commits, however many tenants share it), reads GitHub's answer into a few fields, and judges

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot import samples
+from bot.fake import samples
 from tests.e2e.gatekit import DEV, STAGING, land, open_change, path, summary, with_image
 from tests.harness import FLEET, Harness
 

@@ -6,13 +6,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot import markers
 from bot.fleet.images import ImageRefError, parse_image
-from bot.render import md_cell, md_code, md_escape, truncate_markdown
 from bot.rules.appchanges import AppChange, AppCommit
 from bot.rules.bump import BumpPlan
 from bot.rules.promote import PromotionPlan
 from bot.rules.provenance import BuiltFrom
+from bot.texts import markers
+from bot.texts.summaries import md_cell, md_code, md_escape, truncate_markdown
 
 MAX_BODY = 60_000  # GitHub's limit on PR bodies is 65,536 characters
 
