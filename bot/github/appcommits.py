@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import gidgethub
 
@@ -94,6 +93,8 @@ async def origins(
     policy: Policy,
     moves: Sequence[ImageMove],
     head: str,
+    *,
+    bot_login: str | None = None,
 ) -> dict[str, BuiltFrom | None]:
     """Image value -> what the app's dev bumps recorded about it (None: nothing found).
 
@@ -101,7 +102,8 @@ async def origins(
     only while some value is still unknown, newest first, so a re-published tag takes the
     newest record.
     """
-    identity = await ctx.identity()
+    if bot_login is None:
+        bot_login = (await ctx.identity()).bot_login
     memo = ctx.services.caches.derived
     values = list(dict.fromkeys(v for m in moves for v in (m.old, m.new) if v is not None))
     found: dict[str, BuiltFrom | None] = {}
@@ -118,7 +120,7 @@ async def origins(
         )
         if path is None:
             continue
-        for image, origin in await _recorded(ctx, facts.repo, path, head, identity.bot_login):
+        for image, origin in await _recorded(facts, path, head, bot_login):
             for value in values:
                 if value not in found and same_image(value, image):
                     found[value] = origin
@@ -127,17 +129,17 @@ async def origins(
 
 
 async def _recorded(
-    ctx: Context, repo: str, path: str, head: str, bot_login: str
+    facts: RepoFacts, path: str, head: str, bot_login: str
 ) -> tuple[tuple[str, BuiltFrom], ...]:
     """(image, origin) recorded by the app's commits in the history of ``path`` up to
-    ``head``, newest first."""
-    key = ("bot-origins", repo, path, head, bot_login)
-    memo = ctx.services.caches.derived
+    ``head``, newest first. The listing is the one the lineage check reads of the same file
+    (shared within the delivery); what it says is kept for good, keyed by the head SHA."""
+    key = ("bot-origins", facts.repo, path, head, bot_login)
+    memo = facts.ctx.services.caches.derived
     hit = memo.get(key)
     if isinstance(hit, tuple):
         return hit
-    url = f"/repos/{repo}/commits?sha={head}&path={quote(path)}&per_page=100"
-    commits = await ctx.gateway.collect(url, limit=HISTORY_LIMIT)
+    commits = await facts.path_history(path, head, limit=HISTORY_LIMIT)
     records: list[tuple[str, BuiltFrom]] = []
     for commit in commits:
         if not markers.is_bot_commit(commit, bot_login):

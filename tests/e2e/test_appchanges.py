@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from bot.fake import samples
+from tests.audit.kit import audit
 from tests.e2e.gatekit import DEV, STAGING, land, open_change, path, summary, with_image
 from tests.harness import FLEET, Harness
 
@@ -329,3 +330,34 @@ async def test_review_requests_name_who_can_fill_the_empty_slots(world: Harness)
     world.fake.commit(FLEET, branch, {"notes.md": b"2\n"}, "another note", "alice")
     await world.settle()
     assert requests() == 1  # carol and the team are requested already: nobody asked twice
+
+
+async def promote_prod(h: Harness) -> Any:
+    issue = h.fake.create_issue(FLEET, "to prod", "", author="alice")
+    h.fake.comment(FLEET, issue, "alice", "/promote prod payment-app")
+    await h.settle()
+    (pr,) = [p for p in promotions(h) if p.state == "open"]
+    return pr
+
+
+async def test_the_audit_links_the_same_comparison_for_a_prod_change(world: Harness) -> None:
+    first, between = await staged(world, ["for prod"])
+    prod_first = await promote_prod(world)  # v1.9.0 -> v2.1.0: v1.9.0 has no record
+    await merge_promotion(world, prod_first)
+    await merge_promotion(world, await promote_staging(world))
+    prod_second = await promote_prod(world)  # v2.1.0 -> v2.2.0
+    comparison = f"{world.fake.web_url}/{APP}/compare/{first}...{between[-1]}"
+    assert f"[full comparison]({comparison})" in prod_second.body
+    await merge_promotion(world, prod_second)
+    result = await audit(world, "--env", "prod")
+    assert result.code == 0, result.err
+    record = result.out.split(f"### ❌ #{prod_second.number} ")[1].split("\n### ")[0]
+    assert f"[the commits between the two builds]({comparison})" in record
+    earlier = result.out.split(f"### ❌ #{prod_first.number} ")[1].split("\n### ")[0]
+    assert "no comparison (the commit v1.9.0 was built from is not recorded)" in earlier
+    records = {
+        r["pull_request"]: r
+        for r in (await audit(world, "--env", "prod", "--format", "json")).json()
+    }
+    (link,) = records[prod_second.number]["app_changes"]
+    assert link["comparison_url"] == comparison and link["tenants"] == ["payment-app"]
