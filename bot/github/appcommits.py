@@ -43,12 +43,14 @@ from bot.rules.appchanges import (
 from bot.rules.provenance import BuiltFrom
 from bot.texts import markers
 
-__all__ = ["AppChanges", "app_changes", "compare", "origins"]
+__all__ = ["AppChanges", "app_changes", "compare", "forget_misses", "origins"]
 
 #: Commits of one input file's history read when looking for origins (two listings at most).
 HISTORY_LIMIT = 200
 #: How long a comparison GitHub refused (404/403) is not asked again, in seconds.
 REFUSED_TTL = 600.0
+#: How long "the history of this input records nothing about this image" is kept, in seconds.
+NOT_FOUND_TTL = 3600.0
 
 
 class AppChanges(list[AppChange]):
@@ -112,20 +114,49 @@ async def origins(
         if isinstance(hit, BuiltFrom):
             found[value] = hit
     first = policy.first.name
+    now = time.monotonic()
     for tenant in dict.fromkeys(m.tenant for m in moves):
-        if all(v in found for v in values):
-            break
         path = next(
             (p for c in fleet.clusters_of(first) if (p := fleet.input_path(c, tenant))), None
         )
         if path is None:
             continue
+        # A value is promoted only after it ran in the first environment, so its bump is in
+        # the history already: not finding it there stays true (re-read after an hour).
+        misses = _misses(ctx, facts.repo)
+        pending = [
+            v
+            for v in values
+            if v not in found and now - misses.get((path, v), -NOT_FOUND_TTL) >= NOT_FOUND_TTL
+        ]
+        if not pending:
+            continue
         for image, origin in await _recorded(facts, path, head, bot_login):
-            for value in values:
+            for value in pending:
                 if value not in found and same_image(value, image):
                     found[value] = origin
                     memo[("image-origin", facts.repo, value)] = origin
+        for value in pending:
+            if value not in found:
+                misses[(path, value)] = now
     return {value: found.get(value) for value in values}
+
+
+def _misses(ctx: Context, repo: str) -> dict[tuple[str, str], float]:
+    """(input path, image) -> when its history was found to record nothing about the image."""
+    key = ("image-origin-none", repo)
+    known = ctx.services.caches.derived.get(key)
+    if not isinstance(known, dict):
+        known = {}
+        ctx.services.caches.derived[key] = known
+    return known
+
+
+def forget_misses(ctx: Context, repo: str, image: str) -> None:
+    """A bump of ``image`` is being made: earlier "nothing recorded" answers about it end."""
+    misses = _misses(ctx, repo)
+    for entry in [e for e in misses if same_image(e[1], image)]:
+        del misses[entry]
 
 
 async def _recorded(

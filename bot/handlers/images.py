@@ -15,6 +15,7 @@ from gidgethub import routing, sansio
 from bot.concurrency import cpu
 from bot.fleet.images import ImageRef, ImageRefError, parse_image
 from bot.github import discovery
+from bot.github.appcommits import forget_misses
 from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.handlers.payload import PayloadError
@@ -240,6 +241,8 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
         plan_now = await cpu.run(plan_bump, fleet, env, again, image)
         return not plan_now.empty
 
+    if image.built_from is not None:
+        forget_misses(ctx, repo, image.reference)  # this bump records where it came from
     proposal = Proposal(
         still_needed=still_needed,
         branch=bump_branch(image.repository, image.tag),

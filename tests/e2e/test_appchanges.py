@@ -361,3 +361,25 @@ async def test_the_audit_links_the_same_comparison_for_a_prod_change(world: Harn
     }
     (link,) = records[prod_second.number]["app_changes"]
     assert link["comparison_url"] == comparison and link["tenants"] == ["payment-app"]
+
+
+async def test_a_pr_opened_before_the_bump_shows_the_commits_once_it_lands(
+    world: Harness,
+) -> None:
+    """ "Not recorded" is remembered, but a bump of that image ends it: the summary of a PR
+    opened early shows the commits as soon as the image reaches dev."""
+    first = app_commits(world, ["the first build"])[-1]
+    announce(world, "v2.1.0", first)
+    await world.settle()
+    await merge_promotion(world, await promote_staging(world, bumps(world)[0].number))
+    number = open_change(
+        world,
+        "early",
+        {path(STAGING): with_image(world, STAGING, f"{samples.PAYMENT_IMAGE}:v2.2.0")},
+    )
+    await world.settle()
+    assert "application commits unknown: the commit v2.2.0" in summary(world, number, LINEAGE)
+    later = app_commits(world, ["late change"])
+    announce(world, "v2.2.0", later[-1])
+    await world.settle()  # the bump merges; the push to main re-judges the open PR
+    assert listed(summary(world, number, LINEAGE)) == [later[-1][:7]]
