@@ -257,18 +257,23 @@ class FakeGitHub:
         changes: Mapping[str, ChangeValue],
         message: str = "Update files",
         author: str | None = None,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        by: str | None = None,
     ) -> str:
         """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA.
 
-        `author` is a login, or `"Name <email>"`: a git identity written as is (linked to an
-        account only if the e-mail is one's, as on GitHub), pushed by the repository's owner."""
+        ``name``/``email`` are what the pusher typed into git instead of the account's own (an
+        e-mail no account has gives `author: null`, one that is an account's links the commit to
+        it, as on GitHub); ``by`` who pushes (default: the author)."""
         r = self.world.need_repo(repo)
-        match = re.fullmatch(r"\s*(.*?)\s*<([^<>]+)>\s*", author or "")
-        if match is not None:
-            pusher = self._author(r, None)
-            identity = (match.group(1) or match.group(2), match.group(2))
-            return self.world.commit_files(r, branch, changes, message, pusher, identity=identity)
-        return self.world.commit_files(r, branch, changes, message, self._author(r, author))
+        pusher = self._author(r, by or author)
+        identity = None
+        if name is not None or email is not None:
+            base = self._author(r, author)
+            identity = (name or base.name or base.login, email or base.commit_email)
+        return self.world.commit_files(r, branch, changes, message, pusher, identity=identity)
 
     def create_branch(
         self, repo: str, name: str, from_ref: str | None = None, by: str | None = None

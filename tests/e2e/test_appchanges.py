@@ -186,7 +186,7 @@ async def test_authors_without_a_github_account_are_named_not_linked(world: Harn
     await world.settle()
     await merge_promotion(world, await promote_staging(world, bumps(world)[0].number))
     unlinked = world.fake.commit(
-        APP, "main", {"b.txt": b"b"}, "@dana please look", "Night Owl <owl@example.org>"
+        APP, "main", {"b.txt": b"b"}, "@dana please look", name="Night Owl", email="owl@ex.org"
     )
     announce(world, "v2.2.0", unlinked)
     await world.settle()
@@ -220,13 +220,14 @@ async def test_trailers_written_by_people_do_not_count(world: Harness) -> None:
     land(world.fake, {path(DEV): with_image(world, DEV, image)}, f"bump\n\n{trailers}")
     bot = world.fake.world.state.user("fleet-bot[bot]")
     assert bot is not None
-    spoof = f"fleet-bot[bot] <{bot.commit_email}>"  # GitHub links it to the bot's account
-    world.fake.commit(
+    world.fake.commit(  # the bot's e-mail: GitHub links the commit to the bot's account
         FLEET,
         "main",
         {path(DEV): (world.file(path(DEV)) or b"") + b"# again\n"},
         f"Bump payment to v2.2.0 in dev\n\n{trailers}",
-        spoof,
+        name="fleet-bot[bot]",
+        email=bot.commit_email,
+        by="bob",
     )
     await world.settle()
     listing = await_listing(world)
