@@ -8,6 +8,8 @@ an e-mail no account has (GitHub then lists ``author: null``).
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
@@ -362,6 +364,9 @@ async def test_the_audit_links_the_same_comparison_for_a_prod_change(world: Harn
     }
     (link,) = records[prod_second.number]["app_changes"]
     assert link["comparison_url"] == comparison and link["tenants"] == ["payment-app"]
+    rows = list(csv.DictReader(io.StringIO((await audit(world, "--format", "csv")).out)))
+    (row,) = [r for r in rows if r["record"] == f"#{prod_second.number}"]
+    assert row["app_comparison"] == comparison
 
 
 async def test_a_pr_opened_before_the_bump_shows_the_commits_once_it_lands(
