@@ -567,14 +567,16 @@ class FakeGitHub:
         repo: str | None = None,
         event: str = "registry_package",
         by: str | None = None,
+        revision: str | None = None,
     ) -> None:
-        """A container version pushed to GHCR (`registry_package` or `package` published)."""
+        """A container version pushed to GHCR (`registry_package` or `package` published);
+        `revision` is the commit of `repo` the image was built from."""
         account = self.world.state.account(owner)
         if account is None:
             raise ApiError(404, f"account {owner!r} does not exist")
         r = self.world.need_repo(repo) if repo else None
         sender = self._user(by) if by else (self._author(r, None) if r else self._ghost())
-        self.world.publish_package(account, name, tag, digest, r, event, sender)
+        self.world.publish_package(account, name, tag, digest, r, event, sender, revision)
 
     def set_rate_limit(self, limit: int, identity: str | None = None) -> None:
         """Primary rate limit per hour for an identity label (`installation:<id>`) or a kind

@@ -8,12 +8,9 @@ next to their SHA so that walking a 100,000-file repository never re-parses byte
 
 from __future__ import annotations
 
-import base64
 import difflib
 import hashlib
 import heapq
-import hmac
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -26,24 +23,6 @@ BLOB_MODES = frozenset({MODE_FILE, MODE_EXEC, MODE_LINK})
 ALL_MODES = frozenset({MODE_FILE, MODE_EXEC, MODE_TREE, MODE_LINK, MODE_COMMIT})
 
 EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-
-
-#: GitHub's own signing key (its "web-flow" GPG key), secret to the fake: a signature cannot be
-#: made without it, nor copied from one commit onto another (it covers the commit's content).
-_GITHUB_KEY = os.urandom(32)
-_SIG_BEGIN, _SIG_END = "-----BEGIN PGP SIGNATURE-----", "-----END PGP SIGNATURE-----"
-
-
-def github_signature(payload: bytes) -> str:
-    """The armored signature GitHub puts on a commit it makes itself (web-flow commits, and
-    commits a GitHub App creates through the API without a custom author or committer)."""
-    mac = hmac.new(_GITHUB_KEY, payload, hashlib.sha256).digest()
-    return f"{_SIG_BEGIN}\n\n{base64.b64encode(b'web-flow:' + mac).decode()}\n{_SIG_END}\n"
-
-
-def is_github_signature(signature: str, payload: bytes) -> bool:
-    """True when ``signature`` is GitHub's over exactly ``payload``."""
-    return hmac.compare_digest(signature, github_signature(payload))
 
 
 class GitError(Exception):
@@ -92,7 +71,6 @@ class Commit:
     author: Signature
     committer: Signature
     message: str
-    gpgsig: str = ""  # an armored signature ("" when unsigned), part of the object as in git
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,29 +117,14 @@ def serialize_tree(entries: Iterable[TreeEntry]) -> bytes:
 
 
 def serialize_commit(
-    tree: str,
-    parents: Iterable[str],
-    author: Signature,
-    committer: Signature,
-    message: str,
-    gpgsig: str = "",
+    tree: str, parents: Iterable[str], author: Signature, committer: Signature, message: str
 ) -> bytes:
-    """A commit in git's text format (a signature is the ``gpgsig`` header, continuation lines
-    indented by one space, as git writes it)."""
+    """A commit in git's text format."""
     lines = [f"tree {tree}"]
     lines += [f"parent {p}" for p in parents]
     lines.append(f"author {author.line()}")
     lines.append(f"committer {committer.line()}")
-    if gpgsig:
-        lines.append("gpgsig " + gpgsig.rstrip("\n").replace("\n", "\n "))
     return ("\n".join(lines) + "\n\n" + message).encode()
-
-
-def signed_payload(commit: Commit) -> bytes:
-    """What a commit's signature covers: the commit object without its signature header."""
-    return serialize_commit(
-        commit.tree, commit.parents, commit.author, commit.committer, commit.message
-    )
 
 
 def split_path(path: str) -> list[str]:
@@ -184,6 +147,9 @@ class ObjectStore:
     blobs: dict[str, bytes] = field(default_factory=dict)
     trees: dict[str, tuple[TreeEntry, ...]] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)
+    #: Commits GitHub signed itself (web-flow): merges it made, and what an app committed
+    #: through the API without a custom author or committer. Pushed commits are unsigned.
+    signed: set[str] = field(default_factory=set)
     _flat_cache: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -213,12 +179,8 @@ class ObjectStore:
         author: Signature,
         committer: Signature | None,
         message: str,
-        gpgsig: str = "",
-        *,
-        signed_by_github: bool = False,
     ) -> str:
-        """Store a commit and return its SHA; tree and parents must exist. ``signed_by_github``
-        signs it with GitHub's key (``gpgsig`` is then ignored)."""
+        """Store a commit and return its SHA; tree and parents must exist."""
         parent_list = tuple(parents)
         if tree not in self.trees:
             raise GitError(f"tree {tree} does not exist")
@@ -226,15 +188,8 @@ class ObjectStore:
             if p not in self.commits:
                 raise GitError(f"parent {p} does not exist")
         committer = committer or author
-        if signed_by_github:
-            gpgsig = github_signature(
-                serialize_commit(tree, parent_list, author, committer, message)
-            )
-        raw = serialize_commit(tree, parent_list, author, committer, message, gpgsig)
-        sha = hash_object("commit", raw)
-        self.commits.setdefault(
-            sha, Commit(sha, tree, parent_list, author, committer, message, gpgsig)
-        )
+        sha = hash_object("commit", serialize_commit(tree, parent_list, author, committer, message))
+        self.commits.setdefault(sha, Commit(sha, tree, parent_list, author, committer, message))
         return sha
 
     def write_tree(self, files: Mapping[str, ChangeValue]) -> str:

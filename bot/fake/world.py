@@ -376,9 +376,17 @@ class World:
         message: str,
         author: User,
         committer: User | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> str:
-        """Commit changes on top of a branch (created from nothing if absent) and push it."""
-        spec = CommitSpec(changes, message, author=author, committer=committer)
+        """Commit changes on top of a branch (created from nothing if absent) and push it.
+
+        ``identity`` (name, e-mail) writes that author and committer into the commit instead
+        of ``author``'s, as ``git commit`` with any configured identity does (``author`` still
+        pushes): GitHub links such a commit to an account only by its e-mail."""
+        name, email = identity if identity is not None else (None, None)
+        spec = CommitSpec(
+            changes, message, author=author, name=name, email=email, committer=committer
+        )
         return self.push_commits(repo, branch, [spec], pusher=committer or author)
 
     def push_commits(
@@ -387,8 +395,7 @@ class World:
         """Several commits on top of a branch in one push (one push event), as ``git push``
         after committing locally: each says who wrote it, which need not be the pusher."""
         ref = f"refs/heads/{branch}"
-        parent = repo.refs.get(ref)
-        sha = parent
+        sha = repo.refs.get(ref)
         for spec in specs:
             base_tree = self.objects.commits[sha].tree if sha else None
             try:
@@ -631,13 +638,9 @@ class World:
             return False, None
         sig = Signature(WEB_FLOW.name, WEB_FLOW.email, int(time.time()))
         sha = self.objects.put_commit(
-            result.tree,
-            [base, pr.head_sha],
-            sig,
-            sig,
-            f"Merge {pr.head_sha} into {base}",
-            signed_by_github=True,
+            result.tree, [base, pr.head_sha], sig, sig, f"Merge {pr.head_sha} into {base}"
         )
+        self.objects.signed.add(sha)
         return True, sha
 
     def mergeable_state(self, repo: Repo, pr: PullRequest, mergeable: bool | None) -> str:
@@ -1103,6 +1106,7 @@ class World:
                     documentation_url=doc,
                 )
         new_tip = self._merge_commit(repo, pr, by, method, title, message)
+        self.objects.signed.add(new_tip)  # GitHub signs the commits of its merges (web-flow)
         now = time.time()
         pr.merged = True
         pr.merged_at = pr.closed_at = pr.updated_at = now
@@ -1136,9 +1140,8 @@ class World:
                 merged = store.merge_trees(parent_tree, store.commits[tip].tree, c.tree)
                 if merged.tree is None:
                     raise ApiError(405, "Pull Request is not mergeable")
-                tip = store.put_commit(
-                    merged.tree, [tip], c.author, committer, c.message, signed_by_github=True
-                )
+                tip = store.put_commit(merged.tree, [tip], c.author, committer, c.message)
+                store.signed.add(tip)
             return tip
         mb = store.merge_base(base, pr.head_sha)
         result = store.merge_trees(
@@ -1153,12 +1156,7 @@ class World:
             body = message if message is not None else default_body
             text = f"{title or f'{pr.title} (#{pr.number})'}\n\n{body}"
             return store.put_commit(
-                result.tree,
-                [base],
-                self.signature(pr.user, now),
-                committer,
-                text.rstrip() + "\n",
-                signed_by_github=True,
+                result.tree, [base], self.signature(pr.user, now), committer, text.rstrip() + "\n"
             )
         head_label = f"{repo.owner.login}/{pr.head_ref}"
         body = message if message is not None else pr.title
@@ -1169,7 +1167,6 @@ class World:
             self.signature(by, now),
             committer,
             text.rstrip() + "\n",
-            signed_by_github=True,
         )
 
     # ---- issues, comments, labels, reactions -----------------------------------------------
@@ -1648,11 +1645,15 @@ class World:
         repo: Repo | None,
         event: str,
         by: User,
+        revision: str | None = None,
     ) -> Package:
         """A container image version pushed to GHCR: `registry_package` or `package` published.
 
         The payload follows the octokit examples: `package_version.container_metadata.tag`
-        carries `name` (the tag, empty for untagged pushes) and `digest`.
+        carries `name` (the tag, empty for untagged pushes) and `digest`. A `revision` (the
+        commit the image was built from) appears as the examples show it: `package` events
+        carry it as `target_oid`; `registry_package` events put the image digest there and
+        the commit only in the OCI labels (`org.opencontainers.image.revision`).
         """
         if event not in ("registry_package", "package"):
             raise ValueError("event must be registry_package or package")
@@ -1672,14 +1673,21 @@ class World:
             id=self.state.ids.new("package_version"), name=digest, tags=[tag] if tag else []
         )
         package.versions.append(version)
-        body = {event: self.package_json(package, version, tag or "")}
+        body = {event: self.package_json(package, version, tag or "", revision, event)}
         if repo is not None:
             self.emit(event, "published", body, sender=by, repo=repo, permission="packages")
         else:
             self.emit(event, "published", body, sender=by, account=owner, permission="packages")
         return package
 
-    def package_json(self, package: Package, version: PackageVersion, tag: str) -> dict[str, Any]:
+    def package_json(
+        self,
+        package: Package,
+        version: PackageVersion,
+        tag: str,
+        revision: str | None = None,
+        event: str = "registry_package",
+    ) -> dict[str, Any]:
         """The package object of package webhooks, for a container version."""
         owner = package.owner
         kind = "orgs" if isinstance(owner, Org) else "users"
@@ -1687,6 +1695,12 @@ class World:
         path = f"repositories/{owner.login.lower()}/{package.name}"
         ref = f"ghcr.io/{owner.login.lower()}/{package.name}:{tag}"
         source = f"{self.urls.web}/{package.repo.full_name}" if package.repo else ""
+        labels: dict[str, str] = {"org.opencontainers.image.source": source} if source else {}
+        if revision:
+            labels["org.opencontainers.image.revision"] = revision
+        # `package` events carry the commit as target_oid, `registry_package` the digest.
+        digest_hex = version.name.removeprefix("sha256:")
+        target_oid = (revision or "") if event == "package" else digest_hex
         return {
             "id": package.id,
             "name": package.name,
@@ -1708,7 +1722,7 @@ class World:
                 "manifest": "",
                 "html_url": f"{html}/{version.id}",
                 "target_commitish": package.repo.default_branch if package.repo else "",
-                "target_oid": "",
+                "target_oid": target_oid,
                 "created_at": iso(version.created_at),
                 "updated_at": iso(version.created_at),
                 "metadata": [],
@@ -1717,10 +1731,10 @@ class World:
                     "labels": {
                         "description": "",
                         "source": source,
-                        "revision": "",
+                        "revision": revision or "",
                         "image_url": source,
                         "licenses": "",
-                        "all_labels": {"org.opencontainers.image.source": source} if source else {},
+                        "all_labels": labels,
                     },
                     "manifest": {
                         "digest": version.name,
