@@ -128,6 +128,10 @@ class TenantInput:
     values: Mapping[str, Any]
     warnings: tuple[str, ...]
     values_line: int | None = None  # line of the ``defaultValues:``/``values:`` key
+    #: The values of every further ResourceSetInputProvider document of the file, in file
+    #: order: a cluster applies them all, so the gate judges them all (edits change only the
+    #: first).
+    others: tuple[Mapping[str, Any], ...] = ()
     #: The file as read. Spans are found by parsing it again when asked (rarely: annotations),
     #: so that a remembered input is a few hundred bytes, not its YAML node graph (8 KB).
     _data: bytes | None = field(default=None, repr=False, compare=False)
@@ -150,13 +154,21 @@ class TenantInput:
                 return None
         return current
 
-    def span(self, dotted_key: str) -> ValueSpan | None:
-        """Where the scalar at ``dotted_key`` sits; None when absent or not a scalar."""
+    @property
+    def documents(self) -> tuple[Mapping[str, Any], ...]:
+        """The values of each provider document of the file: ``values`` first."""
+        return (self.values, *self.others)
+
+    def span(self, dotted_key: str, document: int = 0) -> ValueSpan | None:
+        """Where the scalar at ``dotted_key`` sits (in provider document number ``document``,
+        0 for the first); None when absent or not a scalar."""
         if self._data is None:
             return None
         text, documents = _load(self.path, self._data)
-        index, _ = _rsip_document(self.path, documents)
-        _, values_node, _, _ = _values_node(self.path, documents[index])
+        indexes = _rsip_documents(self.path, documents)
+        if not 0 <= document < len(indexes):
+            return None
+        _, values_node, _, _ = _values_node(self.path, documents[indexes[document]])
         if values_node is None:
             return None
         node = _find(values_node, tuple(dotted_key.split(".")))
@@ -174,6 +186,10 @@ def read_input(path: str, data: bytes) -> TenantInput:
     values: dict[str, Any] = {}
     if values_node is not None:
         values = _construct(path, values_node)
+    others = []
+    for extra in _rsip_documents(path, documents)[1:]:
+        _, other_node, _, _ = _values_node(path, documents[extra])
+        others.append(_construct(path, other_node) if other_node is not None else {})
     image = values.get("image")
     if "image" in values and not isinstance(image, str):
         found = mapping_get(values_node, "image") if values_node is not None else None
@@ -194,6 +210,7 @@ def read_input(path: str, data: bytes) -> TenantInput:
         values=values,
         warnings=(*warnings, *form_warnings),
         values_line=values_line,
+        others=tuple(others),
         _data=data,
     )
 
@@ -271,7 +288,7 @@ def _edit(
 def _load(path: str, data: bytes) -> tuple[_Text, list[Node]]:
     try:
         text, bom = decode_utf8(data, MAX_INPUT_BYTES)
-        documents = compose_documents(text)
+        documents = compose_documents(text, merge_keys=False)
     except YamlProblem as exc:
         raise InputError(path, exc.line, exc.message) from None
     return _Text(data, text, bom, text.isascii()), documents
@@ -284,13 +301,19 @@ def _construct(path: str, node: Node) -> Any:
         raise InputError(path, exc.line, exc.message) from None
 
 
-def _rsip_document(path: str, documents: list[Node]) -> tuple[int, list[str]]:
-    """The index of the ResourceSetInputProvider document, and a warning if there are several."""
-    found = [
+def _rsip_documents(path: str, documents: list[Node]) -> list[int]:
+    """The indexes of the ResourceSetInputProvider documents, in file order."""
+    return [
         i
         for i, doc in enumerate(documents)
         if (kind := mapping_get(doc, "kind")) is not None and kind[1].value == RSIP_KIND
     ]
+
+
+def _rsip_document(path: str, documents: list[Node]) -> tuple[int, list[str]]:
+    """The index of the first ResourceSetInputProvider document, and a warning if there are
+    several."""
+    found = _rsip_documents(path, documents)
     if not found:
         raise InputError(
             path,
@@ -303,7 +326,7 @@ def _rsip_document(path: str, documents: list[Node]) -> tuple[int, list[str]]:
         lines = ", ".join(str(line_of(documents[i])) for i in found)
         warnings.append(
             f"the file holds {len(found)} {RSIP_KIND} documents (lines {lines}); "
-            "the bot reads and changes only the first"
+            "lineage judges them all, but the bot changes only the first"
         )
     return found[0], warnings
 

@@ -131,7 +131,7 @@ def repo_of_url(url: str) -> tuple[str, str, str] | None:
 def _documents(path: str, data: bytes) -> list[Node]:
     try:
         text, _ = decode_utf8(data, MAX_SOURCE_BYTES)
-        return compose_documents(text)
+        return compose_documents(text, merge_keys=False)
     except YamlProblem as exc:
         raise InputError(path, exc.line, exc.message) from None
 
