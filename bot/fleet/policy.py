@@ -31,10 +31,10 @@ from bot.fleet.yamlsafe import (
 __all__ = [
     "DEFAULT_POLICY",
     "MAX_APPROVALS",
-    "MAX_SOAK",
-    "UNGATABLE",
     "MAX_POLICY_BYTES",
+    "MAX_SOAK",
     "POLICY_PATH",
+    "UNGATABLE",
     "ApprovalRule",
     "Environment",
     "Policy",

@@ -17,6 +17,7 @@ from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.sources import SOURCE_API_GROUP, SourceRef, read_sources, repo_of_url, set_source_tag
 from bot.rules.bump import is_older
 from bot.rules.promote import PromotionPlan, ValueMove
+from bot.rules.refs import ref_component, safe_slug
 
 PREFIX = "source:"
 YAML = (".yaml", ".yml")
@@ -228,12 +229,12 @@ def plan_source_bumps(
 
 
 def source_branch(source_id: str, tag: str) -> str:
-    return f"{source_prefix(source_id)}{tag}"
+    return f"{source_prefix(source_id)}{ref_component(tag)}"
 
 
 def source_prefix(source_id: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source_id.replace("/", "-")).strip("-.")
-    return f"fleet-bot/bump/source-{slug}/"
+    return f"fleet-bot/bump/{safe_slug(f'source-{slug}', f'source-{source_id}')}/"
 
 
 # --- promotion -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 from bot import samples
 from bot.fleet.layout import build_fleet
 from bot.fleet.policy import parse_policy
+from bot.rules.refs import is_valid_branch
 from bot.rules.bump import (
     BumpPlan,
     PublishedImage,
@@ -121,7 +122,8 @@ def test_branches_are_deterministic_and_share_a_prefix() -> None:
     a = bump_branch("registry.acme.com/Payment", "v1.1.0")
     assert a == bump_branch("registry.acme.com/payment", "v1.1.0")
     assert a.startswith(bump_prefix("registry.acme.com/payment"))
-    assert bump_branch("localhost:5000/app", "x.lock").endswith("x.lock-")
+    odd = bump_branch("localhost:5000/app", "x.lock")
+    assert is_valid_branch(odd) and odd != bump_branch("localhost:5000/app", "x.lock-")
     assert ":" not in bump_branch("localhost:5000/app", "v1")
 
 
