@@ -45,6 +45,7 @@ __all__ = [
     "TenantInput",
     "ValueSpan",
     "edit_scalars",
+    "provider_lines",
     "read_input",
     "read_input_cached",
     "set_image",
@@ -176,6 +177,20 @@ class TenantInput:
             return None
         return _span(text, dotted_key, node)
 
+    def line(self, dotted_key: str, document: int = 0) -> int | None:
+        """The line of the key ``dotted_key`` (any value: a scalar, a mapping, a list) in
+        provider document number ``document``; None when absent."""
+        if self._data is None:
+            return None
+        _, documents = _load(self.path, self._data)
+        indexes = _rsip_documents(self.path, documents)
+        if not 0 <= document < len(indexes):
+            return None
+        _, values_node, _, _ = _values_node(self.path, documents[indexes[document]])
+        parts = tuple(dotted_key.split("."))
+        steps = _walk(values_node, parts) if values_node is not None else []
+        return line_of(steps[-1][0]) if steps and len(steps) == len(parts) else None
+
 
 def read_input(path: str, data: bytes) -> TenantInput:
     """Read a tenant input file; raises :class:`InputError` naming the file and line."""
@@ -213,6 +228,13 @@ def read_input(path: str, data: bytes) -> TenantInput:
         others=tuple(others),
         _data=data,
     )
+
+
+def provider_lines(path: str, data: bytes) -> tuple[int, ...]:
+    """The lines where a ResourceSetInputProvider document starts in any YAML file (a tenant's
+    input.yaml or not); raises :class:`InputError` when the file cannot be read."""
+    _, documents = _load(path, data)
+    return tuple(line_of(documents[i]) for i in _rsip_documents(path, documents))
 
 
 @lru_cache(maxsize=2048)

@@ -453,9 +453,7 @@ class _Parser:
         patterns = self.string_list(node, "ungated", 'e.g. ["docs/**", "*.md"]')
         for item, pattern in zip(node.value, patterns, strict=True):
             if pattern.startswith("/"):
-                raise self.fail(
-                    item, f"ungated has {pattern!r}; write paths without a leading '/'"
-                )
+                raise self.fail(item, f"ungated has {pattern!r}; write paths without a leading '/'")
             if not _GLOB_CHARS_RE.fullmatch(pattern) or "//" in pattern:
                 raise self.fail(
                     item,

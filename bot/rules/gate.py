@@ -13,6 +13,7 @@ whole, a file it could not read, a value it cannot trace). A blind spot also fai
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -21,6 +22,8 @@ from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 
 POLICY_DIR = ".github/"
+#: How many links deep a change is followed (a link to a link to ...).
+LINK_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -201,3 +204,42 @@ def scope_of(
         # tell (a shared directory prod includes): every gate applies together.
         scope = replace(scope, gated=tuple(n for n in order if n in gated_names))
     return with_blind_spots(scope, blind_spots, policy)
+
+
+# --- symlinks -------------------------------------------------------------------------------
+
+
+def link_target(path: str, content: bytes) -> str | None:
+    """The repository path a symlink at ``path`` points to; None outside the repository."""
+    text = content.decode("utf-8", "replace")
+    if not text or text.startswith("/"):
+        return None
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), text))
+    if resolved == ".." or resolved.startswith("../") or resolved == ".":
+        return None
+    return resolved
+
+
+def through_links(
+    changed: Iterable[str], targets: Mapping[str, str | None]
+) -> list[tuple[str, str, str]]:
+    """``(path, link, target)`` for every path where a changed file also shows up, because a
+    symlink (or a chain of them, up to :data:`LINK_DEPTH`) points at it or a directory above."""
+    out: list[tuple[str, str, str]] = []
+    seen = set(changed)
+    frontier = sorted(seen)
+    for _ in range(LINK_DEPTH):
+        found: list[str] = []
+        for path in frontier:
+            for link, target in targets.items():
+                if target is None or not (path == target or path.startswith(target + "/")):
+                    continue
+                shown = link + path[len(target) :]
+                if shown not in seen:
+                    seen.add(shown)
+                    found.append(shown)
+                    out.append((shown, link, target))
+        if not found:
+            break
+        frontier = found
+    return out

@@ -31,8 +31,10 @@ class Traced:
     problem: str | None = None
 
 
-def traced_value(values: Mapping[str, Any], key: str) -> Traced:
-    """The value at dotted ``key`` of an input's values, as lineage traces it."""
+_ABSENT = object()
+
+
+def _raw(values: Mapping[str, Any], key: str) -> Any:
     current: Any = values
     for part in key.split("."):
         if isinstance(current, Mapping) and part in current:
@@ -40,7 +42,15 @@ def traced_value(values: Mapping[str, Any], key: str) -> Traced:
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
-            return Traced(None)
+            return _ABSENT
+    return current
+
+
+def traced_value(values: Mapping[str, Any], key: str) -> Traced:
+    """The value at dotted ``key`` of an input's values, as lineage traces it."""
+    current = _raw(values, key)
+    if current is _ABSENT:
+        return Traced(None)
     if current is None:
         return Traced("null")
     if isinstance(current, bool):
@@ -81,21 +91,24 @@ def value_changes(
         for key in keys:
             now = traced_value(values, key)
             was = traced_value(previous, key) if previous is not None else Traced(None)
-            line = _line(new, key, index)
             if now.problem is not None:
+                if previous is not None and not added and _raw(previous, key) == _raw(values, key):
+                    continue  # unchanged: nothing moved that would need tracing
+                line = _line(new, key, index)
                 spots.append(BlindSpot("untraceable", f"`{path}`: {now.problem}", path, line))
                 continue
             if now.text is None and was.text is None:
                 continue
             if now.text == was.text and not added:
                 continue
+            line = _line(new, key, index)  # only for a change: finding it parses the file
             changes.append(Change(cluster, tenant, path, line, was.text, now.text, key=key))
     return changes, spots
 
 
 def _line(tenant: TenantInput, key: str, document: int) -> int | None:
     span = tenant.span(key, document)
-    return span.line if span is not None else None
+    return span.line if span is not None else tenant.line(key, document)
 
 
 def value_extractor(key: str) -> Callable[[str, bytes], str | None]:

@@ -7,7 +7,6 @@ import pytest
 from bot import samples
 from bot.fleet.layout import build_fleet
 from bot.fleet.policy import parse_policy
-from bot.rules.refs import is_valid_branch
 from bot.rules.bump import (
     BumpPlan,
     PublishedImage,
@@ -17,6 +16,7 @@ from bot.rules.bump import (
     plan_bump,
     version_key,
 )
+from bot.rules.refs import is_valid_branch
 
 DEV = "clusters/dev-use1-01/tenants/payment-app/input.yaml"
 

@@ -10,7 +10,9 @@ from bot.rules.gate import (
     FileChange,
     Scope,
     file_changes,
+    link_target,
     scope_of,
+    through_links,
     tree_changes,
     with_blind_spots,
 )
@@ -117,3 +119,27 @@ def test_tree_changes_list_what_the_pull_files_api_would() -> None:
     new = {"a": "1", "b": "9", "c/e": "3"}
     got = [(c.path, c.status, c.sha) for c in tree_changes(old, new)]
     assert got == [("b", "modified", "9"), ("c/d", "removed", None), ("c/e", "added", "3")]
+
+
+def test_symlink_targets_resolve_inside_the_repository_only() -> None:
+    link = "clusters/prod-use1-01/tenants/x"
+    assert link_target(link, b"../../dev-use1-01/tenants/x") == "clusters/dev-use1-01/tenants/x"
+    assert link_target(link, b"/etc/passwd") is None
+    assert link_target(link, b"../../../../outside") is None
+    assert link_target("a", b"") is None
+
+
+def test_a_change_shows_up_wherever_a_link_chain_points_at_it() -> None:
+    targets = {
+        "clusters/prod-use1-01/tenants/x": "clusters/staging-use1-01/tenants/x",
+        "clusters/staging-use1-01/tenants/x": "clusters/dev-use1-01/tenants/x",
+        "infra": None,
+    }
+    got = through_links(["clusters/dev-use1-01/tenants/x/input.yaml"], targets)
+    assert [shown for shown, _, _ in got] == [
+        "clusters/staging-use1-01/tenants/x/input.yaml",
+        "clusters/prod-use1-01/tenants/x/input.yaml",
+    ]
+    assert through_links(["clusters/dev-use1-01/tenants/xy/input.yaml"], targets) == []
+    loop = {"a": "b", "b": "a"}
+    assert len(through_links(["a/f"], loop)) == 1  # a loop ends

@@ -329,8 +329,7 @@ def test_numbers_and_lists_are_bounded_with_a_located_error(
 
 def test_the_largest_allowed_values_are_read() -> None:
     policy = parse_policy(
-        b"environments:\n  - name: a\n    minSoak: 365d\n"
-        b"    approvals: [{team: sre, count: 50}]\n"
+        b"environments:\n  - name: a\n    minSoak: 365d\n    approvals: [{team: sre, count: 50}]\n"
     )
     env = policy.environments[0]
     assert env.min_soak == timedelta(days=365)
