@@ -51,9 +51,9 @@ from bot.services import Context
 
 #: GitHub's limit on ``GET /pulls/{n}/files``: "Responses include a maximum of 3000 files."
 LIST_LIMIT = 3000
-#: Symlinks of one tree whose targets are read (each a blob, once per SHA); a tree with more
-#: is a blind spot for every PR that needs a gate.
-MAX_LINKS = 200
+#: Symlinks of one tree whose targets are read (each a blob, once per SHA); with more, the bot
+#: cannot tell where a change shows up, and every PR has a blind spot.
+MAX_LINKS = 1000
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,9 @@ async def pull_change(
         return hit
     files_key = ("pr-files", repo, number, head, base_head)
     seeded = memo.get(files_key)
-    if isinstance(seeded, tuple):
+    if isinstance(seeded, tuple) and len(seeded) < LIST_LIMIT:
+        # known complete: a PR the bot made (its files are what it committed), or a listing
+        # shorter than GitHub's limit
         result = ChangeList(seeded)
     else:
         listed = file_changes(await ctx.gateway.pull_files(repo, number))
@@ -176,8 +178,9 @@ async def link_spots(
     """Symlinks and submodules that reach a gated place: those the PR adds there, and those
     through which a change elsewhere shows up there."""
     changed = {c.path for c in files} | {c.previous_path for c in files if c.previous_path}
-    trees = [await facts.tree(base_head)]
+    tree = await facts.tree(base_head)
     spots: list[BlindSpot] = []
+    head: RepoTree | None = None
     if scope.needs_gate or scope.every_gate:
         # Only a PR that needs a gate is worth its head's tree (a dev bump never is; a PR the
         # bot made has its tree cached already).
@@ -186,7 +189,7 @@ async def link_spots(
         except (GatewayError, gidgethub.BadRequest) as exc:
             reason = f"the files of the pull request's head could not be listed ({exc})"
             return [BlindSpot("incomplete", reason)]
-        trees.append(head)
+        tree = head  # the links as they will be after the merge
         for path in sorted(changed):
             if path in head.submodules and _gated_place(path, fleet, policy):
                 spots.append(
@@ -198,12 +201,10 @@ async def link_spots(
                         path,
                     )
                 )
-    links = {path: sha for tree in trees for path, sha in tree.links.items()}
+    links = dict(tree.links)
     if not links:
         return spots
     if len(links) > MAX_LINKS:
-        if not (scope.needs_gate or scope.every_gate):
-            return spots
         reason = (
             f"the repository holds {len(links)} symlinks; the bot follows at most {MAX_LINKS}, "
             "so it cannot tell where this change shows up"
@@ -211,7 +212,8 @@ async def link_spots(
         return [*spots, BlindSpot("link", reason)]
     blobs = await facts.gateway.blobs(facts.repo, links.values())
     targets = {path: link_target(path, blobs[sha]) for path, sha in links.items()}
-    for path in sorted(changed & set(links)):
+    added = changed & set(head.links) if head is not None else set()
+    for path in sorted(added):
         if _gated_place(path, fleet, policy):
             spots.append(
                 BlindSpot(

@@ -402,6 +402,38 @@ async def test_a_prod_tenant_linked_to_dev_makes_every_dev_change_a_prod_change(
     assert "symlink" in summary(world, number, LINEAGE)
 
 
+async def test_undoing_the_link_is_judged_like_any_prod_change(world: Harness) -> None:
+    prod_dir = f"clusters/{PROD}/tenants/payment-app"
+    before = world.file(f"{prod_dir}/input.yaml")
+    assert before is not None
+    land(world.fake, {f"{prod_dir}/input.yaml": None, f"{prod_dir}/sync.yaml": None}, "go")
+    land(world.fake, {prod_dir: (LINK, b"../../dev-use1-01/tenants/payment-app")}, "link")
+    await world.settle()
+    world.fake.create_branch(FLEET, "unlink", by="alice")
+    world.fake.commit(FLEET, "unlink", {prod_dir: None}, "unlink", author="alice")
+    back = before.replace(b"payment:v1.9.0", b"payment:v2.0.0")  # what staging runs
+    world.fake.commit(FLEET, "unlink", {f"{prod_dir}/input.yaml": back}, "back", author="alice")
+    number = world.fake.open_pr(FLEET, "unlink", title="undo the link", author="alice")
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+    assert "could not see" not in both(world, number)
+    assert prod_approvals_asked(world, number)
+
+
+async def test_a_link_inside_dev_leaves_dev_bumps_alone(world: Harness) -> None:
+    land(
+        world.fake,
+        {f"clusters/{DEV}/tenants/payment-app/alias.yaml": (LINK, b"input.yaml")},
+        "a harmless link",
+    )
+    await world.settle()
+    number = open_change(
+        world, "dev", {path(DEV): with_image(world, DEV, f"{IMG}:v2.5.0")}, title="dev"
+    )
+    await world.settle()
+    assert merged(world, number)
+
+
 async def test_a_symlink_or_submodule_added_in_prod_is_a_blind_spot(world: Harness) -> None:
     link = open_change(
         world,
