@@ -31,9 +31,10 @@ from bot.fleet.inputs import InputError, TenantInput, provider_lines
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 from bot.fleet.sources import read_sources
+from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.github.gateway import GatewayError, RepoTree
-from bot.payload import field as pfield
+from bot.handlers.payload import field as pfield
 from bot.rules import sources
 from bot.rules.gate import (
     BlindSpot,
@@ -47,7 +48,6 @@ from bot.rules.gate import (
     with_blind_spots,
 )
 from bot.rules.tracing import value_changes
-from bot.services import Context
 
 #: GitHub's limit on ``GET /pulls/{n}/files``: "Responses include a maximum of 3000 files."
 LIST_LIMIT = 3000

@@ -10,8 +10,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from bot import samples
-from bot.checkcli import run_check
+from bot.cli.check import run_check
+from bot.fake import samples
 from bot.rules.refs import is_valid_branch
 from tests.e2e.gatekit import (
     DEV,
