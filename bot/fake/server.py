@@ -258,9 +258,10 @@ class Api:
 
     def register(self) -> None:
         """All API routes, in matching order (specific paths before catch-alls)."""
-        from bot.fake import routes_core, routes_misc, routes_pulls
+        from bot.fake import routes_core, routes_hooks, routes_misc, routes_pulls
 
         routes_core.register(self)
+        routes_hooks.register(self)
         routes_pulls.register(self)
         routes_misc.register(self)
         routes_core.register_catchalls(self)
