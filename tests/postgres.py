@@ -12,6 +12,7 @@ a crash of the service is.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -153,10 +154,8 @@ class PostgresServer:
         return self.url(name)
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(PostgresUnavailable):
             self.stop("immediate")
-        except PostgresUnavailable:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 
