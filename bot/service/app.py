@@ -6,42 +6,22 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from hashlib import sha256
 from urllib.parse import parse_qs
 
 from aiohttp import web
 from gidgethub import routing, sansio
 
-from bot import metrics as metrics_mod
-from bot.dispatch import Dispatcher, describe
-from bot.inbox import Inbox
-from bot.services import Services
+from bot import handlers
+from bot.service import metrics as metrics_mod
+from bot.service.dispatch import describe
+from bot.service.worker import BotState, Worker
 from bot.settings import Settings
-from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
 #: GitHub caps payloads at 25 MB; aiohttp's default limit of 1 MB would refuse real deliveries.
 WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024
-
-BackgroundJob = Callable[["BotState"], Awaitable[None]]
-
-
-@dataclass
-class BotState:
-    settings: Settings
-    router: routing.Router
-    fanout_events: frozenset[str]
-    background: list[BackgroundJob] = field(default_factory=list)
-    services: Services | None = None
-    inbox: Inbox | None = None
-    dispatcher: Dispatcher | None = None
-    ready: bool = False
-    accepting: bool = True
-    worker: Worker | None = None
-
 
 STATE = web.AppKey("state", BotState)
 
@@ -101,7 +81,7 @@ async def webhook(request: web.Request) -> web.Response:
         delivery_id, event_name, action, repo, inst, body
     ):
         if state.services is not None:
-            state.services.metrics.received += 1
+            state.metrics.received += 1
         state.dispatcher.arrived()
         assert state.worker is not None
         state.worker.submit(delivery_id, data)
@@ -122,7 +102,7 @@ async def metrics(request: web.Request) -> web.Response:
         return web.Response(status=503, text="not ready\n")
     services = state.services
     text = metrics_mod.render(
-        services.metrics,
+        state.metrics,
         services.stats.by_status,
         services.stats.rate_limit_remaining,
         state.inbox.counts(),
@@ -177,15 +157,12 @@ def create_app(
     *,
     router: routing.Router | None = None,
     fanout_events: frozenset[str] | None = None,
-    background: list[BackgroundJob] | None = None,
+    background: list[handlers.BackgroundJob] | None = None,
 ) -> web.Application:
     """The service; handlers default to the product's full set of routers."""
-    if router is None or fanout_events is None or background is None:
-        from bot import handlers
-
-        router = router if router is not None else handlers.router
-        fanout_events = fanout_events if fanout_events is not None else handlers.FANOUT_EVENTS
-        background = background if background is not None else list(handlers.BACKGROUND)
+    router = router if router is not None else handlers.router
+    fanout_events = fanout_events if fanout_events is not None else handlers.FANOUT_EVENTS
+    background = background if background is not None else list(handlers.BACKGROUND)
     app = web.Application(client_max_size=WEBHOOK_BODY_LIMIT)
     app[STATE] = BotState(
         settings=settings,
