@@ -28,10 +28,42 @@ class Metrics:
         self.deliveries: Counter[tuple[str, str]] = Counter()
         self.latency: dict[str, Histogram] = {}
         self.received = 0
+        #: Signed deliveries answered 4xx because their body could not be used, by reason.
+        self.refused: Counter[str] = Counter()
+        #: Delivery recovery from GitHub's log: rounds by outcome, deliveries taken up.
+        self.recovery_runs: Counter[str] = Counter()
+        self.recovered = 0
+        self.recovery_checkpoint = 0.0
 
     def delivery(self, event: str, outcome: str, seconds: float) -> None:
         self.deliveries[(event, outcome)] += 1
         self.latency.setdefault(event, Histogram()).observe(seconds)
+
+
+def service_lines(metrics: Metrics) -> list[str]:
+    """Refused deliveries and the delivery recovery."""
+    out = [
+        "# HELP fleetbot_deliveries_refused_total Signed deliveries refused (4xx), by reason.",
+        "# TYPE fleetbot_deliveries_refused_total counter",
+    ]
+    for reason, n in sorted(metrics.refused.items()):
+        out.append(f'fleetbot_deliveries_refused_total{{reason="{_label(reason)}"}} {n}')
+    out += [
+        "# HELP fleetbot_recovery_runs_total Readings of GitHub's delivery log, by outcome.",
+        "# TYPE fleetbot_recovery_runs_total counter",
+    ]
+    for outcome, n in sorted(metrics.recovery_runs.items()):
+        out.append(f'fleetbot_recovery_runs_total{{outcome="{_label(outcome)}"}} {n}')
+    out += [
+        "# HELP fleetbot_deliveries_recovered_total Missed deliveries taken up from GitHub's log.",
+        "# TYPE fleetbot_deliveries_recovered_total counter",
+        f"fleetbot_deliveries_recovered_total {metrics.recovered}",
+        "# HELP fleetbot_recovery_checkpoint_seconds Time (epoch) up to which GitHub's delivery"
+        " log has been checked.",
+        "# TYPE fleetbot_recovery_checkpoint_seconds gauge",
+        f"fleetbot_recovery_checkpoint_seconds {metrics.recovery_checkpoint:.0f}",
+    ]
+    return out
 
 
 def _label(value: str) -> str:
