@@ -38,6 +38,9 @@ from bot.service.inbox import Delivery
 from bot.service.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
+# The pool logs every failed reconnection attempt; the replica says once that the database is
+# lost and once that it is back.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 #: Advisory lock classes (the first of the two int4 keys): who is alive, repositories, jobs,
 #: migrations. Arbitrary constants, chosen to be unlikely to collide with other applications.
