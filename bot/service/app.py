@@ -49,7 +49,7 @@ def _decode(content_type: str, body: bytes) -> object:
 def _refuse(state: BotState, delivery_id: str, reason: str, message: str) -> web.Response:
     """A signed delivery whose body cannot be used: 400 with what is wrong, counted and logged
     with its id; nothing is recorded or processed."""
-    state.metrics.refused[reason] += 1
+    state.metrics.refused(reason)
     log.warning("refused delivery %s: %s", delivery_id or "(no id)", message)
     return _json_error(400, message)
 
@@ -103,7 +103,7 @@ async def webhook(request: web.Request) -> web.Response:
         log.warning("could not record delivery %s: %s", delivery_id, exc)
         return _json_error(503, f"database unavailable: {exc}")
     if added:
-        state.metrics.received += 1
+        state.metrics.received()
         state.dispatcher.arrived()
         assert state.worker is not None
         state.worker.submit(delivery_id, data)
@@ -125,31 +125,27 @@ async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if state.services is None or state.store is None:
         return web.Response(status=503, text="not ready\n")
-    services = state.services
-    try:
-        counts = await state.store.counts()
+    try:  # the collector reads synchronously: fetch the inbox's counts first
+        state.inbox_counts = await state.store.counts()
     except StoreUnavailable:
-        counts = {}
-    text = metrics_mod.render(
-        state.metrics,
-        services.stats.by_status,
-        services.stats.rate_limit_remaining,
-        counts,
-        extra=[
-            *metrics_mod.service_lines(state.metrics),
-            "# HELP fleetbot_in_flight Deliveries being processed now.",
-            "# TYPE fleetbot_in_flight gauge",
-            f"fleetbot_in_flight {state.dispatcher.in_flight if state.dispatcher else 0}",
-            "# HELP fleetbot_installation_tokens_fetched_total Installation tokens fetched.",
-            "# TYPE fleetbot_installation_tokens_fetched_total counter",
-            f"fleetbot_installation_tokens_fetched_total {services.auth.tokens_fetched}",
-        ],
-    )
+        state.inbox_counts = {}
+    body, content_type = state.metrics.exposition(request.headers.get("Accept"))
     return web.Response(
-        text=text,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
+        body=body,
+        headers={"Content-Type": content_type, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _live(state: BotState) -> metrics_mod.Snapshot | None:
+    services = state.services
+    if services is None:
+        return None
+    return metrics_mod.Snapshot(
+        api_calls_by_status=services.stats.by_status,
+        rate_limit_remaining=services.stats.rate_limit_remaining,
+        inbox=state.inbox_counts,
+        in_flight=state.dispatcher.in_flight if state.dispatcher else 0,
+        tokens_fetched=services.auth.tokens_fetched,
     )
 
 
@@ -194,12 +190,14 @@ def create_app(
     fanout_events = fanout_events if fanout_events is not None else handlers.FANOUT_EVENTS
     background = background if background is not None else list(handlers.BACKGROUND)
     app = web.Application(client_max_size=WEBHOOK_BODY_LIMIT)
-    app[STATE] = BotState(
+    state = BotState(
         settings=settings,
         router=router,
         fanout_events=fanout_events,
         background=background,
     )
+    state.metrics.read_live(lambda: _live(state))
+    app[STATE] = state
     app.router.add_post(settings.webhook_path, webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

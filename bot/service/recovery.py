@@ -57,7 +57,7 @@ class Recovery:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.metrics.recovery_runs["failed"] += 1
+                self.metrics.recovery_run("failed")
                 log.warning("delivery recovery failed (%s); trying again later", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), interval)
@@ -84,9 +84,7 @@ class Recovery:
                 taken += 1
         # Everything listed up to the start of this round is settled.
         await self.store.set_meta(CHECKPOINT_KEY, repr(started))
-        self.metrics.recovery_runs["ok"] += 1
-        self.metrics.recovered += taken
-        self.metrics.recovery_checkpoint = started
+        self.metrics.recovery_run("ok", taken=taken, checked_until=started)
         log.info(
             "delivery log read back to %s: %d attempts, %d deliveries GitHub could not hand"
             " over, %d taken up",

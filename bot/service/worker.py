@@ -55,6 +55,8 @@ class BotState:
     dispatcher: Dispatcher | None = None
     ready: bool = False
     accepting: bool = True
+    #: The inbox's rows by status, as last read (for /metrics).
+    inbox_counts: dict[str, int] = field(default_factory=dict)
     #: Read GitHub's delivery log for missed deliveries (RECOVERY_INTERVAL > 0 also needed).
     recover: bool = True
     #: Set to run a delivery recovery round now (the database came back).

@@ -165,6 +165,6 @@ async def test_json_nested_thousands_deep_is_refused_with_400(world: Harness) ->
     assert world.state.inbox is not None and world.state.inbox.recent() == []
     async with aiohttp.ClientSession() as s, s.get(f"{world.bot_url}/metrics") as resp:
         metrics = await resp.text()
-    assert 'fleetbot_deliveries_refused_total{reason="too deep"} 4' in metrics
+    assert 'fleetbot_deliveries_refused_total{reason="too deep"} 4.0' in metrics
     status, _ = await world.send("ping", {"zen": "still here"})
     assert status == 200
