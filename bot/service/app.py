@@ -21,6 +21,8 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: SIGTERM: how long in-flight deliveries may take to finish (the rest stay in the inbox).
+DRAIN_SECONDS = 25.0
 #: GitHub caps payloads at 25 MB; aiohttp's default limit of 1 MB would refuse real deliveries.
 WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024
 
@@ -162,7 +164,7 @@ async def _shutdown(app: web.Application) -> None:
     state.accepting = False
     started = time.monotonic()
     if state.worker is not None:
-        finished = await state.worker.stop(grace=25.0)
+        finished = await state.worker.stop(grace=DRAIN_SECONDS)
         state.worker = None
         log.info(
             "stopped after %.1fs; %s",

@@ -13,7 +13,6 @@ round, never runs it twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -47,11 +46,14 @@ class Recovery:
     wake: asyncio.Event
 
     async def loop(self, interval: float) -> None:
-        """At start, then every ``interval`` seconds or when woken; one replica at a time."""
+        """At start, then every ``interval`` seconds or when woken; one replica at a time.
+        A timed round is skipped when another replica ran one within the interval; the round
+        at start and a woken one always run (they follow a gap in this replica's service)."""
+        every = 0.0
         while True:
             self.wake.clear()
             try:
-                async with self.services.locks.solo("recovery", every=0) as mine:
+                async with self.services.locks.solo("recovery", every=every) as mine:
                     if mine:
                         await self.round()
             except asyncio.CancelledError:
@@ -59,8 +61,11 @@ class Recovery:
             except Exception as exc:
                 self.metrics.recovery_run("failed")
                 log.warning("delivery recovery failed (%s); trying again later", exc)
-            with contextlib.suppress(TimeoutError):
+            every = 0.0
+            try:
                 await asyncio.wait_for(self.wake.wait(), interval)
+            except TimeoutError:
+                every = interval
 
     async def round(self) -> int:
         """Read the log back to the checkpoint; returns how many deliveries were taken up."""
