@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -31,9 +33,24 @@ from bot.fake.state import (
     User,
 )
 from bot.fake.webhooks import Delivery
-from bot.fake.world import World
+from bot.fake.world import CommitSpec, World
 
-__all__ = ["ApiError", "Delivery", "FakeGitHub", "Fault", "RecordedRequest"]
+__all__ = ["ApiError", "Delivery", "FakeCommit", "FakeGitHub", "Fault", "RecordedRequest"]
+
+
+@dataclass(frozen=True)
+class FakeCommit:
+    """A commit for :meth:`FakeGitHub.push_commits`: who it says wrote it, by login, or the
+    name and email typed into git."""
+
+    changes: Mapping[str, ChangeValue]
+    message: str = "Update files"
+    author: str | None = None
+    name: str | None = None
+    email: str | None = None
+    committer: str | None = None
+    date: float | datetime | None = None
+
 
 DEFAULT_EVENTS = [
     "check_run",
@@ -71,6 +88,8 @@ class FakeGitHub:
         self.urls = Urls()
         self.world = World(self.urls)
         self.api = Api(self.world, self.settings)
+        if self.settings.base_path:  # GHES keeps its delivery log for 7 days
+            self.world.hooks.retention = 7 * 24 * 3600.0
         self._runner: web.AppRunner | None = None
         self._codeload: web.AppRunner | None = None
 
@@ -274,10 +293,40 @@ class FakeGitHub:
         changes: Mapping[str, ChangeValue],
         message: str = "Update files",
         author: str | None = None,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        committer: str | None = None,
+        date: float | datetime | None = None,
+        by: str | None = None,
     ) -> str:
-        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA."""
+        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA.
+
+        ``name``/``email`` are what the pusher typed into git instead of the account's own
+        (an email no account has gives `author: null`, as on GitHub); ``committer`` another
+        account as committer; ``date`` the author and committer date; ``by`` who pushes
+        (default: the author)."""
+        spec = FakeCommit(changes, message, author, name, email, committer, date)
+        return self.push_commits(repo, branch, [spec], by=by or author)
+
+    def push_commits(
+        self, repo: str, branch: str, commits: Sequence[FakeCommit], by: str | None = None
+    ) -> str:
+        """Several commits in one push (one `push` event, one `synchronize`); returns the head."""
         r = self.world.need_repo(repo)
-        return self.world.commit_files(r, branch, changes, message, self._author(r, author))
+        specs = [
+            CommitSpec(
+                c.changes,
+                c.message,
+                author=self._user(c.author) if c.author else None,
+                name=c.name,
+                email=c.email,
+                committer=self._user(c.committer) if c.committer else None,
+                date=c.date.timestamp() if isinstance(c.date, datetime) else c.date,
+            )
+            for c in commits
+        ]
+        return self.world.push_commits(r, branch, specs, pusher=self._author(r, by))
 
     def create_branch(
         self, repo: str, name: str, from_ref: str | None = None, by: str | None = None
@@ -537,14 +586,16 @@ class FakeGitHub:
         repo: str | None = None,
         event: str = "registry_package",
         by: str | None = None,
+        revision: str | None = None,
     ) -> None:
-        """A container version pushed to GHCR (`registry_package` or `package` published)."""
+        """A container version pushed to GHCR (`registry_package` or `package` published);
+        `revision` is the commit of `repo` the image was built from."""
         account = self.world.state.account(owner)
         if account is None:
             raise ApiError(404, f"account {owner!r} does not exist")
         r = self.world.need_repo(repo) if repo else None
         sender = self._user(by) if by else (self._author(r, None) if r else self._ghost())
-        self.world.publish_package(account, name, tag, digest, r, event, sender)
+        self.world.publish_package(account, name, tag, digest, r, event, sender, revision)
 
     def set_rate_limit(self, limit: int, identity: str | None = None) -> None:
         """Primary rate limit per hour for an identity label (`installation:<id>`) or a kind
@@ -563,6 +614,25 @@ class FakeGitHub:
     def deliveries(self) -> list[Delivery]:
         """Every webhook delivery made, in event order."""
         return self.world.hooks.deliveries
+
+    @property
+    def delivery_log(self) -> list[Delivery]:
+        """The apps' webhook delivery log (every attempt posted, with its outcome), oldest
+        first; ``GET /app/hook/deliveries`` lists it newest first. Kept by ``reset_counters``."""
+        return self.world.hooks.log
+
+    @property
+    def webhook_timeout(self) -> float:
+        """Seconds an endpoint has to answer before the delivery fails (GitHub: 10)."""
+        return self.world.hooks.timeout
+
+    @webhook_timeout.setter
+    def webhook_timeout(self, value: float) -> None:
+        self.world.hooks.timeout = value
+
+    def redeliver(self, delivery: Delivery) -> Delivery:
+        """What ``POST /app/hook/deliveries/{id}/attempts`` does: post it again, same guid."""
+        return self.world.hooks.redeliver(delivery)
 
     def repo(self, full_name: str) -> Repo:
         """The repository state object (refs, issues, prs, check_runs ...)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from bot.fake.gitobjects import (
     ALL_MODES,
     BLOB_MODES,
     MODE_COMMIT,
+    MODE_LINK,
     MODE_TREE,
     ChangeValue,
     GitError,
@@ -294,6 +296,7 @@ class CoreRoutes:
         if entry is None:
             raise not_found()
         store = self.world.objects
+        path, entry = self.follow_link(tree, path, entry)
         if entry.mode == MODE_TREE:
             items = [
                 self.shapes.content_entry(
@@ -308,7 +311,7 @@ class CoreRoutes:
                 body=store.blobs[entry.sha], content_type="application/vnd.github.raw"
             )
         out = self.shapes.content_entry(repo, path, entry.mode, entry.sha, ref)
-        if entry.mode == "120000":
+        if entry.mode == MODE_LINK:
             out["target"] = store.blobs[entry.sha].decode("utf-8", "replace")
         elif entry.mode == MODE_COMMIT:
             out["type"] = "submodule"
@@ -318,6 +321,38 @@ class CoreRoutes:
             out["content"] = b64_wrapped(data) if len(data) <= 1024 * 1024 else ""
             out["encoding"] = "base64" if len(data) <= 1024 * 1024 else "none"
         return json_response(out)
+
+    def follow_link(self, tree: str, path: str, entry: Any) -> tuple[str, Any]:
+        """GitHub: "If the requested path points to a symlink, and the symlink's target is a
+        normal file in the repository, then the API responds with the content of the file."
+        Any other symlink (a directory, outside the repository, dangling) is answered as one."""
+        store = self.world.objects
+        seen = 0
+        current_path, current = path, entry
+        while current.mode == MODE_LINK and seen < 40:
+            seen += 1
+            target = store.blobs[current.sha].decode("utf-8", "replace")
+            if target.startswith("/"):
+                return path, entry  # absolute: outside the repository
+            parts = current_path.split("/")[:-1]
+            for part in target.split("/"):
+                if part in ("", "."):
+                    continue
+                if part == "..":
+                    if not parts:
+                        return path, entry  # outside the repository
+                    parts.pop()
+                else:
+                    parts.append(part)
+            resolved = "/".join(parts)
+            try:
+                found = store.lookup(tree, resolved)
+            except GitError:
+                found = None
+            if found is None or found.mode in (MODE_TREE, MODE_COMMIT):
+                return path, entry
+            current_path, current = resolved, found
+        return (current_path, current) if current.mode != MODE_LINK else (path, entry)
 
     async def put_contents(self, request: web.Request) -> web.Response:
         """`PUT /contents/{path}`: create or update one file with GitHub's `sha` rules."""
@@ -375,6 +410,8 @@ class CoreRoutes:
         except GitError as exc:
             raise validation_failed(str(exc), doc=DOC_CONTENTS) from None
         sha = store.put_commit(tree, [parent], author, committer, message)
+        if not body.get("author") and not body.get("committer"):
+            store.signed.add(sha)  # GitHub signs what it commits for the caller
         self.world.set_ref(repo, f"refs/heads/{branch}", sha, pusher=actor, force=False)
         entry = store.lookup(tree, path)
         assert entry is not None
@@ -469,7 +506,7 @@ class CoreRoutes:
                 ],
                 doc=doc,
             )
-        if not ref.startswith("refs/") or ref.count("/") < 2 or ref.endswith("/") or ".." in ref:
+        if not ref.startswith("refs/") or ref.count("/") < 2 or not valid_ref_name(ref):
             raise ApiError(422, f"{ref} is not a valid ref name.", documentation_url=doc)
         if ref in repo.refs:
             raise ApiError(422, "Reference already exists", documentation_url=doc)
@@ -660,6 +697,12 @@ class CoreRoutes:
             else author
         )
         sha = store.put_commit(tree, parents, author, committer, message)
+        identity = request[IDENTITY]
+        custom = body.get("author") or body.get("committer") or body.get("signature")
+        if identity.kind == "installation" and not custom:
+            # "Signature verification for bots": an app's API commit without custom author,
+            # committer or signature is signed by GitHub and shows as verified.
+            store.signed.add(sha)
         out = self.shapes.git_commit(repo, store.commits[sha])
         return json_response(out, 201, headers={"Location": out["url"]})
 
@@ -747,7 +790,16 @@ class CoreRoutes:
             status = "diverged"
         old_tree = store.commits[mb].tree if mb else None
         files = self.world.diff_entries(repo, old_tree, store.commits[head].tree, head)
-        page, headers = self.api.paginate(request, ahead, default=250, maximum=250)
+        # GitHub: without `per_page`/`page` the list holds at most 250 commits, the last one
+        # the newest of the comparison; with them, pages in chronological order (at most 100
+        # per page) and the files only on the first page.
+        paged = "per_page" in request.query or "page" in request.query
+        if paged:
+            page, headers = self.api.paginate(request, ahead, default=30, maximum=100)
+            if _page_number(request) > 1:
+                files = []
+        else:
+            page, headers = ahead[-250:], {}
         api = f"{self.shapes.urls.api}/repos/{repo.full_name}"
         web_url = f"{self.shapes.urls.web}/{repo.full_name}"
         owner = repo.owner.login
@@ -769,6 +821,13 @@ class CoreRoutes:
         return json_response(out, headers=headers)
 
 
+def _page_number(request: web.Request) -> int:
+    try:
+        return int(request.query.get("page") or 1)
+    except ValueError:
+        return 1
+
+
 def register(api: Api) -> None:
     """Add the core routes to an Api."""
     CoreRoutes(api).register()
@@ -777,3 +836,15 @@ def register(api: Api) -> None:
 def register_catchalls(api: Api) -> None:
     """Routes whose patterns would shadow more specific ones; registered last."""
     CoreRoutes(api).register_catchalls()
+
+
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def valid_ref_name(ref: str) -> bool:
+    """``git check-ref-format``: what GitHub accepts as a ref name."""
+    if not ref or ref == "@" or ref.startswith("/") or ref.endswith(("/", ".")):
+        return False
+    if "//" in ref or ".." in ref or "@{" in ref or _REF_FORBIDDEN.search(ref):
+        return False
+    return all(not p.startswith(".") and not p.endswith(".lock") for p in ref.split("/"))

@@ -8,8 +8,10 @@ synchronisation, mergeability reset).
 from __future__ import annotations
 
 import secrets
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.fake.gitobjects import ChangeValue, GitError, ObjectStore, Signature, unified_patch
@@ -59,6 +61,21 @@ SUITE_PRIORITY = (
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
 
+@dataclass(frozen=True)
+class CommitSpec:
+    """One commit to push: its changes and message, and who it says wrote it. ``name`` and
+    ``email`` are what the pusher typed into git (GitHub links a commit to the account whose
+    email it carries, or to none); by default the account's own."""
+
+    changes: Mapping[str, ChangeValue]
+    message: str = "Update files"
+    author: User | None = None  # whose identity (default: the pusher's)
+    name: str | None = None
+    email: str | None = None
+    committer: User | None = None  # default: the same identity as the author
+    date: float | None = None  # seconds since the epoch (default: now)
+
+
 class World:
     """The state plus the rules for changing it."""
 
@@ -68,6 +85,9 @@ class World:
         self.shapes = Shapes(self.state, urls)
         self.hooks = Dispatcher(self.state)
         self.objects = ObjectStore()  # one object store for all repositories, like a fork network
+        # GitHub's own account, the committer of what GitHub commits itself (merges, the web
+        # editor): commits by "GitHub <noreply@github.com>" link to it.
+        self.create_user("web-flow", "GitHub", WEB_FLOW.email)
 
     # ---- helpers ---------------------------------------------------------------------------
     def emit(
@@ -357,28 +377,46 @@ class World:
         message: str,
         author: User,
         committer: User | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> str:
-        """Commit changes on top of a branch (created from nothing if absent) and push it."""
-        ref = f"refs/heads/{branch}"
-        parent = repo.refs.get(ref)
-        base_tree = self.objects.commits[parent].tree if parent else None
-        try:
-            tree = (
-                self.objects.apply_changes(base_tree, changes)
-                if base_tree
-                else self.objects.write_tree(changes)
-            )
-        except GitError as exc:
-            raise ApiError(422, str(exc)) from None
-        now = time.time()
-        sha = self.objects.put_commit(
-            tree,
-            [parent] if parent else [],
-            self.signature(author, now),
-            self.signature(committer or author, now),
-            message,
+        """Commit changes on top of a branch (created from nothing if absent) and push it.
+
+        ``identity`` (name, e-mail) writes that author and committer into the commit instead
+        of ``author``'s, as ``git commit`` with any configured identity does (``author`` still
+        pushes): GitHub links such a commit to an account only by its e-mail."""
+        name, email = identity if identity is not None else (None, None)
+        spec = CommitSpec(
+            changes, message, author=author, name=name, email=email, committer=committer
         )
-        self.set_ref(repo, ref, sha, pusher=committer or author, force=False)
+        return self.push_commits(repo, branch, [spec], pusher=committer or author)
+
+    def push_commits(
+        self, repo: Repo, branch: str, specs: Sequence[CommitSpec], *, pusher: User
+    ) -> str:
+        """Several commits on top of a branch in one push (one push event), as ``git push``
+        after committing locally: each says who wrote it, which need not be the pusher."""
+        ref = f"refs/heads/{branch}"
+        sha = repo.refs.get(ref)
+        for spec in specs:
+            base_tree = self.objects.commits[sha].tree if sha else None
+            try:
+                tree = (
+                    self.objects.apply_changes(base_tree, spec.changes)
+                    if base_tree
+                    else self.objects.write_tree(spec.changes)
+                )
+            except GitError as exc:
+                raise ApiError(422, str(exc)) from None
+            now = spec.date if spec.date is not None else time.time()
+            author = self.signature(spec.author or pusher, now)
+            if spec.name is not None or spec.email is not None:
+                author = Signature(spec.name or author.name, spec.email or author.email, int(now))
+            committer = self.signature(spec.committer, now) if spec.committer else author
+            sha = self.objects.put_commit(
+                tree, [sha] if sha else [], author, committer, spec.message
+            )
+        assert sha is not None
+        self.set_ref(repo, ref, sha, pusher=pusher, force=False)
         return sha
 
     def set_ref(self, repo: Repo, ref: str, sha: str | None, *, pusher: User, force: bool) -> None:
@@ -527,7 +565,7 @@ class World:
         """commits / additions / deletions / changed_files of a pull request."""
         commits = self.pull_commits(repo, pr)
         adds = dels = 0
-        files = self.pull_files(repo, pr)
+        files = self.pull_files(repo, pr, limit=sys.maxsize)
         for f in files:
             adds += f["additions"]
             dels += f["deletions"]
@@ -552,12 +590,13 @@ class World:
         fresh.reverse()
         return fresh[:250]
 
-    def pull_files(self, repo: Repo, pr: PullRequest) -> list[dict[str, Any]]:
-        """`diff-entry` items of the PR's changes (three-dot diff), at most 3000."""
+    def pull_files(self, repo: Repo, pr: PullRequest, *, limit: int = 3000) -> list[dict[str, Any]]:
+        """`diff-entry` items of the PR's changes (three-dot diff), at most 3000 (GitHub's
+        limit on the list; the PR's `changed_files` counts them all)."""
         mb = self.pull_base_point(repo, pr)
         old_tree = self.objects.commits[mb].tree if mb else None
         new_tree = self.objects.commits[pr.head_sha].tree
-        return self.diff_entries(repo, old_tree, new_tree, pr.head_sha)[:3000]
+        return self.diff_entries(repo, old_tree, new_tree, pr.head_sha)[:limit]
 
     def diff_entries(
         self, repo: Repo, old_tree: str | None, new_tree: str, ref: str
@@ -603,6 +642,7 @@ class World:
         sha = self.objects.put_commit(
             result.tree, [base, pr.head_sha], sig, sig, f"Merge {pr.head_sha} into {base}"
         )
+        self.objects.signed.add(sha)
         return True, sha
 
     def mergeable_state(self, repo: Repo, pr: PullRequest, mergeable: bool | None) -> str:
@@ -1068,6 +1108,7 @@ class World:
                     documentation_url=doc,
                 )
         new_tip = self._merge_commit(repo, pr, by, method, title, message)
+        self.objects.signed.add(new_tip)  # GitHub signs the commits of its merges (web-flow)
         now = time.time()
         pr.merged = True
         pr.merged_at = pr.closed_at = pr.updated_at = now
@@ -1102,6 +1143,7 @@ class World:
                 if merged.tree is None:
                     raise ApiError(405, "Pull Request is not mergeable")
                 tip = store.put_commit(merged.tree, [tip], c.author, committer, c.message)
+                store.signed.add(tip)
             return tip
         mb = store.merge_base(base, pr.head_sha)
         result = store.merge_trees(
@@ -1605,11 +1647,15 @@ class World:
         repo: Repo | None,
         event: str,
         by: User,
+        revision: str | None = None,
     ) -> Package:
         """A container image version pushed to GHCR: `registry_package` or `package` published.
 
         The payload follows the octokit examples: `package_version.container_metadata.tag`
-        carries `name` (the tag, empty for untagged pushes) and `digest`.
+        carries `name` (the tag, empty for untagged pushes) and `digest`. A `revision` (the
+        commit the image was built from) appears as the examples show it: `package` events
+        carry it as `target_oid`; `registry_package` events put the image digest there and
+        the commit only in the OCI labels (`org.opencontainers.image.revision`).
         """
         if event not in ("registry_package", "package"):
             raise ValueError("event must be registry_package or package")
@@ -1629,14 +1675,21 @@ class World:
             id=self.state.ids.new("package_version"), name=digest, tags=[tag] if tag else []
         )
         package.versions.append(version)
-        body = {event: self.package_json(package, version, tag or "")}
+        body = {event: self.package_json(package, version, tag or "", revision, event)}
         if repo is not None:
             self.emit(event, "published", body, sender=by, repo=repo, permission="packages")
         else:
             self.emit(event, "published", body, sender=by, account=owner, permission="packages")
         return package
 
-    def package_json(self, package: Package, version: PackageVersion, tag: str) -> dict[str, Any]:
+    def package_json(
+        self,
+        package: Package,
+        version: PackageVersion,
+        tag: str,
+        revision: str | None = None,
+        event: str = "registry_package",
+    ) -> dict[str, Any]:
         """The package object of package webhooks, for a container version."""
         owner = package.owner
         kind = "orgs" if isinstance(owner, Org) else "users"
@@ -1644,6 +1697,12 @@ class World:
         path = f"repositories/{owner.login.lower()}/{package.name}"
         ref = f"ghcr.io/{owner.login.lower()}/{package.name}:{tag}"
         source = f"{self.urls.web}/{package.repo.full_name}" if package.repo else ""
+        labels: dict[str, str] = {"org.opencontainers.image.source": source} if source else {}
+        if revision:
+            labels["org.opencontainers.image.revision"] = revision
+        # `package` events carry the commit as target_oid, `registry_package` the digest.
+        digest_hex = version.name.removeprefix("sha256:")
+        target_oid = (revision or "") if event == "package" else digest_hex
         return {
             "id": package.id,
             "name": package.name,
@@ -1665,7 +1724,7 @@ class World:
                 "manifest": "",
                 "html_url": f"{html}/{version.id}",
                 "target_commitish": package.repo.default_branch if package.repo else "",
-                "target_oid": "",
+                "target_oid": target_oid,
                 "created_at": iso(version.created_at),
                 "updated_at": iso(version.created_at),
                 "metadata": [],
@@ -1674,10 +1733,10 @@ class World:
                     "labels": {
                         "description": "",
                         "source": source,
-                        "revision": "",
+                        "revision": revision or "",
                         "image_url": source,
                         "licenses": "",
-                        "all_labels": {"org.opencontainers.image.source": source} if source else {},
+                        "all_labels": labels,
                     },
                     "manifest": {
                         "digest": version.name,

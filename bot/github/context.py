@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 from cachetools import LRUCache, TTLCache
 
-from bot.concurrency.locks import KeyedLocks
+from bot.concurrency.locks import KeyedLocks, RepoLocks
 from bot.github.archive import ArchiveLimits
 from bot.github.auth import AppAuth
 from bot.github.client import ApiStats, GitHubClient
@@ -69,6 +69,7 @@ class Services:
         session: aiohttp.ClientSession,
         *,
         clock: Callable[[], float] = time.time,
+        locks: RepoLocks | None = None,
     ) -> None:
         if not settings.has_credentials:
             raise ValueError("Services need APP_ID, PRIVATE_KEY and WEBHOOK_SECRET")
@@ -83,7 +84,9 @@ class Services:
             store=open_store(settings.data_dir, settings.cache_max_mb),
             archive_limits=ArchiveLimits(total_bytes=settings.archive_max_mb * 1024 * 1024),
         )
-        self.locks = KeyedLocks()
+        #: One writer per repository (in this process, or across replicas on PostgreSQL),
+        #: and periodic jobs run by one replica at a time.
+        self.locks: RepoLocks = locks if locks is not None else KeyedLocks()
         self.caches = Caches(teams=TTLCache(maxsize=10_000, ttl=settings.team_cache_ttl))
         self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(maxsize=1000)
         self._identity: AppIdentity | None = None

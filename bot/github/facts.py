@@ -44,6 +44,9 @@ class RepoFacts:
         self._default_branch = default_branch
         self._heads: dict[str, str | None] = {}
         self._trees: dict[str, RepoTree] = {}
+        # (path, commit) -> (limit read, commits): a history at a commit never changes, and
+        # the lineage check and the application changes both read the upstream one
+        self._histories: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -147,6 +150,13 @@ class RepoFacts:
         assert isinstance(hit, TenantInput | InputError)
         return hit
 
+    async def parsed_blob(
+        self, key: tuple[str, ...], sha: str, parse: Callable[[bytes], object]
+    ) -> object:
+        """``parse(blob)`` remembered by ``key`` (which must name the SHA) for the life of the
+        process; a :class:`FileProblem` is the result, not raised."""
+        return await self._parsed(key, sha, parse)
+
     async def _parsed(
         self, key: tuple[str, ...], sha: str, parse: Callable[[bytes], object]
     ) -> object:
@@ -243,7 +253,7 @@ class RepoFacts:
         Reading stops early once ``enough(history_so_far)`` is true: evidence is usually near
         the top, and each older commit costs a call the first time (then it is cached).
         """
-        commits = await self.ctx.gateway.path_history(self.repo, path, sha=head, limit=limit)
+        commits = await self.path_history(path, head, limit=limit)
         out: list[ValueAt] = []
         for commit in commits:
             sha = str(commit["sha"])
@@ -258,6 +268,18 @@ class RepoFacts:
                 break
         return out
 
+    async def path_history(
+        self, path: str, head: str, *, limit: int = HISTORY_LIMIT
+    ) -> list[dict[str, Any]]:
+        """Commits that touched ``path`` up to ``head`` (a SHA), newest first, as GitHub lists
+        them (messages included); read once per delivery however many ask."""
+        known = self._histories.get((path, head))
+        if known is not None and (known[0] >= limit or len(known[1]) < known[0]):
+            return known[1][:limit]
+        commits = await self.ctx.gateway.path_history(self.repo, path, sha=head, limit=limit)
+        self._histories[(path, head)] = (limit, commits)
+        return commits
+
     async def _value_at(
         self, path: str, commit: str, extract: Callable[[str, bytes], str | None]
     ) -> str | None:
@@ -267,17 +289,27 @@ class RepoFacts:
             cached: str | None = derived[key]
             return cached
         value: str | None
-        try:
-            data = await self.ctx.gateway.get(
-                f"/repos/{self.repo}/contents/{quote(path)}?ref={commit}"
-            )
-        except gidgethub.BadRequest as exc:
-            if exc.status_code != 404:
-                raise
-            value = None
+        # The file's blob at that commit is remembered apart from what was extracted from it:
+        # another value of the same file (a second promoteKeys entry) then costs no call.
+        blob_key = ("blob-at", self.repo, path, commit)
+        known = derived.get(blob_key)
+        if isinstance(known, str):
+            content: bytes | None = await self.ctx.gateway.blob(self.repo, known)
+        elif blob_key in derived:
+            content = None  # absent at that commit (or not a file)
         else:
-            content = await self._content_of(data)
-            value = extract(path, content) if content is not None else None
+            try:
+                data = await self.ctx.gateway.get(
+                    f"/repos/{self.repo}/contents/{quote(path)}?ref={commit}"
+                )
+            except gidgethub.BadRequest as exc:
+                if exc.status_code != 404:
+                    raise
+                data = None
+            content = await self._content_of(data) if data is not None else None
+            sha = data.get("sha") if isinstance(data, dict) and content is not None else None
+            derived[blob_key] = sha if isinstance(sha, str) else None
+        value = extract(path, content) if content is not None else None
         derived[key] = value
         return value
 

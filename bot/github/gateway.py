@@ -17,7 +17,7 @@ import re
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -82,6 +82,11 @@ class _DownloadFailed(Exception):
     """The archive host answered something other than the archive."""
 
 
+#: GitHub lists at most this many commits of a pull request.
+PULL_COMMITS_LIMIT = 250
+#: Past that, commits are read from a comparison, up to this many (then: "could not be read").
+COMPARE_COMMITS_LIMIT = 2_500
+
 #: GETs of objects named by SHA: never revalidated, so never worth an ETag-cache slot.
 _IMMUTABLE_URL = re.compile(
     r"/git/(?:trees|blobs|commits)/[0-9a-f]{40}(?:\?|$)|/contents/[^?]*\?(?:.*&)?ref=[0-9a-f]{40}(?:&|$)"
@@ -94,11 +99,18 @@ class GatewayError(Exception):
 
 @dataclass(frozen=True)
 class RepoTree:
-    """A commit's files: path -> blob SHA (regular files and symlinks; no submodules)."""
+    """A commit's files: path -> blob SHA (regular files and symlinks; no submodules).
+
+    ``links`` names the symlinks among them (path -> blob SHA, whose content is the target),
+    ``submodules`` the gitlinks (path -> commit SHA in another repository): both are rare, and
+    the gate must know them, as a link makes one path show another's content.
+    """
 
     commit_sha: str
     tree_sha: str
     blobs: Mapping[str, str]
+    links: Mapping[str, str] = field(default_factory=dict)
+    submodules: Mapping[str, str] = field(default_factory=dict)
 
     def paths(self) -> Iterable[str]:
         return self.blobs.keys()
@@ -424,12 +436,14 @@ class Gateway:
             if archived is not None and archived.tree_sha == root:
                 self.objects.last_read[repo] = commit_sha
                 self.objects.repos_read[repo] = True
-                return archived
-            blobs, missing = self._flatten(root, read)
+                return archived  # an archive with links or submodules is never proven
+            blobs, missing, special = self._flatten(root, read)
             if not missing:
                 self.objects.last_read[repo] = commit_sha
                 self.objects.repos_read[repo] = True
-                return RepoTree(commit_sha=commit_sha, tree_sha=root, blobs=blobs)
+                links = {p: sha for p, (mode, sha) in special.items() if mode == LINK_MODE}
+                modules = {p: sha for p, (mode, sha) in special.items() if mode != LINK_MODE}
+                return RepoTree(commit_sha, root, blobs, links, modules)
             if await self._levels_without_listing(repo, commit_sha, root, missing, tried, read):
                 continue
             await map_bounded(lambda item: self._read_dir(repo, item[0], item[1], read), missing)
@@ -503,12 +517,16 @@ class Gateway:
         level = await self.client.getitem(f"/repos/{repo}/git/trees/{sha}")
         self._remember_level(repo, sha, level, read)
 
-    def _flatten(self, root: str, read: Levels) -> tuple[dict[str, str], list[tuple[str, str]]]:
-        """Blob SHAs by path under ``root`` as far as levels are known (in git's order), and
-        ``(path, sha)`` of each directory whose level is not."""
+    def _flatten(
+        self, root: str, read: Levels
+    ) -> tuple[dict[str, str], list[tuple[str, str]], dict[str, tuple[str, str]]]:
+        """Blob SHAs by path under ``root`` as far as levels are known (in git's order),
+        ``(path, sha)`` of each directory whose level is not, and ``path -> (mode, sha)`` of
+        every symlink and submodule."""
         trees = self.objects.trees
         blobs: dict[str, str] = {}
         missing: dict[str, str] = {}
+        special: dict[str, tuple[str, str]] = {}
 
         def walk(prefix: str, sha: str) -> None:
             level = read.get(sha)
@@ -517,14 +535,18 @@ class Gateway:
             if level is None:
                 missing.setdefault(sha, prefix[:-1])
                 return
-            for name, _mode, kind, entry in level:
+            for name, mode, kind, entry in level:
                 if kind == "blob":
                     blobs[prefix + name] = entry
+                    if mode == LINK_MODE:
+                        special[prefix + name] = (mode, entry)
                 elif kind == "tree":
                     walk(f"{prefix}{name}/", entry)
+                else:  # a submodule ("commit")
+                    special[prefix + name] = (mode, entry)
 
         walk("", root)
-        return blobs, [(path, sha) for sha, path in missing.items()]
+        return blobs, [(path, sha) for sha, path in missing.items()], special
 
     def _remember_recursive(
         self, root: str, raw: Sequence[Mapping[str, Any]], read: Levels
@@ -992,6 +1014,14 @@ class Gateway:
 
     # --- commits and statuses ---------------------------------------------------------------
 
+    async def merge_base(self, repo: str, base: str, head: str) -> str:
+        """The commit a pull request's changes are counted from (``base...head``)."""
+        data = await self.client.getitem(f"/repos/{repo}/compare/{base}...{head}?per_page=1")
+        merge_base = (data.get("merge_base_commit") or {}).get("sha")
+        if not isinstance(merge_base, str):
+            raise GatewayError(f"GitHub named no merge base of {base[:7]} and {head[:7]}")
+        return merge_base
+
     async def path_history(
         self, repo: str, path: str, *, sha: str, limit: int = 300
     ) -> list[dict[str, Any]]:
@@ -1087,7 +1117,46 @@ class Gateway:
         return await self.collect(f"/repos/{repo}/pulls/{number}/files?per_page=100", limit=3000)
 
     async def pull_commits(self, repo: str, number: int) -> list[dict[str, Any]]:
-        return await self.collect(f"/repos/{repo}/pulls/{number}/commits?per_page=100", limit=250)
+        """The PR's commits as GitHub lists them: at most the first 250."""
+        return await self.collect(
+            f"/repos/{repo}/pulls/{number}/commits?per_page=100", limit=PULL_COMMITS_LIMIT
+        )
+
+    async def all_pull_commits(
+        self, repo: str, number: int, base: str, head: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Every commit of a pull request, oldest first, and how many could not be read.
+
+        GitHub lists at most 250 commits of a pull request; past that the complete list comes
+        from the comparison of its base and head (paginated, up to COMPARE_COMMITS_LIMIT).
+        """
+        listed = await self.pull_commits(repo, number)
+        if len(listed) < PULL_COMMITS_LIMIT:
+            return listed, 0
+        commits: list[dict[str, Any]] = []
+        total = len(listed) + 1  # at least one more, until GitHub says how many
+        page = 1
+        while len(commits) < min(total, COMPARE_COMMITS_LIMIT):
+            try:
+                data = await self.client.getitem(
+                    f"/repos/{repo}/compare/{base}...{head}?per_page=100&page={page}"
+                )
+            except gidgethub.BadRequest as exc:
+                if exc.status_code not in (404, 422):
+                    raise
+                break  # the base is gone or unrelated: what was listed is all we know
+            total = int(data.get("total_commits") or 0)
+            chunk = data.get("commits") or []
+            if not chunk:
+                break
+            commits.extend(chunk)
+            page += 1
+        if total <= len(listed):
+            return listed, 0  # exactly as many as GitHub lists: it listed them all
+        if len(commits) <= len(listed):
+            return listed, total - len(listed)
+        commits = commits[:COMPARE_COMMITS_LIMIT]
+        return commits, max(0, total - len(commits))
 
     async def pull_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
         return await self.collect(f"/repos/{repo}/pulls/{number}/reviews?per_page=100")
@@ -1105,12 +1174,22 @@ class Gateway:
             log.warning("could not request review on %s#%s: %s", repo, number, exc)
 
     async def merge(
-        self, repo: str, number: int, *, sha: str, method: str = "squash", title: str | None = None
+        self,
+        repo: str,
+        number: int,
+        *,
+        sha: str,
+        method: str = "squash",
+        title: str | None = None,
+        message: str | None = None,
     ) -> MergeResult:
-        """Merge at exactly ``sha``: a push racing the merge makes GitHub refuse it (409)."""
+        """Merge at exactly ``sha``: a push racing the merge makes GitHub refuse it (409).
+        ``message`` replaces the body GitHub would compose for the merge commit."""
         data: dict[str, Any] = {"sha": sha, "merge_method": method}
         if title:
             data["commit_title"] = title
+        if message is not None:
+            data["commit_message"] = message
         try:
             result = await self.client.put(f"/repos/{repo}/pulls/{number}/merge", data=data)
         except gidgethub.BadRequest as exc:
@@ -1181,6 +1260,9 @@ class Gateway:
                 return None
             raise
         return frozenset(str(m["login"]).lower() for m in members)
+
+
+LINK_MODE = "120000"
 
 
 def _entry(name: str, raw: Mapping[str, Any]) -> Entry:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gidgethub import routing, sansio
@@ -21,9 +21,11 @@ from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, DesiredCheck, publish
 from bot.github.context import Context
-from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.github.facts import NotAFleetRepo, RepoFacts
+from bot.handlers import appchanges
 from bot.handlers.fleetcheck import fleet_check
 from bot.handlers.payload import field as pfield
+from bot.handlers.visibility import see_pull
 from bot.rules import sources
 from bot.rules.approvals import (
     ApprovalFacts,
@@ -32,7 +34,7 @@ from bot.rules.approvals import (
     combine_approvals,
     evaluate_approvals,
 )
-from bot.rules.gate import FileChange, InputChange, Scope, file_changes, scope_of
+from bot.rules.gate import FileChange, InputChange, Scope, file_changes
 from bot.rules.lineage import (
     Change,
     Deployment,
@@ -42,9 +44,12 @@ from bot.rules.lineage import (
     deployments_of,
     evaluate_lineage,
     exact_matcher,
+    history_suffices,
     image_matcher,
     status_commits_needed,
 )
+from bot.rules.people import People, people_behind
+from bot.rules.tracing import traced_value, value_changes, value_extractor
 from bot.texts import markers
 from bot.texts.summaries import (
     Annotation,
@@ -72,6 +77,9 @@ class GateOutcome:
     policy: Policy | None = None
     fleet: Fleet | None = None
     notes: list[str] = field(default_factory=list)
+    #: What the approvals check judged (for the review requests, handlers/reviewers.py).
+    approval_verdicts: tuple[ApprovalVerdict, ...] = ()
+    approval_facts: ApprovalFacts | None = None
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -157,11 +165,7 @@ async def scope_for(ctx: Context, facts: RepoFacts, pr: dict[str, Any]) -> Scope
         policy = await facts.policy(base_head)
     except (NotAFleetRepo, PolicyError):
         return None
-    files = await pull_files(
-        ctx, facts.repo, pfield(pr, "number", int), pfield(pr, "head.sha", str), base_head
-    )
-    fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in files])
-    return scope_of(files, fleet, policy)
+    return (await see_pull(ctx, facts, pr, policy, base_head)).scope
 
 
 async def gate_pull(
@@ -177,7 +181,6 @@ async def gate_pull(
     repo = facts.repo
     if not await discovery.is_fleet_repo(ctx, repo, facts.known_default_branch):
         return None
-    number = pfield(pr, "number", int)
     head_sha = pfield(pr, "head.sha", str)
     base_ref = pfield(pr, "base.ref", str)
     base_head = await facts.head(base_ref)
@@ -188,17 +191,20 @@ async def gate_pull(
     except PolicyError as exc:
         await publish(ctx, repo, head_sha, policy_error_checks(exc, parts))
         return GateOutcome(head_sha, None, "failure", "failure", "failure", notes=[str(exc)])
-    files = await pull_files(ctx, repo, number, head_sha, base_head)
-    fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in files])
-    scope = scope_of(files, fleet, policy)
-    outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet)
+    seen = await see_pull(ctx, facts, pr, policy, base_head)
+    files, fleet, scope = seen.files, seen.fleet, seen.scope
+    outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet, notes=list(seen.notes))
     desired: list[DesiredCheck] = []
     if "lineage" in parts:
-        check = await lineage_check(ctx, facts, policy, fleet, scope, files, base_head)
+        check = await lineage_check(
+            ctx, facts, policy, fleet, scope, files, base_head, notes=seen.notes
+        )
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
-        check = await approvals_check(ctx, facts, policy, scope, pr)
+        check = await approvals_check(
+            ctx, facts, policy, scope, pr, base_head, outcome=outcome, notes=seen.notes
+        )
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
     if "fleet" in parts:
@@ -251,26 +257,30 @@ async def lineage_check(
     scope: Scope,
     files: Sequence[FileChange],
     base_head: str,
+    *,
+    notes: Sequence[str] = (),
 ) -> DesiredCheck:
+    """``promotion/lineage``: every traced value of every environment with an upstream ran
+    there first; fails on any blind spot, as nothing can vouch for what was not judged."""
+    spots = scope.blind_spots
     envs = [
         policy.environment(name)
         for name in scope.environments
         if (e := policy.environment(name)) is not None and e.upstream is not None
     ]
     traced = [e for e in envs if e is not None]
-    if not traced:
-        return DesiredCheck(LINEAGE, "success", render_not_gated(no_lineage_reason(scope)))
+    if not traced and not spots:
+        reason = no_lineage_reason(scope)
+        return DesiredCheck(LINEAGE, "success", render_not_gated(reason, notes=notes))
     default_head = await facts.head()
-    notes: list[str] = []
-    broken: list[Annotation] = []
     images: dict[str, list[Change]] = {}
     for item in scope.inputs:
         env_name = item.environment
         if env_name is None or env_name not in {e.name for e in traced}:
             continue
-        change = await input_change(facts, item, base_head, notes, broken)
-        if change is not None:
-            images.setdefault(env_name, []).append(change)
+        images.setdefault(env_name, []).extend(
+            await value_changes_of(facts, item, base_head, policy.promote_keys)
+        )
     reports = await lineage_reports(
         ctx,
         facts,
@@ -283,24 +293,18 @@ async def lineage_check(
         now=datetime.now(UTC),
     )
     repo_url = f"{ctx.settings.github_url}/{facts.repo}"
-    if not reports and not broken:
+    if not reports and not spots:
         reason = (
-            "No image or blueprint version changed in "
+            "No traced value or blueprint version changed in "
             + ", ".join(e.name for e in traced)
             + ": nothing to trace."
         )
-        return DesiredCheck(LINEAGE, "success", render_not_gated(reason))
-    output = render_lineage(reports, repo_url=repo_url, notes=notes)
-    if broken:
-        output = CheckOutput(
-            title=output.title
-            if reports and not all(r.ok for r in reports)
-            else f"{len(broken)} input file(s) cannot be read",
-            summary=output.summary,
-            text=output.text,
-            annotations=output.annotations + tuple(broken),
-        )
-    ok = all(r.ok for r in reports) and not broken
+        return DesiredCheck(LINEAGE, "success", render_not_gated(reason, notes=notes))
+    output = render_lineage(reports, repo_url=repo_url, notes=notes, blind_spots=spots)
+    moved = {env: [c for c in cs if c.key == "image"] for env, cs in images.items()}
+    section = await appchanges.lineage_section(ctx, facts, fleet, policy, moved, default_head)
+    output = appchanges.with_section(output, section)
+    ok = all(r.ok for r in reports) and not spots
     return DesiredCheck(LINEAGE, "success" if ok else "failure", output)
 
 
@@ -312,6 +316,29 @@ def no_lineage_reason(scope: Scope) -> str:
         + ", ".join(scope.environments)
         + " only): nothing to trace."
     )
+
+
+async def value_changes_of(
+    facts: RepoFacts, item: InputChange, base_head: str, keys: Sequence[str]
+) -> list[Change]:
+    """The traced values (every ``promoteKeys`` entry of every provider document) a changed
+    input moves. A file that cannot be read, or a value that cannot be traced, moves nothing
+    here: :func:`bot.handlers.visibility.see_pull` made it a blind spot already."""
+    old_input = await facts.tenant_input(base_head, item.path)
+    old = old_input if isinstance(old_input, TenantInput) else None
+    if item.status == "removed" or item.sha is None:
+        if old is None:
+            return []
+        return [
+            Change(item.cluster, item.tenant, item.path, None, old.image, None)
+        ]  # a removal needs no lineage; one row says so
+    new = await facts.input_by_blob(item.path, item.sha)
+    if isinstance(new, InputError):
+        return []
+    changes, _ = value_changes(
+        item.cluster, item.tenant, item.path, old, new, keys, added=item.status == "added"
+    )
+    return changes
 
 
 async def input_change(
@@ -364,27 +391,62 @@ async def lineage_reports(
     default branch's head and the time now; the audit uses a merge's parent and its time."""
     reports: list[LineageReport] = []
     for env in envs:
-        mine = images.get(env.name, ())
-        if mine:
+        by_key: dict[str, list[Change]] = {}
+        for change in images.get(env.name, ()):
+            by_key.setdefault(change.key, []).append(change)
+        for key, mine in sorted(by_key.items(), key=lambda item: item[0] != "image"):
+            matcher = image_matcher if key == "image" else exact_matcher
             # First the history of the few upstream clusters that run the value now: that is
             # where evidence usually is, and a large fleet has hundreds of upstream clusters.
             # Only when that does not settle it is every upstream cluster's history read.
             narrow = env.upstream_clusters == "any"
+            reading = Reading(env.min_soak, now)
             upstream = await upstream_histories(
-                facts, fleet, env, mine, history_head, narrow=narrow
+                facts, fleet, env, mine, history_head, reading, narrow=narrow, key=key
             )
-            report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
+            report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
             if narrow and not report.ok:
-                upstream = await upstream_histories(facts, fleet, env, mine, history_head)
-                report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
-            reports.append(report)
+                upstream = await upstream_histories(
+                    facts, fleet, env, mine, history_head, reading, key=key
+                )
+                report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
+            if _status_missing(report):
+                # The newest runs lacked the status: an older run may have had it.
+                whole = Reading(env.min_soak, now, whole=True)
+                upstream = await upstream_histories(
+                    facts, fleet, env, mine, history_head, whole, key=key
+                )
+                report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
+            reports.append(replace(report, key=key))
         blueprints = await source_changes(facts, fleet, env, files, base_head)
         if blueprints:
-            upstream = await source_histories(facts, fleet, env, blueprints, history_head)
-            reports.append(
-                await judge_lineage(ctx, facts, env, blueprints, upstream, exact_matcher, now)
-            )
+            reading = Reading(env.min_soak, now)
+            upstream = await source_histories(facts, fleet, env, blueprints, history_head, reading)
+            report = await judge_lineage(ctx, facts, env, blueprints, upstream, exact_matcher, now)
+            if _status_missing(report):
+                whole = Reading(env.min_soak, now, whole=True)
+                upstream = await source_histories(
+                    facts, fleet, env, blueprints, history_head, whole
+                )
+                report = await judge_lineage(
+                    ctx, facts, env, blueprints, upstream, exact_matcher, now
+                )
+            reports.append(report)
     return reports
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How far back an upstream file's history is read: until a run of the wanted value that
+    lasted ``min_soak`` (at the clock ``now``) is complete, or (``whole``) to the limit."""
+
+    min_soak: timedelta | None
+    now: datetime
+    whole: bool = False
+
+
+def _status_missing(report: LineageReport) -> bool:
+    return any(verdict.kind == "status-missing" for verdict in report.failures)
 
 
 async def judge_lineage(
@@ -452,6 +514,7 @@ async def source_histories(
     env: Environment,
     changes: Sequence[Change],
     default_head: str,
+    reading: Reading,
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
     """For each changed source, its history in every upstream cluster that has it."""
     assert env.upstream is not None
@@ -479,6 +542,7 @@ async def source_histories(
                         sources.extractor(sid),
                         exact_matcher,
                         sources.value_of(source),
+                        reading,
                     )
                 )
         result[(change.cluster, change.item)] = list(await asyncio.gather(*jobs))
@@ -495,13 +559,18 @@ async def upstream_histories(
     env: Environment,
     changes: Sequence[Change],
     default_head: str,
+    reading: Reading,
     *,
     narrow: bool = False,
+    key: str = "image",
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
-    """Each changed tenant's history in every upstream cluster that has it. ``narrow`` reads
-    the history only of a few clusters that run a wanted value now; the others appear with
-    their current value and no history (enough for ``upstreamClusters: any``)."""
+    """Each changed tenant's history of its ``key`` value in every upstream cluster that has
+    it. ``narrow`` reads the history only of a few clusters that run a wanted value now; the
+    others appear with their current value and no history (enough for ``upstreamClusters:
+    any``)."""
     assert env.upstream is not None
+    extract = value_extractor(key)
+    matcher = image_matcher if key == "image" else exact_matcher
     upstream_clusters = fleet.clusters_of(env.upstream)
     by_tenant: dict[str, list[UpstreamHistory]] = {}
     result: dict[tuple[str, str], list[UpstreamHistory]] = {}
@@ -514,8 +583,8 @@ async def upstream_histories(
                 path = fleet.input_path(cluster, change.item)
                 if path is not None:
                     current = await facts.tenant_input(default_head, path)
-                    now = current.image if isinstance(current, TenantInput) else None
-                    runs_it = now is not None and any(image_matcher(w, now) for w in wanted)
+                    now = current_value(current, key)
+                    runs_it = now is not None and any(matcher(w, now) for w in wanted)
                     if narrow and (not runs_it or picked >= NARROW_CLUSTERS):
                         jobs.append(_known(cluster, change.item, now))
                         continue
@@ -528,14 +597,22 @@ async def upstream_histories(
                             path,
                             default_head,
                             wanted,
-                            image_of,
-                            image_matcher,
+                            extract,
+                            matcher,
                             now,
+                            reading,
                         )
                     )
             by_tenant[change.item] = list(await asyncio.gather(*jobs))
         result[(change.cluster, change.item)] = by_tenant[change.item]
     return result
+
+
+def current_value(current: TenantInput | InputError | None, key: str) -> str | None:
+    """A tenant's ``key`` value now, as lineage compares it (None: absent or unreadable)."""
+    if not isinstance(current, TenantInput):
+        return None
+    return current.image if key == "image" else traced_value(current.values, key).text
 
 
 async def _known(cluster: str, item: str, now: str | None) -> UpstreamHistory:
@@ -552,20 +629,17 @@ async def _history(
     wanted: Sequence[str],
     extract: Callable[[str, bytes], str | None],
     matcher: Callable[[str, str], bool],
-    now: str | None,
+    current: str | None,
+    reading: Reading,
 ) -> UpstreamHistory:
     def enough(seen: list[ValueAt]) -> bool:
-        # Stop once a run of a wanted value is complete: an older commit with another value
-        # (or the end of the list) tells us which commit brought it.
-        for i, at in enumerate(seen):
-            if at.value is not None and any(matcher(w, at.value) for w in wanted):
-                later = seen[i + 1 :]
-                if any(o.value != at.value for o in later):
-                    return True
-        return False
+        # Stop once a run of a wanted value that soaked long enough is complete.
+        return history_suffices(seen, wanted, matcher, min_soak=reading.min_soak, now=reading.now)
 
-    history = await facts.value_history(path, head, extract, enough=enough)
-    return UpstreamHistory(cluster, item, deployments_of(history), now)
+    history = await facts.value_history(
+        path, head, extract, enough=None if reading.whole else enough
+    )
+    return UpstreamHistory(cluster, item, deployments_of(history), current)
 
 
 async def with_branch_commits(
@@ -611,7 +685,15 @@ async def statuses_of(ctx: Context, repo: str, commits: set[str]) -> dict[str, d
 
 
 async def approvals_check(
-    ctx: Context, facts: RepoFacts, policy: Policy, scope: Scope, pr: dict[str, Any]
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    scope: Scope,
+    pr: dict[str, Any],
+    base_head: str,
+    *,
+    outcome: GateOutcome | None = None,
+    notes: Sequence[str] = (),
 ) -> DesiredCheck:
     envs = [
         e for name in scope.gated if (e := policy.environment(name)) is not None and e.approvals
@@ -622,19 +704,23 @@ async def approvals_check(
             if scope.environments
             else "no environment changed."
         )
-        return DesiredCheck(APPROVALS, "success", render_not_gated(reason))
+        output = render_not_gated(
+            reason, notes=[*scope_notes(scope), *notes], blind_spots=scope.blind_spots
+        )
+        return DesiredCheck(APPROVALS, "success", output)
     repo = facts.repo
     number = pfield(pr, "number", int)
     head_sha = pfield(pr, "head.sha", str)
-    reviews_raw, commits = await asyncio.gather(
-        ctx.gateway.pull_reviews(repo, number), pull_commits(ctx, repo, number, head_sha)
+    reviews_raw, (commits, unread) = await asyncio.gather(
+        ctx.gateway.pull_reviews(repo, number),
+        pull_commits(ctx, repo, number, head_sha, base_head),
     )
     identity = await ctx.identity()
-    excluded = exclusions(pr, commits, identity.bot_login)
+    people = people_of(pr, commits, identity.bot_login, unread=unread)
     org = facts.owner
     teams = sorted({rule.team for env in envs for rule in env.approvals})
     members = await asyncio.gather(*(ctx.team_members(org, team) for team in teams))
-    notes: list[str] = []
+    notes = list(notes)
     team_members: dict[str, frozenset[str]] = {}
     for team, who in zip(teams, members, strict=True):
         if who is None:
@@ -644,6 +730,30 @@ async def approvals_check(
             )
             who = frozenset()
         team_members[team] = who
+    notes += scope_notes(scope)
+    approval_facts = ApprovalFacts(
+        head_sha=head_sha,
+        reviews=[review_of(r) for r in reviews_raw],
+        excluded=people.excluded,
+        team_members=team_members,
+        org=org,
+        unattributed=people.unattributed,
+        unread=people.unread,
+    )
+    verdicts: list[ApprovalVerdict] = [
+        evaluate_approvals(env.name, env.approvals, approval_facts) for env in envs
+    ]
+    state = combine_approvals(verdicts)
+    if outcome is not None:
+        outcome.approval_verdicts, outcome.approval_facts = tuple(verdicts), approval_facts
+    output = render_approvals(verdicts, org=org, notes=notes, blind_spots=scope.blind_spots)
+    conclusion = {"success": "success", "failure": "failure"}.get(state)
+    return DesiredCheck(APPROVALS, conclusion, output)  # type: ignore[arg-type]
+
+
+def scope_notes(scope: Scope) -> list[str]:
+    """Why every gate applies (or why some files need none), for the approvals summary."""
+    notes: list[str] = []
     if scope.touches_policy:
         notes.append(
             "This pull request changes `.github/`: the approvals of every gated environment apply."
@@ -651,58 +761,61 @@ async def approvals_check(
     if scope.unassigned:
         notes.append(
             "Files in clusters that belong to no environment (every gate applies): "
-            + ", ".join(f"`{p}`" for p in scope.unassigned[:10])
+            + _paths(scope.unassigned)
         )
-    approval_facts = ApprovalFacts(
-        head_sha=head_sha,
-        reviews=[review_of(r) for r in reviews_raw],
-        excluded=excluded,
-        team_members=team_members,
-        org=org,
-    )
-    verdicts: list[ApprovalVerdict] = [
-        evaluate_approvals(env.name, env.approvals, approval_facts) for env in envs
-    ]
-    state = combine_approvals(verdicts)
-    output = render_approvals(verdicts, org=org, notes=notes)
-    conclusion = {"success": "success", "failure": "failure"}.get(state)
-    return DesiredCheck(APPROVALS, conclusion, output)  # type: ignore[arg-type]
+    if scope.outside:
+        notes.append(
+            "Files outside `clusters/` (every gate applies: the bot cannot tell which clusters "
+            "use them; name paths that need no gate under `ungated` in "
+            f"`{POLICY_PATH}`): " + _paths(scope.outside)
+        )
+    if scope.ungated:
+        notes.append("Files that need no gate (`ungated`): " + _paths(scope.ungated))
+    return notes
 
 
-async def pull_commits(ctx: Context, repo: str, number: int, head_sha: str) -> list[dict[str, Any]]:
-    key = ("pr-commits", repo, number, head_sha)
+def _paths(paths: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(f"`{p}`" for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+async def pull_commits(
+    ctx: Context, repo: str, number: int, head_sha: str, base_sha: str
+) -> tuple[list[dict[str, Any]], int]:
+    """Every commit of the PR (against this base: a retargeted PR has other commits) and how
+    many could not be read; memoised per head and base."""
+    key = ("pr-commits", repo, number, head_sha, base_sha)
     memo = ctx.services.caches.derived
     hit = memo.get(key)
     if hit is None:
-        hit = await ctx.gateway.pull_commits(repo, number)
+        hit = await ctx.gateway.all_pull_commits(repo, number, base_sha, head_sha)
         memo[key] = hit
-    assert isinstance(hit, list)
-    return hit
+    commits, unread = hit
+    assert isinstance(commits, list) and isinstance(unread, int)
+    return commits, unread
 
 
-def exclusions(
-    pr: dict[str, Any], commits: Sequence[dict[str, Any]], bot_login: str
-) -> dict[str, str]:
-    """Who never counts, and why: the PR's author, commit authors/committers, the requester."""
-    excluded: dict[str, str] = {}
+def people_of(
+    pr: Mapping[str, Any],
+    commits: Sequence[Mapping[str, Any]],
+    bot_login: str,
+    *,
+    unread: int = 0,
+) -> People:
+    """Who never counts as an approver of ``pr``, and which commits nobody can be named for:
+    the PR's author, commit authors and committers, the requester of a promotion."""
     author = (pr.get("user") or {}).get("login")
-    if author:
-        excluded[str(author).lower()] = "opened the pull request"
-    for commit in commits:
-        short = str(commit.get("sha", ""))[:7]
-        for role in ("author", "committer"):
-            login = (commit.get(role) or {}).get("login")
-            if login and str(login).lower() not in excluded:
-                verb = "authored" if role == "author" else "committed"
-                excluded[str(login).lower()] = f"{verb} commit {short}"
-    asked = markers.requesters(commits, bot_login)
+    body_requester = None
     if author and str(author).lower() == bot_login.lower():
-        who = markers.read_marker(pr.get("body")).get("requested_by")
-        if isinstance(who, str):
-            asked.add(who.lower())
-    for login in asked:
-        excluded[login] = "asked for this promotion with /promote"
-    return excluded
+        asked = markers.read_marker(pr.get("body")).get("requested_by")
+        body_requester = asked if isinstance(asked, str) else None
+    return people_behind(
+        str(author) if author else None,
+        [markers.commit_facts(commit) for commit in commits],
+        bot_login,
+        body_requester=body_requester,
+        unread=unread,
+    )
 
 
 def review_of(raw: dict[str, Any]) -> Review:

@@ -21,6 +21,7 @@ from bot.handlers import automerge
 from bot.handlers.checks import gate_pull
 from bot.rules.bump import is_older
 from bot.rules.gate import FileChange
+from bot.rules.refs import is_valid_branch
 from bot.texts import markers, prtext
 
 
@@ -62,6 +63,10 @@ class Proposal:
     #: when the default branch moved while the PR was being made (a second replica, or a
     #: person, may have applied the same change meanwhile).
     still_needed: Callable[[str], Awaitable[bool]] | None = None
+    #: Older versions named branches under this prefix, which other artifacts could share:
+    #: open PRs under it count as ours only when their marker names ``legacy_image``.
+    legacy_prefix: str | None = None
+    legacy_image: str | None = None
 
 
 async def propose(
@@ -77,7 +82,7 @@ async def propose(
     ``open_pulls``: the repository's open PRs, when the caller started reading them already."""
     repo = facts.repo
     pulls = await (open_pulls if open_pulls is not None else ctx.gateway.open_pulls(repo))
-    ours = [p for p in pulls if _head_ref(p).startswith(proposal.prefix)]
+    ours = [p for p in pulls if _is_ours(p, proposal)]
     existing = next((p for p in ours if _head_ref(p) == proposal.branch), None)
     newer = [p for p in ours if p is not existing and is_older(proposal.tag, tag_of(p))]
     if newer:
@@ -103,6 +108,16 @@ async def propose(
     return number
 
 
+def _is_ours(pr: Mapping[str, Any], proposal: Proposal) -> bool:
+    ref = _head_ref(pr)
+    if ref.startswith(proposal.prefix):
+        return True
+    legacy = proposal.legacy_prefix
+    if legacy is None or legacy == proposal.prefix or not ref.startswith(legacy):
+        return False
+    return markers.read_marker(pr.get("body")).get("image") == proposal.legacy_image
+
+
 def _head_ref(pr: Mapping[str, Any]) -> str:
     return str((pr.get("head") or {}).get("ref", ""))
 
@@ -112,12 +127,18 @@ async def _open(
 ) -> dict[str, Any] | None:
     repo = facts.repo
     branch = proposal.branch
+    if not is_valid_branch(branch):
+        # Checked before anything is written: GitHub would refuse the ref (422) after the
+        # commit was made, and leave that commit behind, reachable from nothing.
+        ctx.log.warning("%s: %r is not a valid branch name; not proposing it", repo, branch)
+        return None
     commit = await ctx.gateway.commit_files(
         repo, parent=head, changes=dict(proposal.changes), message=proposal.message
     )
     created = await ctx.gateway.create_branch(repo, branch, commit)
     if created:
         mark_fresh_commit(ctx, repo, commit)
+        automerge.remember_commit_message(ctx, repo, commit, proposal.message)
     else:
         # A redelivery, or a crash after the branch was made: the branch already holds this
         # proposal (the name is deterministic). Reuse it as it is; never force-push.

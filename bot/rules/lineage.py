@@ -35,6 +35,7 @@ __all__ = [
     "evaluate_lineage",
     "exact_matcher",
     "format_duration",
+    "history_suffices",
     "image_matcher",
     "status_commits_needed",
 ]
@@ -71,6 +72,7 @@ class Change:
     line: int | None  # 1-based line of the value, for annotations
     old: str | None  # None: a new tenant input
     new: str | None  # None: removed
+    key: str = "image"  # which value of the tenant's input (a promoteKeys entry)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class LineageReport:
     upstream_clusters: Literal["any", "all"] = "any"
     min_soak: timedelta | None = None
     require_upstream_status: str | None = None
+    key: str = "image"  # the value traced (a promoteKeys entry; sources: their tag)
 
     @property
     def ok(self) -> bool:
@@ -144,17 +147,21 @@ class LineageReport:
 
 
 def image_matcher(new: str, upstream: str) -> bool:
-    """Same image: same repository (canonical, case-insensitive) and tag, and the same digest when
-    the upstream pinned one. A value that does not parse as an image matches nothing."""
+    """Same image: same repository (canonical, case-insensitive) and tag, and the same digest
+    whenever either value pins one. What runs is the digest: ``app:v1@sha256:e…`` did not run
+    upstream because ``app:v1`` did (the tag may have named another digest there), only where
+    upstream pinned that very digest. A value that does not parse as an image matches nothing."""
     try:
         new_ref, upstream_ref = parse_image(new), parse_image(upstream)
     except ImageRefError:
         return False
     if not same_repository(new_ref, upstream_ref) or new_ref.tag != upstream_ref.tag:
         return False
-    if upstream_ref.digest is None:
+    if new_ref.digest is None and upstream_ref.digest is None:
         return True
-    return new_ref.digest is not None and new_ref.digest.lower() == upstream_ref.digest.lower()
+    if new_ref.digest is None or upstream_ref.digest is None:
+        return False
+    return new_ref.digest.lower() == upstream_ref.digest.lower()
 
 
 def exact_matcher(new: str, upstream: str) -> bool:
@@ -426,6 +433,36 @@ class ValueAt:
     commit_url: str
     date: datetime
     value: str | None
+
+
+def history_suffices(
+    seen: Sequence[ValueAt],
+    wanted: Sequence[str],
+    matcher: Matcher,
+    *,
+    min_soak: timedelta | None,
+    now: datetime,
+) -> bool:
+    """Whether a file's history read so far (newest first) already holds the evidence the soak
+    rule can use, so that older commits need not be read: a *complete* run of a wanted value
+    (an older commit with another value shows where it began) that lasted at least
+    ``min_soak``. A run that was too short does not settle it: an older run of the same value
+    may have soaked. (Whether a run had a required status is only known once the statuses are
+    read; the caller reads the whole history when that rule fails.)"""
+    if not seen:
+        return False
+    deployments = deployments_of(seen)
+    oldest_value = seen[-1].value
+    for i, deployment in enumerate(deployments):
+        last = i == len(deployments) - 1
+        if last and deployment.value == oldest_value:
+            break  # the run that reaches the oldest commit read may have begun earlier
+        if not any(matcher(w, deployment.value) for w in wanted):
+            continue
+        lasted = (deployment.until or now) - deployment.since
+        if min_soak is None or lasted >= min_soak:
+            return True
+    return False
 
 
 def deployments_of(history: Sequence[ValueAt]) -> list[Deployment]:

@@ -18,6 +18,7 @@ import pytest
 
 from bot.fake import FakeGitHub, samples
 from bot.fake.archives import BLOCK, header
+from tests.e2e.gatekit import DEV, PROD, open_change, path, summary, verdict, with_image
 from tests.harness import FLEET, Harness, seed_world, start_bot
 
 COPIES = 40  # clusters per environment: 240 inputs, 80 of them in dev
@@ -28,10 +29,10 @@ def big_fleet() -> dict[str, bytes]:
     no two blobs are the same): 120 clusters, 240 tenant inputs."""
     base = samples.fleet_files()
     files = dict(base)
-    for path, data in base.items():
-        if not path.startswith("clusters/"):
+    for file, data in base.items():
+        if not file.startswith("clusters/"):
             continue
-        _, cluster, rest = path.split("/", 2)
+        _, cluster, rest = file.split("/", 2)
         env, region, _n = cluster.split("-")
         for n in range(1, COPIES + 1):
             name = f"{env}-{region}-{n:02d}"
@@ -219,3 +220,26 @@ def escaped(root: Path) -> list[Path]:
 def data_files(data: Path) -> set[str]:
     """The databases under DATA_DIR (their -wal and -shm companions counted with them)."""
     return {p.name.split("-")[0] for p in data.iterdir()}
+
+
+async def test_a_change_past_the_listed_files_in_a_tree_github_truncates_is_seen_whole(
+    world: Harness,
+) -> None:
+    """A PR of 3,001 files whose directory GitHub lists only in part (the recursive tree is
+    truncated, a level of 3,000 entries is cut short): without the archive the gate could not
+    see the prod change and failed closed; with it, the trees are read whole and the change is
+    judged like any other (the image ran in staging: lineage passes, prod approvals asked)."""
+    changes: dict[str, bytes | None] = {
+        f"clusters/{DEV}/notes/n{i:04d}.txt": b"%d\n" % i for i in range(3000)
+    }
+    changes[path(PROD)] = with_image(world, PROD, f"{samples.PAYMENT_IMAGE}:v2.0.0")
+    world.fake.tree_entry_limit = 2000
+    number = open_change(world, "many-notes", changes, title="notes")
+    await world.settle()
+    assert not world.fake.repo(FLEET).prs[number].merged
+    lineage = summary(world, number, "promotion/lineage")
+    assert verdict(world, number, "promotion/lineage") == "success", lineage
+    assert "could not see" not in lineage
+    assert verdict(world, number, "promotion/approvals") == "pending"
+    assert "@acme/tech-leads" in summary(world, number, "promotion/approvals")
+    assert any(r.identity == "codeload" for r in world.fake.requests)
