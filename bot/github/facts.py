@@ -204,10 +204,12 @@ class RepoFacts:
                 shas[path] = sha
             else:
                 out[path] = hit
-        if shas:
-            stored = await store.get(objectstore.IMAGE, [_image_key(p, s) for p, s in shas.items()])
+        pending = list(shas.items())
+        for start in range(0, len(pending), IMAGES_PER_READ):  # a share at a time: less held
+            share = pending[start : start + IMAGES_PER_READ]
+            stored = await store.get(objectstore.IMAGE, [_image_key(p, s) for p, s in share])
             decoded = await cpu.run(_images_from_json, stored) if stored else {}
-            for path, sha in list(shas.items()):
+            for path, sha in share:
                 value = decoded.get(_image_key(path, sha))
                 if value is not None:
                     out[path] = cache[(path, sha)] = value
@@ -348,6 +350,8 @@ class RepoFacts:
 Image = tuple[str | None, str | None]
 #: Input files parsed per job on the CPU worker (about a millisecond each).
 IMAGES_PER_BATCH = 200
+#: Images read back from disk per query.
+IMAGES_PER_READ = 5_000
 
 
 def _images_of(items: Sequence[tuple[str, bytes, object]]) -> list[Image]:
