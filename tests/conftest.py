@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
 
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, contract
 from tests.harness import Harness, seed_world, start_bot
+
+#: Every fake GitHub of the suite checks requests, responses and webhooks against GitHub's
+#: published descriptions (tests/contract, made by scripts/openapi_subset.py).
+os.environ[contract.ENV] = str(Path(__file__).parent / "contract")
+
+
+def _contract_kept(phase: str) -> None:
+    found = contract.drain()
+    if found and not os.environ.get(contract.LOG_ENV):
+        raise AssertionError(
+            f"the fake GitHub saw calls or sent answers outside GitHub's contract ({phase}):\n  "
+            + "\n  ".join(found)
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    contract.drain()  # what an earlier test left behind is that test's business
+    result = yield
+    _contract_kept("setup")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    result = yield
+    _contract_kept("test")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    result = yield
+    _contract_kept("teardown")
+    return result
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.fake.contract import Contract
 from bot.fake.gitobjects import ChangeValue
 from bot.fake.server import SECONDARY, Api, Fault, RecordedRequest, Settings
 from bot.fake.shapes import Urls
@@ -64,10 +65,14 @@ DEFAULT_PERMISSIONS = {
 class FakeGitHub:
     """The fake GitHub: start it, seed it through these methods, point a client at it."""
 
-    def __init__(self, base_path: str = "") -> None:
+    def __init__(self, base_path: str = "", contract: Contract | None = None) -> None:
+        """``contract``: check every request, response and webhook against GitHub's published
+        descriptions (default: the one ``FAKE_GITHUB_CONTRACT`` names, if set)."""
         self.settings = Settings(base_path=base_path.rstrip("/"))
+        self.settings.contract = contract or Contract.from_environment()
         self.urls = Urls()
         self.world = World(self.urls)
+        self.world.hooks.contract = self.settings.contract
         self.api = Api(self.world, self.settings)
         self._runner: web.AppRunner | None = None
 

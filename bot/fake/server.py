@@ -23,6 +23,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from bot.fake.contract import FAULTED, Contract
 from bot.fake.gitobjects import (
     GitError,
     Signature,
@@ -154,6 +155,8 @@ class Settings:
     rate: dict[str, RateWindow] = field(default_factory=dict)
     rate_limits: dict[str, int] = field(default_factory=dict)  # identity label or kind -> limit
     manifest_codes: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    #: GitHub's published contract, checked on every request and response when set.
+    contract: Contract | None = None
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,10 @@ class Api:
     # ---- application -----------------------------------------------------------------------
     def build(self) -> web.Application:
         """The aiohttp application with every API and web route."""
-        app = web.Application(middlewares=[self.middleware], client_max_size=100 * 1024 * 1024)
+        middlewares = [self.middleware]
+        if self.settings.contract is not None:
+            middlewares.insert(0, self.settings.contract.middleware(self.api_path))
+        app = web.Application(middlewares=middlewares, client_max_size=100 * 1024 * 1024)
         self.register()
         prefix = self.settings.base_path
         for method, path, route in self.routes:
@@ -293,6 +299,7 @@ class Api:
                 await asyncio.sleep(self.settings.latency)
             fault = next((f for f in self.settings.faults if f.matches(request.method, path)), None)
             if fault is not None:
+                request[FAULTED] = True  # a test wrote this answer: no contract applies
                 faulted = await self.apply_fault(request, fault)
                 status = 0 if fault.reset else faulted.status  # 0: no response was sent
                 return faulted
