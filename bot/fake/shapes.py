@@ -746,7 +746,7 @@ class Shapes:
             "check_suite": {"id": run.suite.id},
             "app": self.app(run.app),
             "pull_requests": [self.pull_minimal(repo, p) for p in prs],
-            "deployment": None,
+            # `deployment` only for runs a deployment made (GitHub omits it, never null)
         }
 
     def status(self, repo: Repo, s: Status) -> JSON:
