@@ -56,6 +56,14 @@ SUITE_PRIORITY = (
     "neutral",
     "skipped",
 )
+#: Keys of a check suite that the one embedded in `check_run` events does not have.
+CHECK_SUITE_LONG_FORM = (
+    "check_runs_url",
+    "head_commit",
+    "latest_check_runs_count",
+    "rerequestable",
+    "runs_rerequestable",
+)
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
 
@@ -1383,7 +1391,11 @@ class World:
         """A check run; webhooks carry the whole suite inside."""
         out = self.shapes.check_run(repo, run, self.prs_for_sha(repo, run.head_sha))
         if webhook:
-            out["check_suite"] = self.suite_json(repo, run.suite, webhook=True)
+            suite = self.suite_json(repo, run.suite, webhook=True)
+            # the suite inside a check_run event is the short form (no counts, no head commit)
+            for key in CHECK_SUITE_LONG_FORM:
+                suite.pop(key, None)
+            out["check_suite"] = suite
         return out
 
     def emit_suite(self, repo: Repo, suite: CheckSuite, action: str, sender: User) -> None:
