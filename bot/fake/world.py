@@ -287,7 +287,8 @@ class World:
                 {
                     "installation": self.shapes.installation(inst),
                     "repositories": [_repo_brief(r) for r in repos],
-                    "requester": None,
+                    # `requester` only when someone else asked for the installation: absent,
+                    # never null, as in GitHub's example payload
                 },
                 sender=sender,
                 account=account,
