@@ -475,8 +475,9 @@ class Shapes:
             return "COLLABORATOR"
         return "NONE"
 
-    def issue(self, repo: Repo, issue: Issue) -> JSON:
-        """`issue`; pull requests carry a `pull_request` key as in the issues API."""
+    def issue(self, repo: Repo, issue: Issue, *, webhook: bool = False) -> JSON:
+        """`issue`; pull requests carry a `pull_request` key as in the issues API. Webhooks
+        carry no `closed_by` (only the REST issue has it)."""
         api = f"{self.urls.api}/repos/{repo.full_name}"
         is_pr = isinstance(issue, PullRequest)
         html = f"{self.urls.web}/{repo.full_name}/{'pull' if is_pr else 'issues'}/{issue.number}"
@@ -502,7 +503,6 @@ class Shapes:
             "created_at": iso(issue.created_at),
             "updated_at": iso(issue.updated_at),
             "closed_at": iso(issue.closed_at),
-            "closed_by": self.user(issue.closed_by),
             "author_association": self.author_association(repo, issue.user),
             "active_lock_reason": None,
             "body": issue.body,
@@ -513,6 +513,8 @@ class Shapes:
             if issue.performed_via_app
             else None,
         }
+        if not webhook:
+            out["closed_by"] = self.user(issue.closed_by)
         if isinstance(issue, PullRequest):
             out["draft"] = issue.draft
             out["pull_request"] = {

@@ -1164,7 +1164,7 @@ class World:
     def emit_issue(self, repo: Repo, issue: Issue, action: str, sender: User, **extra: Any) -> None:
         """An `issues` event."""
         body: dict[str, Any] = dict(extra)
-        body["issue"] = self.shapes.issue(repo, issue)
+        body["issue"] = self.shapes.issue(repo, issue, webhook=True)
         self.emit("issues", action, body, sender=sender, repo=repo, permission="issues")
 
     def edit_issue(self, repo: Repo, issue: Issue, fields: dict[str, Any], by: User) -> None:
@@ -1231,7 +1231,7 @@ class World:
     ) -> None:
         """An `issue_comment` event."""
         body: dict[str, Any] = dict(extra)
-        body["issue"] = self.shapes.issue(repo, issue)
+        body["issue"] = self.shapes.issue(repo, issue, webhook=True)
         body["comment"] = self.shapes.comment(repo, comment)
         self.emit("issue_comment", action, body, sender=sender, repo=repo)
 
