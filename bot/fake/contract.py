@@ -400,11 +400,12 @@ def _skipped(method: str, path: str) -> bool:
 
 def _describe(error: Any) -> str:
     """Where and what: for alternatives (anyOf), the alternative that came closest."""
-    from jsonschema.exceptions import best_match
-
     leaf = error
     while leaf.context:
-        leaf = best_match(leaf.context)
+        # the alternative that got furthest into the value (not "is not of type 'null'")
+        leaf = max(
+            leaf.context, key=lambda e: (len(e.absolute_path), e.validator != "type", -len(e.path))
+        )
     return f"{_where(leaf.absolute_path)}: {_short(leaf.message)}"
 
 
