@@ -968,15 +968,20 @@ class World:
         self.emit(
             "pull_request_review",
             "submitted",
-            {
-                "review": self.shapes.review(repo, pr, review),
-                "pull_request": self.pull_json(repo, pr, observe=False),
-            },
+            self.review_event(repo, pr, review),
             sender=user,
             repo=repo,
             permission="pull_requests",
         )
         return review
+
+    def review_event(self, repo: Repo, pr: PullRequest, review: Review) -> dict[str, Any]:
+        """`review` and `pull_request` of a `pull_request_review` event: the review's state in
+        lower case (`approved`; the REST API says `APPROVED`) and the simple pull request
+        (no mergeability, counts or `merged`), as GitHub sends them."""
+        shown = self.shapes.review(repo, pr, review)
+        shown["state"] = str(shown["state"]).lower()
+        return {"review": shown, "pull_request": self.shapes.pull_simple(repo, pr)}
 
     def need_review(self, pr: PullRequest, review_id: int) -> Review:
         """A review of a PR by id, else 404."""
@@ -999,10 +1004,7 @@ class World:
         self.emit(
             "pull_request_review",
             "dismissed",
-            {
-                "review": self.shapes.review(repo, pr, review),
-                "pull_request": self.pull_json(repo, pr, observe=False),
-            },
+            self.review_event(repo, pr, review),
             sender=by,
             repo=repo,
             permission="pull_requests",
@@ -1015,11 +1017,7 @@ class World:
         self.emit(
             "pull_request_review",
             "edited",
-            {
-                "changes": {"body": {"from": old}},
-                "review": self.shapes.review(repo, pr, review),
-                "pull_request": self.pull_json(repo, pr, observe=False),
-            },
+            {"changes": {"body": {"from": old}}, **self.review_event(repo, pr, review)},
             sender=by,
             repo=repo,
             permission="pull_requests",
