@@ -270,6 +270,7 @@ class Shapes:
             "license": None,
             "allow_forking": True,
             "web_commit_signoff_required": False,
+            "custom_properties": {},
             "created_at": iso(repo.created_at),
             "updated_at": iso(repo.updated_at),
             "pushed_at": iso(repo.pushed_at),
