@@ -269,6 +269,7 @@ class CoreRoutes:
         """`GET /repos/{o}/{r}` (with `permissions` for user callers)."""
         repo = self.api.repo_of(request)
         out = self.shapes.repo(repo)
+        out.update(network_count=0, subscribers_count=0)  # `full-repository` only
         identity = request[IDENTITY]
         if identity.user is not None:
             role = self.state.role(repo, identity.user) or ("read" if not repo.private else None)
