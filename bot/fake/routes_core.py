@@ -255,7 +255,9 @@ class CoreRoutes:
             "reset": w.reset,
             "resource": "core",
         }
-        return json_response({"resources": {"core": core}, "rate": core})
+        # `search` is required in GitHub's answer; the fake keeps no search budget
+        search = {"limit": 30, "remaining": 30, "used": 0, "reset": w.reset, "resource": "search"}
+        return json_response({"resources": {"core": core, "search": search}, "rate": core})
 
     async def get_user(self, request: web.Request) -> web.Response:
         """`GET /users/{user}`."""
