@@ -197,7 +197,7 @@ async def test_reviews_dismissals_and_requested_reviewers(gh: Seeded) -> None:
         ("pull_request_review", "submitted"),
         ("pull_request_review", "dismissed"),
     ]
-    assert gh.fake.deliveries[-1].payload["review"]["state"] == "DISMISSED"
+    assert gh.fake.deliveries[-1].payload["review"]["state"] == "dismissed"  # lower case in webhooks
 
 
 async def test_head_branch_events_synchronize_and_delete_closes(gh: Seeded) -> None:
