@@ -171,6 +171,35 @@ WEBHOOK_AMENDMENTS: list[tuple[str, str, tuple[str, Any], str]] = [
         ("set", {"type": "boolean"}),
         "check-suite-rerequested declares runs_rerequestable",
     ),
+    (
+        "check_run$rerequested",
+        "properties/check_run/properties/check_suite/properties/status",
+        ("set", {"type": "string", "enum": ["queued", "in_progress", "completed", "pending"]}),
+        "check-run-rerequested: a run is re-run while its suite still has runs in progress",
+    ),
+    (
+        "check_run$rerequested",
+        "properties/check_run/properties/check_suite/properties/conclusion",
+        (
+            "set",
+            {
+                "type": ["string", "null"],
+                "enum": [
+                    "success",
+                    "failure",
+                    "neutral",
+                    "cancelled",
+                    "skipped",
+                    "timed_out",
+                    "action_required",
+                    "stale",
+                    "startup_failure",
+                    None,
+                ],
+            },
+        ),
+        "check-run-rerequested: the suite's conclusion is null while it is in progress",
+    ),
 ] + [
     (
         f"installation{kind}",

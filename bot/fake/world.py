@@ -1517,7 +1517,15 @@ class World:
             suite.completed_notified = False
 
     def rerequest_run(self, repo: Repo, run: CheckRun, by: User) -> None:
-        """A person (or the app) asks to re-run one check (`check_run.rerequested`)."""
+        """A person (or the app) asks to re-run one check (`check_run.rerequested`). Only a
+        completed run can be re-run (GitHub offers no re-run on one in progress; the REST
+        endpoint answers 422 "not rerequestable")."""
+        if run.status != "completed":
+            raise validation_failed(
+                "This check run is not rerequestable",
+                errors=[{"resource": "CheckRun", "field": "status", "code": "invalid"}],
+                doc="https://docs.github.com/rest/checks/runs#rerequest-a-check-run",
+            )
         self.emit_run(repo, run, "rerequested", by, only_owner=True)
 
     def rerequest_suite(self, repo: Repo, suite: CheckSuite, by: User) -> None:
