@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from tests.harness import Harness, seed_world, start_bot
 os.environ[contract.ENV] = str(Path(__file__).parent / "contract")
 
 
-def _contract_kept(phase: str) -> None:
+def _contract_kept(item: pytest.Item, phase: str) -> None:
     found = contract.drain()
+    # Tests of the fake's own validation send GitHub what it refuses, on purpose: they name
+    # the violations they cause with @pytest.mark.contract_breach(regex, ...).
+    allowed = [re.compile(p) for m in item.iter_markers("contract_breach") for p in m.args]
+    found = [line for line in found if not any(p.search(line) for p in allowed)]
     if found and not os.environ.get(contract.LOG_ENV):
         raise AssertionError(
             f"the fake GitHub saw calls or sent answers outside GitHub's contract ({phase}):\n  "
@@ -29,21 +34,21 @@ def _contract_kept(phase: str) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     contract.drain()  # what an earlier test left behind is that test's business
     result = yield
-    _contract_kept("setup")
+    _contract_kept(item, "setup")
     return result
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     result = yield
-    _contract_kept("test")
+    _contract_kept(item, "test")
     return result
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     result = yield
-    _contract_kept("teardown")
+    _contract_kept(item, "teardown")
     return result
 
 

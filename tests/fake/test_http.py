@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from gidgethub.aiohttp import GitHubAPI
 
 from tests.fake.conftest import Seeded
@@ -66,6 +67,10 @@ async def test_gidgethub_cache_uses_conditional_requests(gh: Seeded) -> None:
     assert statuses == [200, 304]
 
 
+@pytest.mark.contract_breach(
+    r"^GET /nope/nope: no such operation",
+    r"\(git/create-blob\): request body is application/octet-stream",
+)
 async def test_unknown_route_and_bad_json(gh: Seeded) -> None:
     token = await gh.token()
     headers = {"Authorization": f"token {token}"}
