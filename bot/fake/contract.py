@@ -18,7 +18,8 @@ What is checked, with ``jsonschema``:
 - webhooks: the payload matches the schema of its event and action.
 
 Not checked: responses to injected faults (a test wrote them), ``304``, the routes listed in
-``NOT_IN_OPENAPI`` of the script (GraphQL and two legacy listings), web pages.
+``NOT_IN_OPENAPI`` of the script (GraphQL, two legacy listings, the root directory listing),
+web pages (and the favicon a browser asks them for).
 
 OpenAPI 3.0 schemas are not quite JSON Schema: ``nullable: true`` becomes a ``null`` type, and
 ``oneOf`` is checked as ``anyOf`` (GitHub's description has alternatives that overlap, such as
@@ -389,6 +390,7 @@ class Contract:
 #: ``scripts/openapi_subset.py``); requests to them are not checked.
 UNDESCRIBED = (
     ("POST", re.compile(r"^(/api)?/graphql$")),
+    ("GET", re.compile(r"^/favicon\.ico$")),  # a browser on the fake's web pages asks for it
     ("GET", re.compile(r"^/repos/[^/]+/[^/]+/git/refs(/.*)?$")),
     ("GET", re.compile(r"^/repos/[^/]+/[^/]+/contents/?$")),
 )
