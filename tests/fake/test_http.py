@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 
+from bot.fake import contract
 from tests.fake.conftest import Seeded
 
 
@@ -82,3 +84,16 @@ async def test_unknown_route_and_bad_json(gh: Seeded) -> None:
     ) as resp:
         assert resp.status == 400
         assert (await resp.json())["message"] == "Problems parsing JSON"
+
+
+@pytest.mark.contract_breach(r"\(checks/create\) request body status: 'done'")
+async def test_the_suite_fails_a_test_whose_requests_break_the_contract(gh: Seeded) -> None:
+    """Over HTTP, through the fake's middleware: the breach is recorded (and this test, which
+    names it, is the only kind allowed to cause one)."""
+    bot = await gh.bot()
+    sha = gh.fake.repo("acme/fleet").branch_sha("main")
+    with pytest.raises(BadRequest):
+        await bot.post(
+            "/repos/acme/fleet/check-runs", data={"name": "x", "head_sha": sha, "status": "done"}
+        )
+    assert any("status: 'done'" in line for line in contract._RECORDED)
