@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 
-from bot.fake import contract
-from tests.fake.conftest import Seeded
+from bot.fake import FakeGitHub, contract
+from bot.fake.contract import Contract
+from tests.fake.conftest import Seeded, seed
 
 
 async def test_getiter_follows_link_headers_to_the_end(gh: Seeded) -> None:
@@ -87,9 +90,17 @@ async def test_unknown_route_and_bad_json(gh: Seeded) -> None:
 
 
 @pytest.mark.contract_breach(r"\(checks/create\) request body status: 'done'")
-async def test_the_suite_fails_a_test_whose_requests_break_the_contract(gh: Seeded) -> None:
+async def test_the_suite_fails_a_test_whose_requests_break_the_contract(
+    session: aiohttp.ClientSession,
+) -> None:
     """Over HTTP, through the fake's middleware: the breach is recorded (and this test, which
     names it, is the only kind allowed to cause one)."""
+    checked = FakeGitHub(contract=Contract.load(Path(__file__).parent.parent / "contract"))
+    async for gh in seed(checked, session):
+        await _breach(gh)
+
+
+async def _breach(gh: Seeded) -> None:
     bot = await gh.bot()
     sha = gh.fake.repo("acme/fleet").branch_sha("main")
     with pytest.raises(BadRequest):
