@@ -246,12 +246,13 @@ def npm_pack(spec: str, into: Path) -> Path:
 def fake_routes() -> list[tuple[str, str]]:
     """(method, aiohttp path) of every API route of the in-package fake."""
     sys.path.insert(0, str(ROOT))
+    from bot.fake.routes import build_app
     from bot.fake.server import Api, Settings
     from bot.fake.shapes import Urls
     from bot.fake.world import World
 
     api = Api(World(Urls()), Settings())
-    api.register()
+    build_app(api)
     return [(method, path) for method, path, _route in api.routes] + getattr(
         api, "extra_routes", list
     )()

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.fake.contract import Contract
 from bot.fake.gitobjects import ChangeValue
+from bot.fake.routes import build_app
 from bot.fake.server import SECONDARY, Api, Fault, RecordedRequest, Settings
 from bot.fake.shapes import Urls
 from bot.fake.state import (
@@ -79,7 +80,7 @@ class FakeGitHub:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and start delivering webhooks; returns the API base URL."""
-        app = self.api.build()
+        app = build_app(self.api)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -261,10 +262,23 @@ class FakeGitHub:
         changes: Mapping[str, ChangeValue],
         message: str = "Update files",
         author: str | None = None,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        by: str | None = None,
     ) -> str:
-        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA."""
+        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA.
+
+        ``name``/``email`` are what the pusher typed into git instead of the account's own (an
+        e-mail no account has gives `author: null`, one that is an account's links the commit to
+        it, as on GitHub); ``by`` who pushes (default: the author)."""
         r = self.world.need_repo(repo)
-        return self.world.commit_files(r, branch, changes, message, self._author(r, author))
+        pusher = self._author(r, by or author)
+        identity = None
+        if name is not None or email is not None:
+            base = self._author(r, author)
+            identity = (name or base.name or base.login, email or base.commit_email)
+        return self.world.commit_files(r, branch, changes, message, pusher, identity=identity)
 
     def create_branch(
         self, repo: str, name: str, from_ref: str | None = None, by: str | None = None
@@ -524,14 +538,16 @@ class FakeGitHub:
         repo: str | None = None,
         event: str = "registry_package",
         by: str | None = None,
+        revision: str | None = None,
     ) -> None:
-        """A container version pushed to GHCR (`registry_package` or `package` published)."""
+        """A container version pushed to GHCR (`registry_package` or `package` published);
+        `revision` is the commit of `repo` the image was built from."""
         account = self.world.state.account(owner)
         if account is None:
             raise ApiError(404, f"account {owner!r} does not exist")
         r = self.world.need_repo(repo) if repo else None
         sender = self._user(by) if by else (self._author(r, None) if r else self._ghost())
-        self.world.publish_package(account, name, tag, digest, r, event, sender)
+        self.world.publish_package(account, name, tag, digest, r, event, sender, revision)
 
     def set_rate_limit(self, limit: int, identity: str | None = None) -> None:
         """Primary rate limit per hour for an identity label (`installation:<id>`) or a kind

@@ -15,14 +15,14 @@ from urllib.parse import quote
 
 import gidgethub
 
-from bot import cpu
+from bot.concurrency import cpu
 from bot.fleet.inputs import InputError, TenantInput, read_input
 from bot.fleet.layout import Fleet, build_fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError, parse_policy
 from bot.fleet.yamlsafe import FileProblem
+from bot.github.context import Context
 from bot.github.gateway import GatewayError, RepoTree
 from bot.rules.lineage import ValueAt
-from bot.services import Context
 
 #: How far back the history of one upstream file is read when looking for evidence.
 HISTORY_LIMIT = 200
@@ -42,6 +42,9 @@ class RepoFacts:
         self._default_branch = default_branch
         self._heads: dict[str, str | None] = {}
         self._trees: dict[str, RepoTree] = {}
+        # (path, commit) -> (limit read, commits): a history at a commit never changes, and
+        # the lineage check and the application changes both read the upstream one
+        self._histories: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -204,7 +207,7 @@ class RepoFacts:
         Reading stops early once ``enough(history_so_far)`` is true: evidence is usually near
         the top, and each older commit costs a call the first time (then it is cached).
         """
-        commits = await self.ctx.gateway.path_history(self.repo, path, sha=head, limit=limit)
+        commits = await self.path_history(path, head, limit=limit)
         out: list[ValueAt] = []
         for commit in commits:
             sha = str(commit["sha"])
@@ -218,6 +221,18 @@ class RepoFacts:
             if enough is not None and enough(out):
                 break
         return out
+
+    async def path_history(
+        self, path: str, head: str, *, limit: int = HISTORY_LIMIT
+    ) -> list[dict[str, Any]]:
+        """Commits that touched ``path`` up to ``head`` (a SHA), newest first, as GitHub lists
+        them (messages included); read once per delivery however many ask."""
+        known = self._histories.get((path, head))
+        if known is not None and (known[0] >= limit or len(known[1]) < known[0]):
+            return known[1][:limit]
+        commits = await self.ctx.gateway.path_history(self.repo, path, sha=head, limit=limit)
+        self._histories[(path, head)] = (limit, commits)
+        return commits
 
     async def _value_at(
         self, path: str, commit: str, extract: Callable[[str, bytes], str | None]

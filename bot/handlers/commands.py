@@ -11,17 +11,20 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import prtext
-from bot.aio import map_bounded
+from bot.concurrency.aio import map_bounded
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
+from bot.github.appcommits import app_changes
 from bot.github.checkruns import mark_fresh_commit
+from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.handlers import dashboard
 from bot.handlers.checks import facts_for, gate_pull, pull_files
-from bot.payload import field as pfield
+from bot.handlers.payload import field as pfield
 from bot.rules import sources
+from bot.rules.appchanges import promotion_moves
 from bot.rules.gate import scope_of
 from bot.rules.promote import (
     Command,
@@ -35,7 +38,7 @@ from bot.rules.promote import (
     promotion_branch,
     resolve_environment,
 )
-from bot.services import Context
+from bot.texts import prtext
 
 router = routing.Router()
 
@@ -62,8 +65,6 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
     if command is None:
         status = parse_status(comment.get("body"))
         if status is not None and await _is_fleet_repo(facts):
-            from bot.handlers import dashboard
-
             await dashboard.on_status_command(ctx, facts, number, login, status[0])
         return
     if not await _is_fleet_repo(facts):
@@ -154,7 +155,16 @@ async def promote(
     comment_url = str((data.get("comment") or {}).get("html_url") or "")
     existing = await ctx.gateway.find_pull(facts.repo, owner, branch)
     title = prtext.promotion_title(plan)
-    body = prtext.promotion_body(plan, evidence, login, comment_url)
+    changes = await app_changes(ctx, facts, fleet, policy, promotion_moves(plan), head)
+    body = prtext.promotion_body(
+        plan,
+        evidence,
+        login,
+        comment_url,
+        changes,
+        web_url=ctx.settings.github_url,
+        app_problem=changes.problem,
+    )
     message = prtext.promotion_commit_message(plan, login)
     if existing is not None:
         return await _update(ctx, facts, fleet, policy, existing, selection, login, body)
@@ -172,10 +182,7 @@ async def promote(
         pr = await ctx.gateway.find_pull(facts.repo, owner, branch)
         if pr is None:
             raise CommandError("GitHub refused to open the promotion pull request; try again.")
-    number = int(pr["number"])
-    teams = sorted({r.team for r in (policy.environment(env) or policy.first).approvals})
-    if teams:
-        await ctx.gateway.request_reviewers(facts.repo, number, teams=teams)
+    # Reviewers are asked for by the gate (handlers/reviewers.py) once the PR is judged.
     await gate_pull(ctx, facts, pr)
     return prtext.promotion_opened(plan, pr)
 
