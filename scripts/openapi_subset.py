@@ -48,9 +48,6 @@ NOT_IN_OPENAPI: dict[tuple[str, str], str] = {
     ("GET", "/repos/{owner}/{repo}/contents"): "the root directory: documented as {path} empty",
 }
 
-#: Events the fake sends that the bot does not subscribe to (the rest come from app.yml).
-EXTRA_EVENTS = ("installation", "installation_repositories", "issues")
-
 #: Keys whose value maps names to schemas (a property called "description" is kept).
 NAME_MAPS = frozenset(
     {"properties", "patternProperties", "definitions", "responses", "content", "headers"}
@@ -245,17 +242,16 @@ def npm_pack(spec: str, into: Path) -> Path:
 
 def fake_routes() -> list[tuple[str, str]]:
     """(method, aiohttp path) of every API route of the in-package fake."""
-    sys.path.insert(0, str(ROOT))
+    from bot.fake.queue import MergeQueues
     from bot.fake.routes import build_app
     from bot.fake.server import Api, Settings
     from bot.fake.shapes import Urls
     from bot.fake.world import World
 
-    api = Api(World(Urls()), Settings())
-    build_app(api)
-    return [(method, path) for method, path, _route in api.routes] + getattr(
-        api, "extra_routes", list
-    )()
+    world = World(Urls())
+    api = Api(world, Settings())
+    build_app(api, MergeQueues(world))
+    return [(method, path) for method, path, _route in api.routes]
 
 
 def _segments(path: str) -> list[str]:
@@ -370,11 +366,16 @@ def openapi_subset(spec: dict[str, Any], routes: list[tuple[str, str]]) -> dict[
     }
 
 
-def subscribed_events() -> list[str]:
+def sent_events() -> list[str]:
+    """Every event the fake sends: its default apps' events, those GitHub sends to every app,
+    and those the bot's manifest (app.yml) subscribes to."""
+    from bot.fake import DEFAULT_EVENTS
+    from bot.fake.webhooks import ALWAYS_SENT
+
     text = (ROOT / "app.yml").read_text(encoding="utf-8")
     block = text.split("default_events:", 1)[1].split("default_permissions:", 1)[0]
     events = re.findall(r"^\s+-\s+([a-z_]+)\s*$", block, re.M)
-    return sorted(set(events) | set(EXTRA_EVENTS))
+    return sorted(set(events) | set(DEFAULT_EVENTS) | ALWAYS_SENT)
 
 
 def webhooks_subset(schema: dict[str, Any], events: list[str]) -> dict[str, Any]:
@@ -432,6 +433,7 @@ def main() -> None:
     parser.add_argument("--openapi", type=Path, help="api.github.com.json (default: npm pack)")
     parser.add_argument("--webhooks", type=Path, help="schema.json (default: npm pack)")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))  # the fake's route table and events, from this checkout
     with tempfile.TemporaryDirectory() as tmp:
         openapi = args.openapi or npm_pack(OPENAPI_PACKAGE, Path(tmp)) / "generated" / (
             "api.github.com.json"
@@ -441,7 +443,7 @@ def main() -> None:
         hooks = json.loads(webhooks.read_text(encoding="utf-8"))
     OUT.mkdir(parents=True, exist_ok=True)
     write(OUT / "github-openapi-subset.json", openapi_subset(spec, fake_routes()))
-    write(OUT / "webhook-schemas-subset.json", webhooks_subset(hooks, subscribed_events()))
+    write(OUT / "webhook-schemas-subset.json", webhooks_subset(hooks, sent_events()))
 
 
 if __name__ == "__main__":

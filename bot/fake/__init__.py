@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.fake.contract import Contract
 from bot.fake.gitobjects import ChangeValue
+from bot.fake.queue import MergeQueues, QueueError
 from bot.fake.routes import build_app
 from bot.fake.server import SECONDARY, Api, Fault, RecordedRequest, Settings
 from bot.fake.shapes import Urls
@@ -33,7 +34,7 @@ from bot.fake.state import (
 from bot.fake.webhooks import Delivery
 from bot.fake.world import World
 
-__all__ = ["ApiError", "Delivery", "FakeGitHub", "Fault", "RecordedRequest"]
+__all__ = ["ApiError", "Delivery", "FakeGitHub", "Fault", "QueueError", "RecordedRequest"]
 
 DEFAULT_EVENTS = [
     "check_run",
@@ -41,6 +42,7 @@ DEFAULT_EVENTS = [
     "issue_comment",
     "issues",
     "membership",
+    "merge_group",
     "package",
     "pull_request",
     "pull_request_review",
@@ -56,6 +58,7 @@ DEFAULT_PERMISSIONS = {
     "contents": "write",
     "issues": "write",
     "members": "read",
+    "merge_queues": "write",
     "metadata": "read",
     "packages": "read",
     "pull_requests": "write",
@@ -74,13 +77,14 @@ class FakeGitHub:
         self.urls = Urls()
         self.world = World(self.urls)
         self.world.hooks.contract = self.settings.contract
+        self.queues = MergeQueues(self.world)
         self.api = Api(self.world, self.settings)
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and start delivering webhooks; returns the API base URL."""
-        app = build_app(self.api)
+        app = build_app(self.api, self.queues)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -254,6 +258,35 @@ class FakeGitHub:
             r.protection.pop(branch, None)
         else:
             r.protection[branch] = Protection(list(contexts), strict)
+
+    def require_merge_queue(
+        self,
+        repo: str,
+        branch: str,
+        merge_method: str = "MERGE",
+        required_checks: list[str] | None = None,
+    ) -> None:
+        """A ruleset requiring a merge queue on ``branch`` (MERGE | SQUASH | REBASE). Groups
+        wait for ``required_checks`` and the branch protection's contexts
+        (``set_required_checks``); a REST merge into the branch answers 405."""
+        self.queues.require(self.world.need_repo(repo), branch, merge_method, required_checks)
+
+    def enqueue_pr(self, repo: str, number: int, by: str) -> None:
+        """A person clicks "Merge when ready" (raises QueueError when GitHub would refuse)."""
+        r = self.world.need_repo(repo)
+        self.queues.enqueue(r, self.world.need_pull(r, number), self._user(by))
+
+    def dequeue_pr(self, repo: str, number: int, by: str) -> None:
+        """A person removes a pull request from its merge queue."""
+        r = self.world.need_repo(repo)
+        pr = self.world.need_pull(r, number)
+        for entry in list(r.queue.get(pr.base_ref, [])):
+            if entry.number == number:
+                self.queues.dequeue(r, pr.base_ref, entry, "MANUAL", self._user(by))
+
+    def merge_queue(self, repo: str, branch: str) -> list[tuple[int, str | None]]:
+        """(PR number, group head SHA) of each queued pull request, front first."""
+        return [(e.number, e.group_sha) for e in self.world.need_repo(repo).queue.get(branch, [])]
 
     def commit(
         self,

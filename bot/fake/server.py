@@ -56,6 +56,7 @@ JWT_IAT = (
     "'Issued at' claim ('iat') must be an Integer representing the time that the assertion "
     "was issued"
 )
+GRAPHQL = "/graphql"  # a route path declared as this is served at graphql_path()
 SECONDARY = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
@@ -249,10 +250,16 @@ class Api:
         app = web.Application(middlewares=middlewares, client_max_size=100 * 1024 * 1024)
         prefix = self.settings.base_path
         for method, path, route in self.routes:
-            app.router.add_route(method, prefix + path, self.wrap(route), name=None)
+            full = self.graphql_path() if path == GRAPHQL else prefix + path
+            app.router.add_route(method, full, self.wrap(route), name=None)
         if register_web is not None:
             register_web(app)
         return app
+
+    def graphql_path(self) -> str:
+        """Where GraphQL is served: ``/graphql``, or ``/api/graphql`` beside GHES's ``/api/v3``."""
+        base = self.settings.base_path
+        return base.removesuffix("/v3") + "/graphql" if base.endswith("/v3") else base + GRAPHQL
 
     def add(
         self,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.fake.gitobjects import ChangeValue, GitError, ObjectStore, Signature, unified_patch
@@ -76,6 +76,15 @@ class World:
         self.shapes = Shapes(self.state, urls)
         self.hooks = Dispatcher(self.state)
         self.objects = ObjectStore()  # one object store for all repositories, like a fork network
+        # Hooks for behaviour kept in other modules (the merge queues, bot/fake/queue.py):
+        #: after a status or check run changed on a commit: (repo, sha)
+        self.after_checks: list[Callable[[Repo, str], None]] = []
+        #: after a branch moved or was deleted: (repo, branch, new sha or None, pusher)
+        self.after_branch_moves: list[Callable[[Repo, str, str | None, User], None]] = []
+        #: after a pull request was closed without merging: (repo, pr, by)
+        self.after_pull_closed: list[Callable[[Repo, PullRequest, User], None]] = []
+        #: before a merge (REST or a person's button): raise ApiError to refuse (repo, pr, admin)
+        self.merge_guards: list[Callable[[Repo, PullRequest, bool], None]] = []
 
     # ---- helpers ---------------------------------------------------------------------------
     def emit(
@@ -444,6 +453,8 @@ class World:
                     self.emit_pull(repo, pr, "synchronize", pusher, before=before, after=sha)
             if pr.base_ref == branch and sha is not None:
                 pr.base_sha = sha
+        for hook in self.after_branch_moves:
+            hook(repo, branch, sha, pusher)
 
     def request_check_suites(
         self, repo: Repo, branch: str, sha: str, old: str | None, pusher: User
@@ -823,6 +834,8 @@ class World:
         pr.closed_at = pr.updated_at = time.time()
         pr.closed_by = by
         self.emit_pull(repo, pr, "closed", by)
+        for hook in self.after_pull_closed:
+            hook(repo, pr, by)
 
     def reopen_pull(self, repo: Repo, pr: PullRequest, by: User) -> None:
         """Reopen a closed pull request whose head branch still exists."""
@@ -1059,6 +1072,8 @@ class World:
             )
         if pr.draft:
             raise ApiError(405, "Pull Request is still a draft", documentation_url=doc)
+        for guard in self.merge_guards:
+            guard(repo, pr, admin)
         mergeable, _ = self.test_merge(repo, pr)
         if not mergeable:
             raise ApiError(405, "Pull Request is not mergeable", documentation_url=doc)
@@ -1383,6 +1398,8 @@ class World:
             "updated_at": _iso_offset(status.updated_at),
         }
         self.emit("status", None, body, sender=by, repo=repo, permission="statuses")
+        for hook in self.after_checks:
+            hook(repo, sha)
         return status
 
     def prs_for_sha(self, repo: Repo, sha: str) -> list[PullRequest]:
@@ -1470,6 +1487,8 @@ class World:
         self._apply_run_fields(run, fields)
         self.emit_run(repo, run, "created", app.bot)
         self._refresh_suite(repo, suite, app.bot)
+        for hook in self.after_checks:
+            hook(repo, run.head_sha)
         return run
 
     def update_check_run(self, repo: Repo, run: CheckRun, fields: dict[str, Any]) -> None:
@@ -1479,6 +1498,8 @@ class World:
         if run.status == "completed" and not was_completed:
             self.emit_run(repo, run, "completed", run.app.bot)
         self._refresh_suite(repo, run.suite, run.app.bot)
+        for hook in self.after_checks:
+            hook(repo, run.head_sha)
 
     def _apply_run_fields(self, run: CheckRun, fields: dict[str, Any]) -> None:
         now = time.time()
