@@ -124,7 +124,9 @@ class _MutableOnly(MutableMapping[str, Any]):
         return len(self.inner)
 
 
-MergeOutcome = Literal["merged", "not_mergeable", "head_changed", "blocked", "already_merged"]
+MergeOutcome = Literal[
+    "merged", "not_mergeable", "head_changed", "blocked", "already_merged", "queue_required"
+]
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,27 @@ class MergeResult:
     outcome: MergeOutcome
     message: str
     sha: str | None = None
+
+
+EnqueueOutcome = Literal["queued", "already_queued", "refused"]
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    outcome: EnqueueOutcome
+    message: str
+    position: int | None = None
+
+
+#: Adds a pull request to its base branch's merge queue, only while its head is the commit the
+#: bot judged (GitHub has no REST endpoint for this).
+ENQUEUE = """
+mutation($pullRequestId: ID!, $expectedHeadOid: GitObjectID!) {
+  enqueuePullRequest(input: {pullRequestId: $pullRequestId, expectedHeadOid: $expectedHeadOid}) {
+    mergeQueueEntry { id position state }
+  }
+}
+"""
 
 
 class Gateway:
@@ -627,11 +650,46 @@ class Gateway:
                 message = str(exc)
                 if "not mergeable" in message.lower():
                     return MergeResult("not_mergeable", message)
+                if "merge queue" in message.lower():
+                    # "Changes must be made through the merge queue" (wording not documented;
+                    # any other 405 is confirmed by reading the branch's rules)
+                    return MergeResult("queue_required", message)
                 return MergeResult("blocked", message)
             if status == 422:
                 return MergeResult("blocked", str(exc))
             raise
         return MergeResult("merged", str(result.get("message", "")), str(result.get("sha", "")))
+
+    async def requires_merge_queue(self, repo: str, branch: str) -> bool:
+        """Whether an active ruleset makes merges into ``branch`` go through a merge queue
+        (``GET /rules/branches/{branch}``: one call, the Metadata permission)."""
+        rules = await self.collect(f"/repos/{repo}/rules/branches/{_ref(branch)}?per_page=100")
+        return any(rule.get("type") == "merge_queue" for rule in rules)
+
+    async def queue_groups(self, repo: str, prefix: str) -> list[tuple[str, str]]:
+        """``(ref, sha)`` of the merge queue's branches starting with ``prefix`` (below
+        ``gh-readonly-queue/``, e.g. ``main/pr-12-``): one call."""
+        # no per_page: this list is not paginated (GitHub's description has no such parameter)
+        refs = await self.collect(
+            f"/repos/{repo}/git/matching-refs/heads/gh-readonly-queue/{_ref(prefix)}"
+        )
+        return [(str(r["ref"]), str((r.get("object") or {}).get("sha"))) for r in refs]
+
+    async def enqueue(self, node_id: str, head_sha: str) -> EnqueueResult:
+        """Add a pull request (its GraphQL node id) to its merge queue at ``head_sha``."""
+        try:
+            data = await self.client.query(ENQUEUE, pullRequestId=node_id, expectedHeadOid=head_sha)
+        except gidgethub.QueryError as exc:
+            errors = exc.response.get("errors") or [{}]
+            message = "; ".join(str(e.get("message") or "") for e in errors) or str(exc)
+            if "already" in message.lower() and "queue" in message.lower():
+                return EnqueueResult("already_queued", message)
+            return EnqueueResult("refused", message)
+        entry = ((data or {}).get("enqueuePullRequest") or {}).get("mergeQueueEntry") or {}
+        position = entry.get("position")
+        return EnqueueResult(
+            "queued", str(entry.get("state") or ""), position if isinstance(position, int) else None
+        )
 
     # --- issues, comments, reactions --------------------------------------------------------
 
@@ -740,6 +798,7 @@ def _ref(name: str) -> str:
 
 
 __all__ = [
+    "EnqueueResult",
     "Gateway",
     "GatewayError",
     "MergeResult",
