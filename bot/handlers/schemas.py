@@ -116,7 +116,13 @@ SCHEMAS: dict[str, dict[str, Kind]] = {
         "?label": dict,
         "?label.name": str,
     },
-    "pull_request_review": {**_REPO, "action": str, **_PULL},
+    "pull_request_review": {
+        **_REPO,
+        "action": str,
+        **_PULL,
+        "?review": dict,
+        "?review.state": str,
+    },
     "issue_comment": {
         **_REPO,
         "action": str,
@@ -167,6 +173,16 @@ SCHEMAS: dict[str, dict[str, Kind]] = {
     "team": {"action": str, "?organization": dict, "?organization.login": str},
     "installation": {"action": str},
     "installation_repositories": {"action": str},
+    "merge_group": {
+        **_REPO,
+        "action": str,
+        "merge_group": dict,
+        "merge_group.head_sha": Sha,
+        "merge_group.head_ref": str,
+        "merge_group.base_sha": Sha,
+        "merge_group.base_ref": str,
+        "?reason": str,
+    },
     "release": {
         **_REPO,
         "action": str,
