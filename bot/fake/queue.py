@@ -149,11 +149,10 @@ class MergeQueues:
         mergeable, _ = self.world.test_merge(repo, pr)
         if not mergeable:
             raise QueueError("Pull request is not mergeable: it has conflicts")
-        protection = repo.protection.get(branch)
-        if protection is not None:
-            missing = self.world.missing_required_check(repo, protection.contexts, pr.head_sha)
-            if missing is not None:
-                raise QueueError(f'Required status check "{missing}" is expected.')
+        # the branch's required checks pass on the PR before it may enter the queue
+        missing = self.world.missing_required_check(repo, self.required(repo, branch), pr.head_sha)
+        if missing is not None:
+            raise QueueError(f'Required status check "{missing}" is expected.')
         entry = QueueEntry(
             id=self.state.ids.new("queue_entry"),
             number=pr.number,

@@ -176,6 +176,8 @@ async def test_a_405_that_does_not_name_the_queue_is_confirmed_by_the_branch_rul
 async def test_destroyed_needs_nothing(world: Harness) -> None:
     world.fake.require_merge_queue(FLEET, "main", required_checks=[LINEAGE, APPROVALS, "ci"])
     number = await approved_prod_pr(world)
+    head = world.fake.pr(FLEET, number)["head"]["sha"]
+    world.fake.set_status(FLEET, head, "ci", "success", by="ci-bot")
     world.fake.enqueue_pr(FLEET, number, by="alice")
     await world.settle()
     world.fake.reset_counters()

@@ -22,9 +22,14 @@ mutation($pr: ID!, $head: GitObjectID!) {
 """
 
 
-def change(gh: Seeded, branch: str, content: bytes, path: str = PROD_INPUT) -> int:
+def change(
+    gh: Seeded, branch: str, content: bytes, path: str = PROD_INPUT, ci: str | None = "success"
+) -> int:
+    """A PR changing one file; CI (`ci`) reports ``ci`` on its head."""
     gh.fake.create_branch(FLEET, branch, by="alice")
-    gh.fake.commit(FLEET, branch, {path: content}, message=branch, author="alice")
+    sha = gh.fake.commit(FLEET, branch, {path: content}, message=branch, author="alice")
+    if ci is not None:
+        gh.fake.set_status(FLEET, sha, "ci", ci, by="alice")
     return gh.fake.open_pr(FLEET, branch, title=branch, author="alice")
 
 
@@ -70,7 +75,6 @@ async def test_enqueued_pr_gets_a_group_and_merges_when_its_checks_pass(gh: Seed
     gh.fake.set_required_checks(FLEET, "main", ["ci"])
     number = change(gh, "promo", b"image: v2\n")
     head = gh.fake.pr(FLEET, number)["head"]["sha"]
-    gh.fake.set_status(FLEET, head, "ci", "success", by="alice")
     main_before = gh.fake.repo(FLEET).branch_sha("main")
     bot = await gh.bot()
     gh.fake.reset_counters()
@@ -83,6 +87,30 @@ async def test_enqueued_pr_gets_a_group_and_merges_when_its_checks_pass(gh: Seed
     assert gh.fake.repo(FLEET).refs[ref] == group
     await gh.fake.idle()
     [requested] = events(gh, "merge_group")
+    # the keys of octokit's example payload (@octokit/webhooks-examples merge_group), exactly
+    assert set(requested) == {
+        "action",
+        "merge_group",
+        "repository",
+        "organization",
+        "sender",
+        "installation",
+    }
+    assert set(requested["merge_group"]) == {
+        "head_sha",
+        "head_ref",
+        "base_sha",
+        "base_ref",
+        "head_commit",
+    }
+    assert set(requested["merge_group"]["head_commit"]) == {
+        "id",
+        "tree_id",
+        "message",
+        "timestamp",
+        "author",
+        "committer",
+    }
     assert requested["action"] == "checks_requested"
     assert requested["merge_group"]["head_sha"] == group
     assert requested["merge_group"]["head_ref"] == ref
@@ -147,7 +175,8 @@ async def test_a_push_to_a_queued_pr_takes_it_out(gh: Seeded) -> None:
     gh.fake.require_merge_queue(FLEET, "main", required_checks=["ci"])
     number = change(gh, "promo", b"image: v2\n")
     await enqueue(gh, await gh.bot(), number)
-    gh.fake.commit(FLEET, "promo", {PROD_INPUT: b"image: v3\n"}, message="more", author="alice")
+    pushed = gh.fake.commit(FLEET, "promo", {PROD_INPUT: b"v3\n"}, message="more", author="alice")
+    gh.fake.set_status(FLEET, pushed, "ci", "success", by="alice")
     await gh.fake.idle()
     assert gh.fake.merge_queue(FLEET, "main") == []
     assert events(gh, "merge_group")[-1]["reason"] == "dequeued"
@@ -168,6 +197,9 @@ async def test_enqueue_errors_in_githubs_graphql_shape(gh: Seeded) -> None:
             ENQUEUE, endpoint=gh.fake.api_url + "/graphql", pr="PR_nope", head="0" * 40
         )
     assert missing.value.response["errors"][0]["type"] == "NOT_FOUND"
+    waiting = change(gh, "waiting", b"x\n", path="clusters/dev/w.yaml", ci="pending")
+    with pytest.raises(QueryError, match='Required status check "ci" is expected'):
+        await enqueue(gh, bot, waiting)  # the branch's checks must pass on the PR first
     await enqueue(gh, bot, number)
     with pytest.raises(QueryError, match="already in the merge queue"):
         await enqueue(gh, bot, number)
