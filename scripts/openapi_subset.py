@@ -39,8 +39,9 @@ OUT = ROOT / "tests" / "contract"
 OPENAPI_PACKAGE = "@octokit/openapi@23.0.2"
 WEBHOOKS_PACKAGE = "@octokit/webhooks-schemas@7.6.1"
 
-#: Routes of the fake that GitHub's REST description does not describe, and why. Requests to
-#: them are not checked; everything else the fake serves must map to a documented operation.
+#: Routes of the fake that GitHub's REST description does not describe, and why (written into
+#: the subset as ``info.x-not-in-openapi``). Requests to them are not checked; everything else
+#: the fake serves must map to a documented operation.
 NOT_IN_OPENAPI: dict[tuple[str, str], str] = {
     ("POST", "/graphql"): "GraphQL, not REST: the OpenAPI description does not cover it",
     ("GET", "/repos/{owner}/{repo}/git/refs"): "legacy list of all refs (undocumented)",
@@ -357,6 +358,9 @@ def openapi_subset(spec: dict[str, Any], routes: list[tuple[str, str]]) -> dict[
             "version": spec["info"]["version"],
             "x-source": f"{OPENAPI_PACKAGE} generated/api.github.com.json",
             "x-generated-by": "scripts/openapi_subset.py",
+            "x-not-in-openapi": [
+                {"method": m, "path": p, "why": why} for (m, p), why in NOT_IN_OPENAPI.items()
+            ],
             "x-corrections": [
                 f"{m.upper()} {p} {w}: {why}" for m, p, w, _s, why in OPENAPI_CORRECTIONS
             ],

@@ -18,8 +18,9 @@ What is checked, with ``jsonschema``:
 - webhooks: the payload matches the schema of its event and action.
 
 Not checked: responses to injected faults (a test wrote them), ``304``, the routes listed in
-``NOT_IN_OPENAPI`` of the script (GraphQL, two legacy listings, the root directory listing),
-web pages (and the favicon a browser asks them for).
+``NOT_IN_OPENAPI`` of the script and carried in the subset's ``info.x-not-in-openapi`` (GraphQL,
+two legacy listings, the root directory listing), web pages (and the favicon a browser asks
+them for).
 
 OpenAPI 3.0 schemas are not quite JSON Schema: ``nullable: true`` becomes a ``null`` type, and
 ``oneOf`` is checked as ``anyOf`` (GitHub's description has alternatives that overlap, such as
@@ -168,6 +169,7 @@ class Contract:
             for method, op in item.items():
                 self.operations.append(self._operation(method.upper(), template, op))
         self.operations.sort(key=lambda o: -o.literal)
+        self.undescribed = undescribed(openapi.get("info") or {})
         self._webhooks = webhooks.get("definitions", {})
         self._webhook_validators: dict[str, Any] = {}
 
@@ -366,7 +368,7 @@ class Contract:
             path = api_path(request)
             body = await request.read() if request.can_read_body else b""
             op = None
-            if not _skipped(request.method, path):
+            if not any(m == request.method and p.match(path) for m, p in self.undescribed):
                 op = self.check_request(
                     request.method,
                     path,
@@ -386,18 +388,25 @@ class Contract:
         return check
 
 
-#: Paths of routes the REST description does not cover (see ``NOT_IN_OPENAPI`` in
-#: ``scripts/openapi_subset.py``); requests to them are not checked.
-UNDESCRIBED = (
-    ("POST", re.compile(r"^(/api)?/graphql$")),
-    ("GET", re.compile(r"^/favicon\.ico$")),  # a browser on the fake's web pages asks for it
-    ("GET", re.compile(r"^/repos/[^/]+/[^/]+/git/refs(/.*)?$")),
-    ("GET", re.compile(r"^/repos/[^/]+/[^/]+/contents/?$")),
-)
+#: Requests no fake route answers but a browser on the fake's web pages makes.
+BROWSER = ("GET", re.compile(r"^/favicon\.ico$"))
 
 
-def _skipped(method: str, path: str) -> bool:
-    return any(method == m and pattern.match(path) for m, pattern in UNDESCRIBED)
+def undescribed(info: Mapping[str, Any]) -> list[tuple[str, re.Pattern[str]]]:
+    """The fake's routes the REST description does not cover (``info.x-not-in-openapi``, from
+    ``NOT_IN_OPENAPI`` in the script), as (method, path regex); GraphQL also beside GHES's
+    ``/api/v3`` (at ``/api/graphql``)."""
+    out = [BROWSER]
+    for item in info.get("x-not-in-openapi") or []:
+        regex = re.sub(
+            r"\\\{([^}]+)\\\}",
+            lambda m: "[^/]+" if m.group(1) in ("owner", "repo") else ".+",
+            re.escape(str(item["path"])),
+        )
+        if item["path"] == "/graphql":
+            regex = "(/api)?" + regex
+        out.append((str(item["method"]), re.compile(f"^{regex}/?$")))
+    return out
 
 
 def _describe(error: Any) -> str:
