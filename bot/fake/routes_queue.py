@@ -1,9 +1,11 @@
-"""Routes of the merge queue: the branch's rules (REST) and ``enqueuePullRequest`` (GraphQL).
+"""Routes of the merge queue: the branch's rules (REST), and over GraphQL the
+``enqueuePullRequest`` mutation and a repository's ``mergeQueue`` entries.
 
-The GraphQL endpoint is no GraphQL server: it recognises the one mutation the bot sends (its
-input given inline or as a variable) and answers in GitHub's shapes: ``data`` with the payload,
-or ``errors`` (``type`` ``NOT_FOUND``, ``UNPROCESSABLE``, ``FORBIDDEN``) with ``data`` null, at
-HTTP 200 as GitHub does. Anything else gets an error that says what the fake does not answer.
+The GraphQL endpoint is no GraphQL server: it recognises the two operations the bot sends
+(arguments given inline or as variables) and answers in GitHub's shapes (the fields it knows,
+whatever the selection): ``data``, or ``errors`` (``type`` ``NOT_FOUND``, ``UNPROCESSABLE``,
+``FORBIDDEN``) with ``data`` null, at HTTP 200 as GitHub does. Anything else gets an error that
+says what the fake does not answer.
 """
 
 from __future__ import annotations
@@ -62,10 +64,13 @@ class QueueRoutes:
         variables = body.get("variables") or {}
         if not isinstance(variables, dict):
             return _errors("Variables are invalid JSON.")
+        if re.search(r"\bmergeQueue\s*\(", query) and not query.lstrip().startswith("mutation"):
+            return self.merge_queue(request, query, variables)
         m = re.search(r"\benqueuePullRequest\s*\(\s*input\s*:\s*(\$\w+|\{[^}]*\})", query)
         if not query.lstrip().startswith("mutation") or m is None:
             return _errors(
-                "The fake GitHub answers only the enqueuePullRequest mutation over GraphQL."
+                "The fake GitHub answers only the enqueuePullRequest mutation and the "
+                "repository's mergeQueue entries over GraphQL."
             )
         given = m.group(1)
         if given.startswith("$"):
@@ -108,6 +113,37 @@ class QueueRoutes:
             return _errors(str(exc), kind="UNPROCESSABLE", path=["enqueuePullRequest"])
         payload = {"clientMutationId": None, "mergeQueueEntry": self.queues.entry_json(repo, entry)}
         return json_response({"data": {"enqueuePullRequest": payload}})
+
+    def merge_queue(
+        self, request: web.Request, query: str, variables: dict[str, Any]
+    ) -> web.Response:
+        """``repository(owner:, name:) { mergeQueue(branch:) { entries { nodes {...} } } }``:
+        the queue's entries, front first (``mergeQueue`` null where the branch has none)."""
+        args = dict(_FIELD.findall(query))
+        owner = _literal(args.get("owner", "null"), variables)
+        name = _literal(args.get("name", "null"), variables)
+        branch = _literal(args.get("branch", "null"), variables)
+        repo = self.state.repo(f"{owner}/{name}") if owner and name else None
+        identity = request[IDENTITY]
+        visible = repo is not None and (
+            (identity.token is not None and repo in self.api.token_repos(identity.token))
+            or (identity.user is not None and self.state.can_read(repo, identity.user))
+        )
+        if repo is None or not visible:
+            return _errors(
+                f"Could not resolve to a Repository with the name '{owner}/{name}'.",
+                kind="NOT_FOUND",
+                path=["repository"],
+            )
+        if not isinstance(branch, str) or branch not in repo.merge_queues:
+            return json_response({"data": {"repository": {"mergeQueue": None}}})
+        nodes = []
+        for entry in repo.queue.get(branch, []):
+            shown = self.queues.entry_json(repo, entry)
+            shown["pullRequest"] = {"number": entry.number}
+            nodes.append(shown)
+        queue = {"entries": {"totalCount": len(nodes), "nodes": nodes}}
+        return json_response({"data": {"repository": {"mergeQueue": queue}}})
 
     def pull_by_node(self, request: web.Request, node: Any) -> tuple[Repo, PullRequest] | None:
         """The pull request a global node id names, if the caller may see its repository."""

@@ -146,6 +146,28 @@ class EnqueueResult:
     position: int | None = None
 
 
+@dataclass(frozen=True)
+class QueuedGroup:
+    """A pull request in a merge queue and its group's commit (head) and parent (base)."""
+
+    number: int
+    head_sha: str
+    base_sha: str
+
+
+#: The entries of a branch's merge queue, front first.
+QUEUE_ENTRIES = """
+query($owner: String!, $name: String!, $branch: String!) {
+  repository(owner: $owner, name: $name) {
+    mergeQueue(branch: $branch) {
+      entries(first: 100) {
+        nodes { position headCommit { oid } baseCommit { oid } pullRequest { number } }
+      }
+    }
+  }
+}
+"""
+
 #: Adds a pull request to its base branch's merge queue, only while its head is the commit the
 #: bot judged (GitHub has no REST endpoint for this).
 ENQUEUE = """
@@ -666,14 +688,21 @@ class Gateway:
         rules = await self.collect(f"/repos/{repo}/rules/branches/{_ref(branch)}?per_page=100")
         return any(rule.get("type") == "merge_queue" for rule in rules)
 
-    async def queue_groups(self, repo: str, prefix: str) -> list[tuple[str, str]]:
-        """``(ref, sha)`` of the merge queue's branches starting with ``prefix`` (below
-        ``gh-readonly-queue/``, e.g. ``main/pr-12-``): one call."""
-        # no per_page: this list is not paginated (GitHub's description has no such parameter)
-        refs = await self.collect(
-            f"/repos/{repo}/git/matching-refs/heads/gh-readonly-queue/{_ref(prefix)}"
-        )
-        return [(str(r["ref"]), str((r.get("object") or {}).get("sha"))) for r in refs]
+    async def queue_entries(self, repo: str, branch: str) -> list[QueuedGroup]:
+        """The pull requests in ``branch``'s merge queue with their groups, as GitHub's queue
+        lists them (GraphQL ``mergeQueue``; one call). Not the ``gh-readonly-queue/`` branches:
+        anyone with write access can push a branch of that name."""
+        owner, name = repo.split("/", 1)
+        data = await self.client.query(QUEUE_ENTRIES, owner=owner, name=name, branch=branch)
+        queue = ((data or {}).get("repository") or {}).get("mergeQueue") or {}
+        out = []
+        for node in (queue.get("entries") or {}).get("nodes") or []:
+            head = (node.get("headCommit") or {}).get("oid")
+            base = (node.get("baseCommit") or {}).get("oid")
+            number = (node.get("pullRequest") or {}).get("number")
+            if isinstance(head, str) and isinstance(base, str) and isinstance(number, int):
+                out.append(QueuedGroup(number, head, base))
+        return out
 
     async def enqueue(self, node_id: str, head_sha: str) -> EnqueueResult:
         """Add a pull request (its GraphQL node id) to its merge queue at ``head_sha``."""
@@ -803,6 +832,7 @@ __all__ = [
     "GatewayError",
     "MergeResult",
     "ObjectCache",
+    "QueuedGroup",
     "RepoTree",
     "TransientGitHubError",
 ]

@@ -8,7 +8,10 @@ again: the group's change against its parent, with the pull request's reviews as
 and the lineage on the default branch. A pull request that passed keeps passing; one whose
 approvals were withdrawn since it was queued fails, and the queue takes it out. What cannot be
 judged (a branch name without a pull request, a group changing files its pull request does not)
-fails closed. ``destroyed`` needs nothing: the group's checks went with its commit.
+fails closed. A dismissed approval, a request for changes or a team change judges the queued
+groups again (as GitHub's queue lists them: its ``gh-readonly-queue/`` branches could be pushed
+by anyone with write access). ``destroyed`` needs nothing: the group's checks went with its
+commit.
 """
 
 from __future__ import annotations
@@ -60,16 +63,14 @@ async def on_destroyed(event: sansio.Event, ctx: Context) -> None:
 @router.register("pull_request_review")
 async def on_review(event: sansio.Event, ctx: Context) -> None:
     """A dismissed approval, or a request for changes, can turn a group that passed into one
-    that must not merge: judge the PR's queued group again (the queue has not merged it yet,
-    or there would be no group branch)."""
+    that must not merge: judge the PR's queued group again."""
     action = event.data.get("action")
     state = pfield(event.data, "review.state", str, "").lower()
     if action != "dismissed" and not (action == "submitted" and state == "changes_requested"):
         return
     pr = pfield(event.data, "pull_request", dict)
-    base, number = pfield(pr, "base.ref", str), pfield(pr, "number", int)
     facts = facts_for(ctx, event.data)
-    await regate_groups(ctx, facts, f"{base}/pr-{number}-")
+    await regate_groups(ctx, facts, pfield(pr, "base.ref", str), pfield(pr, "number", int))
 
 
 @router.register("membership")
@@ -82,25 +83,27 @@ async def on_membership(event: sansio.Event, ctx: Context) -> None:
     for repo, branch in (await discovery.fleet_repos(ctx)).items():
         if repo.split("/", 1)[0].lower() == org.lower():
             async with ctx.lock(repo):
-                await regate_groups(ctx, RepoFacts(ctx, repo, default_branch=branch), "")
+                await regate_groups(ctx, RepoFacts(ctx, repo, default_branch=branch), branch)
 
 
-async def regate_groups(ctx: Context, facts: RepoFacts, prefix: str) -> int:
-    """Judge again every merge group whose branch starts with ``gh-readonly-queue/<prefix>``
-    (one listing; each group found is judged as on ``checks_requested``)."""
-    groups = await ctx.gateway.queue_groups(facts.repo, prefix)
-    for ref_name, sha in groups:
-        m = queue.QUEUE_REF.fullmatch(ref_name)
-        if m is None:
+async def regate_groups(
+    ctx: Context, facts: RepoFacts, branch: str, number: int | None = None
+) -> int:
+    """Judge again the groups in ``branch``'s merge queue (of PR ``number`` only, if given),
+    as GitHub's queue lists them: one call, then each group as on ``checks_requested``."""
+    judged = 0
+    for entry in await ctx.gateway.queue_entries(facts.repo, branch):
+        if number is not None and entry.number != number:
             continue
         group = {
-            "head_sha": sha,
-            "head_ref": ref_name,
-            "base_sha": m.group("sha"),
-            "base_ref": f"refs/heads/{m.group('base')}",
+            "head_sha": entry.head_sha,
+            "head_ref": f"refs/heads/gh-readonly-queue/{branch}/pr-{entry.number}-{entry.base_sha}",
+            "base_sha": entry.base_sha,
+            "base_ref": f"refs/heads/{branch}",
         }
-        ctx.log.info("%s: %s", ref_name, await gate_group(ctx, facts, group))
-    return len(groups)
+        ctx.log.info("queued #%s: %s", entry.number, await gate_group(ctx, facts, group))
+        judged += 1
+    return judged
 
 
 async def gate_group(ctx: Context, facts: RepoFacts, group: dict[str, Any]) -> str:

@@ -254,3 +254,29 @@ def group_payload(h: Harness, number: int, base: str, head: str) -> dict[str, An
             }
         )
     )
+
+
+async def test_a_pushed_branch_named_like_a_queue_group_gets_no_verdict(world: Harness) -> None:
+    """Anyone with write access can push gh-readonly-queue/... branches: the bot judges the
+    groups GitHub's queue lists, never a branch because of its name."""
+    world.fake.require_merge_queue(FLEET, "main", required_checks=[LINEAGE, APPROVALS, "ci"])
+    number = await approved_prod_pr(world)
+    head = world.fake.pr(FLEET, number)["head"]["sha"]
+    world.fake.set_status(FLEET, head, "ci", "success", by="ci-bot")
+    world.fake.enqueue_pr(FLEET, number, by="alice")
+    [(_, group)] = world.fake.merge_queue(FLEET, "main")
+    await world.settle()
+    name = f"gh-readonly-queue/main/pr-{number}-{'1' * 40}"
+    world.fake.create_branch(FLEET, name, by="alice")
+    forged = world.fake.commit(
+        FLEET,
+        name,
+        {path(PROD, "checkout"): b"anything\n"},
+        "looks like a group",
+        author="alice",
+    )
+    review = next(r for r in world.fake.repo(FLEET).prs[number].reviews if r.user.login == "bob")
+    world.fake.dismiss_review(FLEET, number, review.id, by="dana")
+    await world.settle()
+    assert group_checks(world, forged) == {}
+    assert group is not None and group_checks(world, group)[APPROVALS].conclusion == "failure"

@@ -240,3 +240,35 @@ def _jwt(gh: Seeded) -> str:
     from gidgethub import apps
 
     return apps.get_jwt(app_id=str(gh.app.id), private_key=gh.app.private_key_pem)
+
+
+QUEUE = """
+query($owner: String!, $name: String!, $branch: String!) {
+  repository(owner: $owner, name: $name) {
+    mergeQueue(branch: $branch) {
+      entries(first: 100) {
+        nodes { position headCommit { oid } baseCommit { oid } pullRequest { number } }
+      }
+    }
+  }
+}
+"""
+
+
+async def test_the_queue_lists_its_entries_over_graphql(gh: Seeded) -> None:
+    bot = await gh.bot()
+    endpoint = gh.fake.api_url + "/graphql"
+    none = await bot.graphql(QUEUE, endpoint=endpoint, owner="acme", name="fleet", branch="main")
+    assert none == {"repository": {"mergeQueue": None}}
+    gh.fake.require_merge_queue(FLEET, "main", required_checks=["ci"])
+    number = change(gh, "promo", b"image: v2\n")
+    main = gh.fake.repo(FLEET).branch_sha("main")
+    gh.fake.enqueue_pr(FLEET, number, by="alice")
+    [(_, group)] = gh.fake.merge_queue(FLEET, "main")
+    data = await bot.graphql(QUEUE, endpoint=endpoint, owner="acme", name="fleet", branch="main")
+    [node] = data["repository"]["mergeQueue"]["entries"]["nodes"]
+    assert node["position"] == 1 and node["pullRequest"] == {"number": number}
+    assert (node["headCommit"]["oid"], node["baseCommit"]["oid"]) == (group, main)
+    with pytest.raises(QueryError) as exc:
+        await bot.graphql(QUEUE, endpoint=endpoint, owner="acme", name="secret", branch="main")
+    assert exc.value.response["errors"][0]["type"] == "NOT_FOUND"
