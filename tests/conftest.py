@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.fake import FakeGitHub, contract
 from tests.harness import Harness, seed_world, start_bot
+from tests.postgres import PostgresServer, start_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole run (started on first use)."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def database_url(postgres: PostgresServer) -> str:
+    """A fresh, empty database of its own for one test."""
+    return postgres.create_database()
+
 
 #: Every fake GitHub of the suite checks requests, responses and webhooks against GitHub's
 #: published descriptions (tests/contract, made by scripts/openapi_subset.py). Set the variable

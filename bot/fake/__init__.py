@@ -79,6 +79,8 @@ class FakeGitHub:
         self.world.hooks.contract = self.settings.contract
         self.queues = MergeQueues(self.world)
         self.api = Api(self.world, self.settings)
+        if self.settings.base_path:  # GHES keeps its delivery log for 7 days
+            self.world.hooks.retention = 7 * 24 * 3600.0
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -599,6 +601,25 @@ class FakeGitHub:
     def deliveries(self) -> list[Delivery]:
         """Every webhook delivery made, in event order."""
         return self.world.hooks.deliveries
+
+    @property
+    def delivery_log(self) -> list[Delivery]:
+        """The apps' webhook delivery log (every attempt posted, with its outcome), oldest
+        first; ``GET /app/hook/deliveries`` lists it newest first. Kept by ``reset_counters``."""
+        return self.world.hooks.log
+
+    @property
+    def webhook_timeout(self) -> float:
+        """Seconds an endpoint has to answer before the delivery fails (GitHub: 10)."""
+        return self.world.hooks.timeout
+
+    @webhook_timeout.setter
+    def webhook_timeout(self, value: float) -> None:
+        self.world.hooks.timeout = value
+
+    def redeliver(self, delivery: Delivery) -> Delivery:
+        """What ``POST /app/hook/deliveries/{id}/attempts`` does: post it again, same guid."""
+        return self.world.hooks.redeliver(delivery)
 
     def repo(self, full_name: str) -> Repo:
         """The repository state object (refs, issues, prs, check_runs ...)."""

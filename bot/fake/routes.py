@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.fake import routes_core, routes_misc, routes_pulls, routes_queue
+from bot.fake import routes_core, routes_hooks, routes_misc, routes_pulls, routes_queue
 from bot.fake.queue import MergeQueues
 from bot.fake.server import Api
 
@@ -16,6 +16,7 @@ from bot.fake.server import Api
 def build_app(api: Api, queues: MergeQueues) -> web.Application:
     """Declare every API route on ``api`` and build its aiohttp application."""
     routes_core.register(api)
+    routes_hooks.register(api)
     routes_pulls.register(api)
     routes_misc.register(api)
     routes_queue.register(api, queues)
