@@ -7,8 +7,9 @@ the group ahead of it (or the branch). The branch's required checks (``promotion
 again: the group's change against its parent, with the pull request's reviews as they are now
 and the lineage on the default branch. A pull request that passed keeps passing; one whose
 approvals were withdrawn since it was queued fails, and the queue takes it out. What cannot be
-judged (a branch name without a pull request, a group changing files its pull request does not)
-fails closed. A dismissed approval, a request for changes or a team change judges the queued
+judged (a branch name without a pull request, a group changing files its pull request does not,
+a pull request whose complete change cannot be read) fails closed; the group's own change is
+seen as a pull request's is (links, submodules, unreadable content: ``visibility.see_change``). A dismissed approval, a request for changes or a team change judges the queued
 groups again (as GitHub's queue lists them: its ``gh-readonly-queue/`` branches could be pushed
 by anyone with write access). ``destroyed`` needs nothing: the group's checks went with its
 commit.
@@ -25,17 +26,11 @@ from bot.github import discovery
 from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, DesiredCheck, publish
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers.checks import (
-    approvals_check,
-    facts_for,
-    lineage_check,
-    policy_error_checks,
-    pull_files,
-)
+from bot.handlers.checks import approvals_check, facts_for, lineage_check, policy_error_checks
 from bot.handlers.fleetcheck import fleet_check
 from bot.handlers.payload import field as pfield
+from bot.handlers.visibility import pull_change, see_change
 from bot.rules import queue
-from bot.rules.gate import scope_of
 from bot.texts import queue as texts
 
 router = routing.Router()
@@ -134,10 +129,19 @@ async def gate_group(ctx: Context, facts: RepoFacts, group: dict[str, Any]) -> s
             ctx, repo, head_sha, policy_error_checks(exc, ("lineage", "approvals", "fleet"))
         )
         return "policy broken"
-    before, after = await facts.tree(base_sha), await facts.tree(head_sha)
-    changes = queue.tree_changes(before.blobs, after.blobs)
-    pr_head = pfield(pr, "head.sha", str)
-    stray = queue.unexplained(changes, await pull_files(ctx, repo, ref.number, pr_head, base_head))
+    seen = await see_change(ctx, facts, policy, base_sha, head_sha)
+    changes = seen.files
+    pulled = await pull_change(ctx, facts, pr, base_head)
+    if pulled.blind_spots:
+        reason = (
+            f"The complete change of pull request #{ref.number} cannot be read, so the group's "
+            "change cannot be matched against it: "
+            + "; ".join(spot.reason for spot in pulled.blind_spots)
+            + "."
+        )
+        await fail_all(ctx, repo, head_sha, texts.unjudged(reason))
+        return f"unjudged: the change of #{ref.number} cannot be read"
+    stray = queue.unexplained(changes, pulled.files)
     if stray:
         reason = (
             f"It changes files that pull request #{ref.number} does not change (or not in the "
@@ -146,8 +150,7 @@ async def gate_group(ctx: Context, facts: RepoFacts, group: dict[str, Any]) -> s
         )
         await fail_all(ctx, repo, head_sha, texts.unjudged(reason, stray))
         return f"unjudged: {len(stray)} file(s) beyond #{ref.number}"
-    fleet = await facts.fleet(base_sha, policy, extra_paths=[c.path for c in changes])
-    scope = scope_of(changes, fleet, policy)
+    fleet, scope = seen.fleet, seen.scope
     judged = [
         await lineage_check(ctx, facts, policy, fleet, scope, changes, base_sha),
         await approvals_check(ctx, facts, policy, scope, pr),

@@ -12,7 +12,7 @@ approvals of its own: the group fails closed and says which files.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.rules.gate import FileChange
@@ -43,31 +43,20 @@ def parse_group_ref(head_ref: str, base_ref: str) -> GroupRef | None:
     return GroupRef(m.group("base"), number, m.group("sha"))
 
 
-def tree_changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[FileChange, ...]:
-    """The files that differ between two trees (path -> blob SHA), in path order."""
-    changes: list[FileChange] = []
-    for path in sorted(set(old) | set(new)):
-        before, after = old.get(path), new.get(path)
-        if before == after:
-            continue
-        if after is None:
-            changes.append(FileChange(path, "removed"))
-        else:
-            changes.append(FileChange(path, "added" if before is None else "modified", sha=after))
-    return tuple(changes)
-
-
 def unexplained(group: Sequence[FileChange], pull: Sequence[FileChange]) -> tuple[str, ...]:
     """Paths the group changes that the pull request does not change the same way (a removal
     for a removal, the same new content otherwise)."""
     theirs: dict[str, str | None] = {}
     for change in pull:
-        theirs[change.path] = None if change.status == "removed" else change.sha
+        theirs[change.path] = _content(change)
         if change.previous_path and change.previous_path != change.path:
             theirs.setdefault(change.previous_path, None)  # a rename removes its old path
-    stray = []
-    for change in group:
-        wanted = None if change.status == "removed" else change.sha
-        if change.path not in theirs or theirs[change.path] != wanted:
-            stray.append(change.path)
-    return tuple(stray)
+    return tuple(c.path for c in group if c.path not in theirs or theirs[c.path] != _content(c))
+
+
+def _content(change: FileChange) -> str | None:
+    """What a change leaves at its path: None for a removal, else the object's SHA (a tree
+    comparison marks a symlink's blob ``<sha>:link``; GitHub's file list does not)."""
+    if change.status == "removed" or change.sha is None:
+        return None
+    return change.sha.removesuffix(":link")
