@@ -9,10 +9,10 @@ and the lineage on the default branch. A pull request that passed keeps passing;
 approvals were withdrawn since it was queued fails, and the queue takes it out. What cannot be
 judged (a branch name without a pull request, a group changing files its pull request does not,
 a pull request whose complete change cannot be read) fails closed; the group's own change is
-seen as a pull request's is (links, submodules, unreadable content: ``visibility.see_change``). A dismissed approval, a request for changes or a team change judges the queued
-groups again (as GitHub's queue lists them: its ``gh-readonly-queue/`` branches could be pushed
-by anyone with write access). ``destroyed`` needs nothing: the group's checks went with its
-commit.
+seen as a pull request's is (links, submodules, unreadable content: ``visibility.see_change``).
+A dismissed approval, a request for changes or a team change judges the queued groups again (as
+GitHub's queue lists them: its ``gh-readonly-queue/`` branches could be pushed by anyone with
+write access). ``destroyed`` needs nothing: the group's checks went with its commit.
 """
 
 from __future__ import annotations
