@@ -153,7 +153,7 @@ async def gate_group(ctx: Context, facts: RepoFacts, group: dict[str, Any]) -> s
     fleet, scope = seen.fleet, seen.scope
     judged = [
         await lineage_check(ctx, facts, policy, fleet, scope, changes, base_sha),
-        await approvals_check(ctx, facts, policy, scope, pr),
+        await approvals_check(ctx, facts, policy, scope, pr, base_head),
         await fleet_check(facts, policy, fleet, scope, changes, base_sha),
     ]
     desired = [in_queue(check, ref.number, base_sha) for check in judged]
