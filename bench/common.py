@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot import samples
+from bot.fake import samples
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -486,7 +486,7 @@ class LocalBot:
     @classmethod
     async def start(cls, api_url: str, app_id: int, private_key: str) -> LocalBot:
         """A fresh service: new process state, empty caches, its own data directory."""
-        from bot.app import create_app
+        from bot.service.app import create_app
         from bot.settings import load_settings
 
         tmp = tempfile.TemporaryDirectory(prefix="bench-bot-")
@@ -518,7 +518,7 @@ class LocalBot:
     async def settle(self, deliveries: Callable[[], Awaitable[int]], rounds: int = 3000) -> None:
         """Wait until GitHub has delivered everything and the service has done all its work
         (each side's work can cause more work on the other)."""
-        from bot.app import STATE
+        from bot.service.app import STATE
 
         state = self.app[STATE]
         dispatcher, worker = state.dispatcher, state.worker
@@ -543,7 +543,7 @@ class LocalBot:
         The dispatcher counts each delivery's calls; what the fake saw beyond their sum was
         made outside deliveries: token fetches and deferred jobs (the dashboard refresh).
         """
-        from bot.app import STATE
+        from bot.service.app import STATE
 
         inbox = self.app[STATE].inbox
         assert inbox is not None
@@ -554,7 +554,7 @@ class LocalBot:
         ]
 
     def failed_deliveries(self) -> list[str]:
-        from bot.app import STATE
+        from bot.service.app import STATE
 
         inbox = self.app[STATE].inbox
         assert inbox is not None

@@ -29,8 +29,7 @@ from typing import Any
 
 from bench import common
 from bench.common import Call, LocalBot, Story
-from bot import samples
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, samples
 
 BUMP_ROUND_TRIPS = 8
 BUMP_CALLS_BASE = 10

@@ -29,8 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bench import common
-from bot import samples
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, samples
 from bot.fake.state import App
 
 

@@ -49,7 +49,7 @@ def _no_fleet_check() -> None:
     cluster, before and after the change)."""
     from bot.github.checkruns import FLEET, DesiredCheck
     from bot.handlers import checks
-    from bot.render import render_fleet
+    from bot.texts.summaries import render_fleet
 
     async def passed(*args: object) -> DesiredCheck:
         return DesiredCheck(FLEET, "success", render_fleet([], [], clusters=[]))

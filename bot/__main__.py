@@ -24,17 +24,17 @@ def _settings(production: bool = False) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot import logs
+    from bot.service import logs
 
     settings = _settings(args.production)
     logs.configure(settings.log_level, settings.log_format, settings.secrets())
     if not settings.has_credentials:
         # No credentials and not --production (load_settings refuses that): offer the GitHub
         # App manifest flow, which writes them to .env for the next start.
-        from bot.setup import run_setup
+        from bot.service.setup import run_setup
 
         return run_setup(settings)
-    from bot.app import create_app
+    from bot.service.app import create_app
 
     app = create_app(settings)
     log.info(
@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    from bot.inbox import Inbox
+    from bot.service.inbox import Inbox
 
     settings = _settings()
     inbox = Inbox(settings.data_dir / "inbox.sqlite3")
@@ -87,8 +87,8 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     """Run a recorded delivery again, in this process, with the service's settings."""
     import asyncio
 
-    from bot import logs
-    from bot.inbox import Inbox
+    from bot.service import logs
+    from bot.service.inbox import Inbox
 
     settings = _settings(production=True)
     logs.configure(settings.log_level, settings.log_format, settings.secrets())
@@ -100,7 +100,7 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     inbox.close()
 
     async def run() -> str:
-        from bot.app import STATE, _cleanup, _startup, create_app
+        from bot.service.app import STATE, _cleanup, _startup, create_app
 
         app = create_app(settings, background=[])
         await _startup(app)
@@ -117,19 +117,19 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from bot.checkcli import run_check
+    from bot.cli.check import run_check
 
     return run_check(Path(args.path), base=args.base, out=sys.stdout)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bot.demo import main as demo_main
+    from bot.cli.demo import main as demo_main
 
     return demo_main(verbose=args.verbose)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from bot.audit import main as audit_main
+    from bot.cli.audit import main as audit_main
 
     env = dict(os.environ)
     load_dotenv(Path(".env"), env)

@@ -20,9 +20,9 @@ import aiohttp
 from aiohttp import web
 from gidgethub.routing import Router
 
-from bot import samples
-from bot.app import STATE, BotState, create_app
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, samples
+from bot.service.app import STATE, create_app
+from bot.service.worker import BotState
 from bot.settings import load_settings
 
 SECRET = "test-webhook-secret-3f9a"

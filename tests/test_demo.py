@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.demo import run
+from bot.cli.demo import run
 
 
 async def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:

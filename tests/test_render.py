@@ -12,7 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.fleet.policy import ApprovalRule, Environment
-from bot.render import (
+from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, evaluate_approvals
+from bot.rules.lineage import (
+    Change,
+    ChangeVerdict,
+    Deployment,
+    LineageReport,
+    UpstreamHistory,
+    evaluate_lineage,
+    exact_matcher,
+)
+from bot.texts.summaries import (
     ANNOTATION_MESSAGE_BYTES,
     ANNOTATION_TITLE_LIMIT,
     TEXT_LIMIT,
@@ -23,16 +33,6 @@ from bot.render import (
     render_lineage,
     render_not_gated,
     truncate_markdown,
-)
-from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, evaluate_approvals
-from bot.rules.lineage import (
-    Change,
-    ChangeVerdict,
-    Deployment,
-    LineageReport,
-    UpstreamHistory,
-    evaluate_lineage,
-    exact_matcher,
 )
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

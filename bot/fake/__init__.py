@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.fake.gitobjects import ChangeValue
+from bot.fake.routes import build_app
 from bot.fake.server import SECONDARY, Api, Fault, RecordedRequest, Settings
 from bot.fake.shapes import Urls
 from bot.fake.state import (
@@ -74,7 +75,7 @@ class FakeGitHub:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and start delivering webhooks; returns the API base URL."""
-        app = self.api.build()
+        app = build_app(self.api)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ from bot.fake.gitobjects import (
     ChangeValue,
     GitError,
 )
-from bot.fake.server import IDENTITY, decode_content, json_response, parse_time, read_json
+from bot.fake.server import IDENTITY, Api, decode_content, json_response, parse_time, read_json
 from bot.fake.shapes import b64_wrapped
 from bot.fake.state import (
     LEVELS,
@@ -29,9 +29,6 @@ from bot.fake.state import (
     not_found,
     validation_failed,
 )
-
-if TYPE_CHECKING:
-    from bot.fake.server import Api
 
 DOC_REFS = "https://docs.github.com/rest/git/refs"
 DOC_TREES = "https://docs.github.com/rest/git/trees#create-a-tree"

@@ -9,16 +9,13 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.fake.server import json_response, read_json
+from bot.fake.server import Api, json_response, read_json
 from bot.fake.state import ApiError, Org, Release, Repo, not_found, validation_failed
-
-if TYPE_CHECKING:
-    from bot.fake.server import Api
 
 CODE_TTL = 3600  # manifest codes expire after one hour
 WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]

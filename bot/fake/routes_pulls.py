@@ -4,11 +4,11 @@ collaborators and branch protection."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from bot.fake.server import IDENTITY, json_response, parse_time, read_json
+from bot.fake.server import IDENTITY, Api, json_response, parse_time, read_json
 from bot.fake.state import (
     ApiError,
     CheckRun,
@@ -19,9 +19,6 @@ from bot.fake.state import (
     not_found,
     validation_failed,
 )
-
-if TYPE_CHECKING:
-    from bot.fake.server import Api
 
 DOC_CHECKS = "https://docs.github.com/rest/checks/runs"
 RUN_STATUSES = ("queued", "in_progress", "completed")

@@ -235,14 +235,17 @@ class Api:
         self.routes: list[tuple[str, str, Route]] = []
 
     # ---- application -----------------------------------------------------------------------
-    def build(self) -> web.Application:
-        """The aiohttp application with every API and web route."""
+    def build(
+        self, register_web: Callable[[web.Application], None] | None = None
+    ) -> web.Application:
+        """The aiohttp application with every declared API route (the route modules declare
+        them with ``add`` before: see ``bot.fake.routes``) and the web routes."""
         app = web.Application(middlewares=[self.middleware], client_max_size=100 * 1024 * 1024)
-        self.register()
         prefix = self.settings.base_path
         for method, path, route in self.routes:
             app.router.add_route(method, prefix + path, self.wrap(route), name=None)
-        self.register_web(app)
+        if register_web is not None:
+            register_web(app)
         return app
 
     def add(
@@ -255,21 +258,6 @@ class Api:
     ) -> None:
         """Declare an API route."""
         self.routes.append((method, path, Route(auth, perm, handler)))
-
-    def register(self) -> None:
-        """All API routes, in matching order (specific paths before catch-alls)."""
-        from bot.fake import routes_core, routes_misc, routes_pulls
-
-        routes_core.register(self)
-        routes_pulls.register(self)
-        routes_misc.register(self)
-        routes_core.register_catchalls(self)
-
-    def register_web(self, app: web.Application) -> None:
-        """Web (non-API) routes, served without the API prefix."""
-        from bot.fake import routes_misc
-
-        routes_misc.register_web(self, app)
 
     # ---- middleware ------------------------------------------------------------------------
     def api_path(self, request: web.Request) -> str:

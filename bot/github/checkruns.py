@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.render import ANNOTATIONS_PER_REQUEST, CheckOutput
-from bot.services import Context
+from bot.github.context import Context
+from bot.texts.summaries import ANNOTATIONS_PER_REQUEST, CheckOutput
 
 LINEAGE = "promotion/lineage"
 APPROVALS = "promotion/approvals"

@@ -8,7 +8,7 @@ from typing import Any
 import gidgethub
 
 from bot.fleet.policy import POLICY_PATH
-from bot.services import Context
+from bot.github.context import Context
 
 
 async def fleet_repos(ctx: Context) -> dict[str, str]:

@@ -15,14 +15,14 @@ from urllib.parse import quote
 
 import gidgethub
 
-from bot import cpu
+from bot.concurrency import cpu
 from bot.fleet.inputs import InputError, TenantInput, read_input
 from bot.fleet.layout import Fleet, build_fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError, parse_policy
 from bot.fleet.yamlsafe import FileProblem
+from bot.github.context import Context
 from bot.github.gateway import GatewayError, RepoTree
 from bot.rules.lineage import ValueAt
-from bot.services import Context
 
 #: How far back the history of one upstream file is read when looking for evidence.
 HISTORY_LIMIT = 200

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import gidgethub
 from cachetools import LRUCache
 
-from bot.aio import map_bounded
+from bot.concurrency.aio import map_bounded
 from bot.github.client import GitHubClient, TransientGitHubError
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,11 @@ repository lock and take each target repository's lock themselves).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from gidgethub import routing
 
+from bot.github.context import Services
 from bot.handlers import (
     automerge,
     checks,
@@ -18,16 +19,18 @@ from bot.handlers import (
     dashboard,
     images,
     installations,
+    pulls,
     releases,
     resync,
 )
 
-if TYPE_CHECKING:
-    from bot.app import BackgroundJob
+#: A job the service runs beside the deliveries for as long as it runs (e.g. the resync).
+BackgroundJob = Callable[[Services], Awaitable[None]]
 
 router = routing.Router(
     installations.router,
     checks.router,
+    pulls.router,
     automerge.router,
     images.router,
     commands.router,

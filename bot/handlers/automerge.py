@@ -7,18 +7,16 @@ Merges name the head SHA the bot evaluated, so a push racing the merge makes Git
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import markers
+from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.github.gateway import MergeResult
-from bot.payload import field as pfield
-from bot.services import Context
-
-if TYPE_CHECKING:
-    from bot.handlers.checks import GateOutcome
+from bot.handlers.checks import GateOutcome, facts_for, gate_pull, scope_for
+from bot.handlers.payload import field as pfield
+from bot.texts import markers
 
 router = routing.Router()
 
@@ -110,8 +108,6 @@ def retry_later(ctx: Context, facts: RepoFacts, number: int, head: str) -> None:
     branch = facts.known_default_branch
 
     async def again() -> None:
-        from bot.handlers.checks import gate_pull
-
         job = Context.background(services, installation, "merge-retry", repo)
         async with job.lock(repo):
             retry_facts = RepoFacts(job, repo, default_branch=branch)
@@ -218,8 +214,6 @@ async def _ours(ctx: Context, obj: dict[str, Any]) -> bool:
 async def retry_for_head(
     ctx: Context, data: dict[str, Any], head_sha: str, numbers: list[int]
 ) -> None:
-    from bot.handlers.checks import facts_for, gate_pull, scope_for
-
     facts = facts_for(ctx, data)
     pulls = await ctx.gateway.open_pulls(facts.repo)
     for pr in pulls:

@@ -15,16 +15,15 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import markers
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, DesiredCheck, publish
+from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
 from bot.handlers.fleetcheck import fleet_check
-from bot.payload import field as pfield
-from bot.render import Annotation, CheckOutput, render_approvals, render_lineage, render_not_gated
+from bot.handlers.payload import field as pfield
 from bot.rules import sources
 from bot.rules.approvals import (
     ApprovalFacts,
@@ -46,7 +45,14 @@ from bot.rules.lineage import (
     image_matcher,
     status_commits_needed,
 )
-from bot.services import Context
+from bot.texts import markers
+from bot.texts.summaries import (
+    Annotation,
+    CheckOutput,
+    render_approvals,
+    render_lineage,
+    render_not_gated,
+)
 
 router = routing.Router()
 
@@ -69,30 +75,6 @@ class GateOutcome:
 
 
 # --- events ---------------------------------------------------------------------------------
-
-
-@router.register("pull_request")
-async def on_pull_request(event: sansio.Event, ctx: Context) -> None:
-    action = event.data.get("action")
-    if action == "unlabeled":
-        from bot.handlers.automerge import DO_NOT_MERGE
-
-        label = (event.data.get("label") or {}).get("name")
-        if str(label).lower() != DO_NOT_MERGE:
-            return  # only lifting do-not-merge can change what happens next
-    elif action not in PR_ACTIONS:
-        return
-    if action == "edited" and "base" not in (event.data.get("changes") or {}):
-        return  # a title or body edit changes no verdict
-    pr = pfield(event.data, "pull_request", dict)
-    facts = facts_for(ctx, event.data)
-    from bot.handlers import automerge
-
-    if automerge.known_merged(ctx, facts.repo, pfield(pr, "number", int)):
-        return  # we merged it ourselves a moment ago; this event is stale
-    outcome = await gate_pull(ctx, facts, pr)
-    if outcome is not None:
-        await automerge.consider(ctx, facts, pr, outcome)
 
 
 @router.register("pull_request_review")
@@ -145,35 +127,6 @@ async def regate_open_pulls(ctx: Context, facts: RepoFacts, parts: Sequence[str]
     for pr in pulls:
         await gate_pull(ctx, facts, pr, parts=parts)
     return len(pulls)
-
-
-@router.register("push")
-async def on_push(event: sansio.Event, ctx: Context) -> None:
-    """A push to the default branch can change any open PR's lineage, base or policy."""
-    data = event.data
-    facts = facts_for(ctx, data)
-    branch = await facts.default_branch()
-    if data.get("ref") != f"refs/heads/{branch}" or data.get("deleted"):
-        return
-    touched = {
-        path
-        for commit in data.get("commits") or []
-        for key in ("added", "modified", "removed")
-        for path in commit.get(key) or []
-    }
-    if POLICY_PATH in touched:
-        discovery.forget(ctx, facts.repo)
-    elif not await discovery.is_fleet_repo(ctx, facts.repo, branch):
-        return
-    after = data.get("after")
-    if isinstance(after, str):
-        facts.seed_head(branch, after)
-    from bot.handlers import automerge
-
-    for pr in await ctx.gateway.open_pulls(facts.repo):
-        outcome = await gate_pull(ctx, facts, pr)
-        if outcome is not None:
-            await automerge.consider(ctx, facts, pr, outcome)
 
 
 @router.register("membership")

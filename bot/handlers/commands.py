@@ -11,16 +11,17 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import prtext
-from bot.aio import map_bounded
+from bot.concurrency.aio import map_bounded
 from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import mark_fresh_commit
+from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.handlers import dashboard
 from bot.handlers.checks import facts_for, gate_pull, pull_files
-from bot.payload import field as pfield
+from bot.handlers.payload import field as pfield
 from bot.rules import sources
 from bot.rules.gate import scope_of
 from bot.rules.promote import (
@@ -35,7 +36,7 @@ from bot.rules.promote import (
     promotion_branch,
     resolve_environment,
 )
-from bot.services import Context
+from bot.texts import prtext
 
 router = routing.Router()
 
@@ -62,8 +63,6 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
     if command is None:
         status = parse_status(comment.get("body"))
         if status is not None and await _is_fleet_repo(facts):
-            from bot.handlers import dashboard
-
             await dashboard.on_status_command(ctx, facts, number, login, status[0])
         return
     if not await _is_fleet_repo(facts):

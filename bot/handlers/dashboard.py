@@ -14,16 +14,17 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import markers
-from bot.aio import map_bounded
+from bot.concurrency.aio import map_bounded
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import APPROVALS, LINEAGE
+from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.payload import field as pfield
+from bot.handlers.payload import field as pfield
 from bot.rules import dashboard as board
-from bot.services import Context
+from bot.texts import dashboard as dashtext
+from bot.texts import markers
 
 router = routing.Router()
 log = logging.getLogger("bot.dashboard")
@@ -134,7 +135,7 @@ async def refresh(ctx: Context, facts: RepoFacts) -> int | None:
         if str((pr.get("head") or {}).get("ref", "")).startswith(PROMOTION_PREFIX)
     ]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = board.render_dashboard(rows, policy, promotions, updated=stamp, unread=unread)
+    body = dashtext.render_dashboard(rows, policy, promotions, updated=stamp, unread=unread)
     issue = await find_issue(ctx, facts.repo)
     if issue is None:
         created = await ctx.gateway.client.post(
@@ -217,5 +218,5 @@ async def on_status_command(
                 + ".",
             )
             return
-    text = board.render_status(rows, policy, argument)
+    text = dashtext.render_status(rows, policy, argument)
     await ctx.gateway.comment(facts.repo, number, f"@{login}\n\n{text}")

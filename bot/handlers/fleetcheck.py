@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot import cpu
+from bot.concurrency import cpu
 from bot.fleet.check import Finding
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 from bot.github.checkruns import FLEET, DesiredCheck
 from bot.github.facts import RepoFacts
-from bot.render import render_fleet
 from bot.rules.consistency import classify, consistency_findings
 from bot.rules.gate import FileChange, Scope
+from bot.texts.summaries import render_fleet
 
 YAML = (".yaml", ".yml")
 

@@ -11,15 +11,16 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot import cpu, prtext
+from bot.concurrency import cpu
 from bot.fleet.images import ImageRef, ImageRefError, parse_image
 from bot.github import discovery
+from bot.github.context import Context
 from bot.github.facts import RepoFacts
+from bot.handlers.payload import PayloadError
+from bot.handlers.payload import field as pfield
 from bot.handlers.proposals import Proposal, propose, target
-from bot.payload import PayloadError
-from bot.payload import field as pfield
 from bot.rules.bump import PublishedImage, bump_branch, bump_prefix, plan_bump
-from bot.services import Context
+from bot.texts import prtext
 
 router = routing.Router()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gidgethub import routing, sansio
 
 from bot.github import discovery
-from bot.services import Context
+from bot.github.context import Context
 
 router = routing.Router()
 

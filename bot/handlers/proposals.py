@@ -12,16 +12,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot import markers, prtext
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
 from bot.github.checkruns import mark_fresh_commit
+from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import automerge
 from bot.handlers.checks import gate_pull
 from bot.rules.bump import is_older
 from bot.rules.gate import FileChange
-from bot.services import Context
+from bot.texts import markers, prtext
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ from urllib.parse import urlsplit
 
 from gidgethub import routing, sansio
 
-from bot import cpu, markers
+from bot.concurrency import cpu
 from bot.github import discovery
+from bot.github.context import Context
 from bot.github.facts import RepoFacts
+from bot.handlers.payload import field as pfield
 from bot.handlers.proposals import Proposal, propose, target
-from bot.payload import field as pfield
 from bot.rules.sources import (
     Release,
     SourceBumpPlan,
@@ -21,7 +22,7 @@ from bot.rules.sources import (
     source_branch,
     source_prefix,
 )
-from bot.services import Context
+from bot.texts import markers
 
 router = routing.Router()
 

@@ -10,38 +10,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.github import discovery
+from bot.github.context import Context, Services
 from bot.github.facts import RepoFacts
-from bot.services import Context, Services
-
-if TYPE_CHECKING:
-    from bot.app import BotState
+from bot.handlers import automerge
+from bot.handlers.checks import gate_pull
 
 log = logging.getLogger("bot.resync")
 
 
-async def resync_loop(state: BotState) -> None:
-    interval = state.settings.resync_interval
+async def resync_loop(services: Services) -> None:
+    interval = services.settings.resync_interval
     if interval <= 0:
         return
     while True:
-        if state.services is not None:
-            try:
-                await resync(state.services)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("resync failed; trying again in %.0fs", interval)
+        try:
+            await resync(services)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("resync failed; trying again in %.0fs", interval)
         await asyncio.sleep(interval)
 
 
 async def resync(services: Services) -> dict[str, int]:
     """Judge every open PR of every fleet repo again; returns PRs seen per repo."""
-    from bot.handlers import automerge
-    from bot.handlers.checks import gate_pull
-
     started = time.monotonic()
     app = services.app_client()
     installations: list[dict[str, Any]] = []

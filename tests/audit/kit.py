@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.__main__ import build_parser
-from bot.audit import run
+from bot.cli.audit import run
 from tests.e2e.gatekit import PROD, land, open_change, path, with_image
 from tests.harness import FLEET, Harness
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import audit as audit_module
-from bot import samples
 from bot.__main__ import build_parser
-from bot.audit import run
+from bot.cli import audit as audit_module
+from bot.cli.audit import run
+from bot.fake import samples
 from tests.audit.kit import GATE, IMG, app_env, audit, by_label, gated_promotion, token_env
 from tests.e2e.gatekit import PROD, open_change, path, with_image
 from tests.harness import FLEET, ORG, Harness

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from bot.auditreport import CSV_COLUMNS
+from bot.cli.auditreport import CSV_COLUMNS
 from tests.audit.kit import (
     FORCED_TITLE,
     IMG,

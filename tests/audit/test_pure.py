@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot import markers
-from bot.audit import (
+from bot.cli.audit import (
     AuditError,
     Owners,
     check_at_merge,
@@ -25,7 +24,7 @@ from bot.audit import (
     parse_when,
     requested_by,
 )
-from bot.auditreport import (
+from bot.cli.auditreport import (
     CSV_COLUMNS,
     CheckAtMerge,
     FileRow,
@@ -35,6 +34,7 @@ from bot.auditreport import (
     render,
 )
 from bot.fake.state import generate_key
+from bot.texts import markers
 
 MERGED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 APP = {"id": 7, "slug": "fleet-bot"}

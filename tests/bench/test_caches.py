@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 from bot.fleet.policy import POLICY_PATH, parse_policy
+from bot.github.context import Context
 from bot.github.facts import FLEETS_PER_REPO, RepoFacts
 from bot.github.gateway import Gateway, ObjectCache, git_blob_sha
-from bot.services import Context
 from tests.harness import FLEET, Harness
 
 REPO = "acme/big"

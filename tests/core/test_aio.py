@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.aio import map_bounded
+from bot.concurrency.aio import map_bounded
 
 
 async def test_results_in_order_and_never_more_than_the_limit_at_once() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import samples
+from bot.fake import samples
 from bot.fleet.layout import build_fleet
 from bot.fleet.policy import parse_policy
 from bot.rules.bump import (

@@ -6,8 +6,8 @@ import io
 import subprocess
 from pathlib import Path
 
-from bot import samples
-from bot.checkcli import run_check
+from bot.cli.check import run_check
+from bot.fake import samples
 
 PROD = "clusters/prod-use1-01/tenants/payment-app/input.yaml"
 STAGING = "clusters/staging-use1-01/tenants/payment-app/input.yaml"

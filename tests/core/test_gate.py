@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot import samples
+from bot.fake import samples
 from bot.fleet.layout import build_fleet
 from bot.fleet.policy import parse_policy
 from bot.rules.gate import FileChange, Scope, file_changes, scope_of

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import samples
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, samples
 from tests.harness import FLEET, Harness
 
 PAY = "clusters/{cluster}/tenants/payment-app/input.yaml"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot import samples
+from bot.fake import samples
 from tests.harness import FLEET, Harness
 
 DEV_PAY = "clusters/dev-use1-01/tenants/payment-app/input.yaml"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot import samples
+from bot.fake import samples
 from tests.e2e.gatekit import DEV, path
 from tests.harness import FLEET, Harness
 

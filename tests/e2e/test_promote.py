@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bot import samples
+from bot.fake import samples
 from tests.e2e.gatekit import DEV, PROD, STAGING, path, summary, verdict
 from tests.harness import FLEET, Harness
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot import samples
-from bot.fake import FakeGitHub
-from bot.inbox import Inbox
+from bot.fake import FakeGitHub, samples
+from bot.service.inbox import Inbox
 from tests.harness import FLEET, SECRET, seed_world
 
 ROOT = str(Path(__file__).resolve().parents[2])

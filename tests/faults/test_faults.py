@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import samples
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, samples
 from tests.harness import FLEET, Harness, seed_world, start_bot
 
 DEV_PAY = "clusters/dev-use1-01/tenants/payment-app/input.yaml"

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot import samples
+from bot.fake import samples
 from tests.e2e.gatekit import PROD, open_change, path, summary, verdict
 from tests.harness import FLEET, SECRET, Harness
 

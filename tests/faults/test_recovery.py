@@ -9,8 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot import samples
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, samples
 from bot.handlers.resync import resync
 from tests.e2e.gatekit import PROD, checks, open_change, path, verdict, with_image
 from tests.harness import FLEET, SECRET, Harness, start_bot

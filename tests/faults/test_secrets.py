@@ -8,7 +8,8 @@ import logging
 import aiohttp
 import pytest
 
-from bot import logs, samples
+from bot.fake import samples
+from bot.service import logs
 from tests.e2e.gatekit import PROD, open_change, path, with_image
 from tests.harness import FLEET, SECRET, Harness
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot import samples
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, samples
 from bot.fake.state import App
-from bot.setup import load_manifest
+from bot.service.setup import load_manifest
 from tests.harness import FLEET, ORG, SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import aiohttp
 
-from bot.inbox import Delivery, Inbox
+from bot.service.inbox import Delivery, Inbox
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from bot.fake import FakeGitHub
+from bot.service.metrics import Metrics
 from tests.harness import FLEET, Harness, start_bot
 from tests.ops.conftest import gate_checks, open_staging_promotion, seed_with_manifest
 
@@ -203,3 +204,37 @@ def test_the_parser_rejects_what_prometheus_rejects() -> None:
     ):
         with pytest.raises(AssertionError):
             parse_exposition(bad)
+
+
+async def test_openmetrics_when_the_scraper_asks_and_process_metrics_always(
+    service: Harness,
+) -> None:
+    headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{service.bot_url}/metrics", headers=headers) as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        text = await resp.text()
+    assert text.endswith("# EOF\n")
+    assert "# TYPE fleetbot_deliveries_received counter" in text  # OpenMetrics names families
+    _, plain = await scrape(service.bot_url)
+    families = parse_exposition(plain)
+    assert value(families, "process_resident_memory_bytes") > 0
+    assert value(families, "process_cpu_seconds_total") >= 0
+
+
+def test_label_values_are_escaped_as_prometheus_reads_them() -> None:
+    metrics = Metrics()
+    odd = 'we"ird\\event\nname'
+    metrics.delivery(odd, "done", 0.2)
+    body, content_type = metrics.exposition(None)
+    assert content_type.startswith("text/plain")
+    families = parse_exposition(body.decode())
+    assert (
+        value(
+            families, "fleetbot_deliveries_total", event='we\\"ird\\\\event\\nname', outcome="done"
+        )
+        == 1
+    )

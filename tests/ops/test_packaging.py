@@ -147,7 +147,7 @@ def test_the_build_context_holds_the_code_and_never_secrets() -> None:
             source = rest.split()[0]
             assert (REPO_ROOT / source).exists(), f"COPY of a missing {source}"
             assert not _ignored(source, patterns), f"COPY {source}, but .dockerignore drops it"
-    assert not _ignored("bot/app.py", patterns)
+    assert not _ignored("bot/service/app.py", patterns)
     assert _ignored("bot/__pycache__/app.cpython-311.pyc", patterns)
 
 

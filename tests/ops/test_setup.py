@@ -19,9 +19,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.fake import FakeGitHub
-from bot.logs import Redactor
-from bot.settings import Settings, load_dotenv, load_settings
-from bot.setup import (
+from bot.service.logs import Redactor
+from bot.service.setup import (
     SetupError,
     StateStore,
     create_setup_app,
@@ -29,6 +28,7 @@ from bot.setup import (
     load_manifest,
     write_env,
 )
+from bot.settings import Settings, load_dotenv, load_settings
 from tests.ops.conftest import APP_YML, manifest
 
 

@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import pytest
 
-from bot import samples
+from bot.fake import samples
 from bot.fleet.check import Finding
 from bot.fleet.policy import DEFAULT_POLICY, Policy, parse_policy
 from bot.rules.consistency import consistency_findings

@@ -14,7 +14,7 @@ import pytest
 from gidgethub import routing, sansio
 
 from bot.fake import FakeGitHub
-from bot.services import Context
+from bot.github.context import Context
 from tests.harness import FLEET, Harness, seed_world, start_bot
 
 PING = {"zen": "Keep it logically awesome.", "hook_id": 1}

@@ -15,12 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.app import verify_signature
+from bot.concurrency.locks import KeyedLocks
 from bot.github.auth import REFRESH_MARGIN, AppAuth
-from bot.inbox import Inbox
-from bot.locks import KeyedLocks
-from bot.logs import Redactor
-from bot.payload import PayloadError, field
+from bot.handlers.payload import PayloadError, field
+from bot.service.app import verify_signature
+from bot.service.inbox import Inbox
+from bot.service.logs import Redactor
 
 
 def test_signature_vector_from_githubs_docs() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot import markers
 from bot.fleet.images import ImageRefError, parse_image
 from bot.rules.bump import BumpPlan
 from bot.rules.promote import PromotionPlan
+from bot.texts import markers
 
 MAX_BODY = 60_000  # GitHub's limit on PR bodies is 65,536 characters
 

@@ -12,23 +12,42 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
+from gidgethub import routing
 
-from bot.dispatch import Dispatcher
-from bot.inbox import Inbox
-from bot.services import Services
-
-if TYPE_CHECKING:
-    from bot.app import BotState
+from bot.github.context import Services
+from bot.handlers import BackgroundJob
+from bot.service.dispatch import Dispatcher
+from bot.service.inbox import Inbox
+from bot.service.metrics import Metrics
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: How often the inbox's write-ahead log may be folded into the database (seconds).
 CHECKPOINT_EVERY = 1.0
 CHECKPOINT_MAX = 10.0
+
+
+@dataclass
+class BotState:
+    """What the running service holds: its settings and handlers, and, once started, the
+    services, inbox, dispatcher and worker."""
+
+    settings: Settings
+    router: routing.Router
+    fanout_events: frozenset[str]
+    background: list[BackgroundJob] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
+    services: Services | None = None
+    inbox: Inbox | None = None
+    dispatcher: Dispatcher | None = None
+    ready: bool = False
+    accepting: bool = True
+    worker: Worker | None = None
 
 
 class Worker:
@@ -51,6 +70,7 @@ class Worker:
             state.router,
             fanout_events=state.fanout_events,
             workers=settings.workers,
+            metrics=state.metrics,
         )
         resumed = state.dispatcher.resume()
         if resumed:
@@ -58,7 +78,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._checkpoints()))
         for job in state.background:
-            self._tasks.append(loop.create_task(_guard(job, state)))
+            self._tasks.append(loop.create_task(_guard(job, state.services)))
 
     async def _checkpoints(self) -> None:
         """Keep the inbox's write-ahead log short, off the request path: when deliveries
@@ -103,9 +123,9 @@ class Worker:
             await dispatcher.idle()
 
 
-async def _guard(job: Callable[[BotState], Awaitable[None]], state: BotState) -> None:
+async def _guard(job: BackgroundJob, services: Services) -> None:
     try:
-        await job(state)
+        await job(services)
     except asyncio.CancelledError:
         raise
     except Exception:

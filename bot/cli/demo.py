@@ -22,10 +22,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot import samples
-from bot.app import STATE, create_app
-from bot.audit import run as run_audit
-from bot.fake import ApiError, FakeGitHub
+from bot.cli.audit import run as run_audit
+from bot.fake import ApiError, FakeGitHub, samples
+from bot.service.app import STATE, create_app
 from bot.settings import load_settings
 
 ORG = "acme"

@@ -13,11 +13,10 @@ from typing import Any
 import aiohttp
 from cachetools import LRUCache, TTLCache
 
+from bot.concurrency.locks import KeyedLocks
 from bot.github.auth import AppAuth
 from bot.github.client import ApiStats, GitHubClient
 from bot.github.gateway import Gateway, ObjectCache
-from bot.locks import KeyedLocks
-from bot.metrics import Metrics
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,6 @@ class Services:
         self.clock = clock
         self.auth = AppAuth(settings.app_id, settings.private_key, clock=clock)
         self.stats = ApiStats()
-        self.metrics = Metrics()
         self.semaphore = asyncio.Semaphore(settings.max_concurrent_requests)
         self.objects = ObjectCache()
         self.locks = KeyedLocks()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bot.render import md_cell, md_code, md_escape
 from bot.rules.approvals import ApprovalVerdict, Counted
 from bot.rules.lineage import (
     ChangeVerdict,
@@ -24,6 +23,7 @@ from bot.rules.lineage import (
     describe_item,
     format_duration,
 )
+from bot.texts.summaries import md_cell, md_code, md_escape
 
 __all__ = [
     "GREEN",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.payload import PayloadError
+from bot.handlers.payload import PayloadError
 
 NoneType = type(None)
 Kind = type | tuple[type, ...]

@@ -20,12 +20,13 @@ from typing import Any
 import gidgethub
 from gidgethub import routing, sansio
 
-from bot import schemas
 from bot.github.client import TransientGitHubError
+from bot.github.context import Context, Services
 from bot.github.gateway import GatewayError
-from bot.inbox import Delivery, Inbox
-from bot.payload import PayloadError, installation_id, repo_full_name
-from bot.services import Context, Services
+from bot.handlers import schemas
+from bot.handlers.payload import PayloadError, installation_id, repo_full_name
+from bot.service.inbox import Delivery, Inbox
+from bot.service.metrics import Metrics
 
 log = logging.getLogger("bot.delivery")
 
@@ -53,8 +54,10 @@ class Dispatcher:
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
         workers: int = 16,
+        metrics: Metrics | None = None,
     ) -> None:
         self.services = services
+        self.metrics = metrics if metrics is not None else Metrics()
         self.inbox = inbox
         self.router = router
         self.fanout_events = frozenset(fanout_events)
@@ -297,7 +300,7 @@ class Dispatcher:
                 "handler failed: %s", exc, extra=_extra(delivery, outcome, started, calls)
             )
         elapsed = time.monotonic() - started
-        self.services.metrics.delivery(delivery.event, outcome, elapsed)
+        self.metrics.delivery(delivery.event, outcome, elapsed)
         log.info(
             "%s%s %s",
             delivery.event,

@@ -6,42 +6,22 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from hashlib import sha256
 from urllib.parse import parse_qs
 
 from aiohttp import web
 from gidgethub import routing, sansio
 
-from bot import metrics as metrics_mod
-from bot.dispatch import Dispatcher, describe
-from bot.inbox import Inbox
-from bot.services import Services
+from bot import handlers
+from bot.service import metrics as metrics_mod
+from bot.service.dispatch import describe
+from bot.service.worker import BotState, Worker
 from bot.settings import Settings
-from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
 #: GitHub caps payloads at 25 MB; aiohttp's default limit of 1 MB would refuse real deliveries.
 WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024
-
-BackgroundJob = Callable[["BotState"], Awaitable[None]]
-
-
-@dataclass
-class BotState:
-    settings: Settings
-    router: routing.Router
-    fanout_events: frozenset[str]
-    background: list[BackgroundJob] = field(default_factory=list)
-    services: Services | None = None
-    inbox: Inbox | None = None
-    dispatcher: Dispatcher | None = None
-    ready: bool = False
-    accepting: bool = True
-    worker: Worker | None = None
-
 
 STATE = web.AppKey("state", BotState)
 
@@ -101,7 +81,7 @@ async def webhook(request: web.Request) -> web.Response:
         delivery_id, event_name, action, repo, inst, body
     ):
         if state.services is not None:
-            state.services.metrics.received += 1
+            state.metrics.received()
         state.dispatcher.arrived()
         assert state.worker is not None
         state.worker.submit(delivery_id, data)
@@ -120,26 +100,23 @@ async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if state.services is None or state.inbox is None:
         return web.Response(status=503, text="not ready\n")
-    services = state.services
-    text = metrics_mod.render(
-        services.metrics,
-        services.stats.by_status,
-        services.stats.rate_limit_remaining,
-        state.inbox.counts(),
-        extra=[
-            "# HELP fleetbot_in_flight Deliveries being processed now.",
-            "# TYPE fleetbot_in_flight gauge",
-            f"fleetbot_in_flight {state.dispatcher.in_flight if state.dispatcher else 0}",
-            "# HELP fleetbot_installation_tokens_fetched_total Installation tokens fetched.",
-            "# TYPE fleetbot_installation_tokens_fetched_total counter",
-            f"fleetbot_installation_tokens_fetched_total {services.auth.tokens_fetched}",
-        ],
-    )
+    body, content_type = state.metrics.exposition(request.headers.get("Accept"))
     return web.Response(
-        text=text,
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
+        body=body,
+        headers={"Content-Type": content_type, "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _live(state: BotState) -> metrics_mod.Snapshot | None:
+    services, inbox = state.services, state.inbox
+    if services is None or inbox is None:
+        return None
+    return metrics_mod.Snapshot(
+        api_calls_by_status=services.stats.by_status,
+        rate_limit_remaining=services.stats.rate_limit_remaining,
+        inbox=inbox.counts(),
+        in_flight=state.dispatcher.in_flight if state.dispatcher else 0,
+        tokens_fetched=services.auth.tokens_fetched,
     )
 
 
@@ -177,22 +154,21 @@ def create_app(
     *,
     router: routing.Router | None = None,
     fanout_events: frozenset[str] | None = None,
-    background: list[BackgroundJob] | None = None,
+    background: list[handlers.BackgroundJob] | None = None,
 ) -> web.Application:
     """The service; handlers default to the product's full set of routers."""
-    if router is None or fanout_events is None or background is None:
-        from bot import handlers
-
-        router = router if router is not None else handlers.router
-        fanout_events = fanout_events if fanout_events is not None else handlers.FANOUT_EVENTS
-        background = background if background is not None else list(handlers.BACKGROUND)
+    router = router if router is not None else handlers.router
+    fanout_events = fanout_events if fanout_events is not None else handlers.FANOUT_EVENTS
+    background = background if background is not None else list(handlers.BACKGROUND)
     app = web.Application(client_max_size=WEBHOOK_BODY_LIMIT)
-    app[STATE] = BotState(
+    state = BotState(
         settings=settings,
         router=router,
         fanout_events=fanout_events,
         background=background,
     )
+    state.metrics.read_live(lambda: _live(state))
+    app[STATE] = state
     app.router.add_post(settings.webhook_path, webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -67,7 +67,7 @@ def find_manifest(cwd: Path | None = None) -> Path:
     here = (cwd or Path.cwd()) / MANIFEST_FILE
     if here.is_file():
         return here
-    shipped = Path(__file__).resolve().parent.parent / MANIFEST_FILE
+    shipped = Path(__file__).resolve().parents[2] / MANIFEST_FILE
     if shipped.is_file():
         return shipped
     raise SetupError(
@@ -520,7 +520,7 @@ def _form_error(org: str, hook: str, name: str) -> str | None:
 
 def _redact_in_logs(values: Iterable[str]) -> None:
     """Add new secrets to the redaction filter installed by :func:`bot.logs.configure`."""
-    from bot.logs import Redactor
+    from bot.service.logs import Redactor
 
     new = {v for v in values if len(v) >= 4}
     for handler in logging.getLogger().handlers:

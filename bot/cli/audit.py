@@ -33,8 +33,7 @@ import aiohttp
 import gidgethub
 from cachetools import LRUCache, TTLCache
 
-from bot import markers
-from bot.auditreport import (
+from bot.cli.auditreport import (
     CheckAtMerge,
     FileRow,
     Format,
@@ -50,6 +49,7 @@ from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
 from bot.github.auth import AppAuth
 from bot.github.checkruns import APPROVALS, LINEAGE
 from bot.github.client import ApiStats, GitHubClient, TransientGitHubError
+from bot.github.context import AppIdentity, Caches, Context, Services
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.github.gateway import GatewayError, ObjectCache
 from bot.handlers.checks import (
@@ -61,7 +61,6 @@ from bot.handlers.checks import (
     pull_files,
     review_of,
 )
-from bot.render import Annotation
 from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, combine_approvals
 from bot.rules.approvals import evaluate_approvals as judge_approvals
 from bot.rules.gate import FileChange, Scope, file_changes, scope_of
@@ -69,7 +68,6 @@ from bot.rules.lineage import (
     Change,
     LineageReport,
 )
-from bot.services import AppIdentity, Caches, Context, Services
 from bot.settings import (
     CREDENTIAL_NAMES,
     Settings,
@@ -77,6 +75,8 @@ from bot.settings import (
     load_settings,
     private_key_from_env,
 )
+from bot.texts import markers
+from bot.texts.summaries import Annotation
 
 __all__ = [
     "AuditError",
