@@ -150,9 +150,7 @@ async def test_a_window_across_the_dst_change_keeps_local_time(world: Harness) -
     clock.set(utc(2026, 3, 29, 1, 0))
     await tick(world)
     assert window(world, number) == "success"
-    assert "Closes 2026-03-29 02:00 UTC (04:00 CEST in Europe/Berlin)" in window_text(
-        world, number
-    )
+    assert "Closes 2026-03-29 02:00 UTC (04:00 CEST in Europe/Berlin)" in window_text(world, number)
 
 
 async def test_a_broken_calendar_fails_every_check_with_file_and_line(world: Harness) -> None:
