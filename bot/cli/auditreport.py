@@ -23,6 +23,7 @@ from bot.rules.lineage import (
     describe_item,
     format_duration,
 )
+from bot.rules.overrides import Override
 from bot.texts.summaries import md_cell, md_code, md_escape
 
 __all__ = [
@@ -102,8 +103,12 @@ class Rederived:
     approvals: str | None  # success | pending | failure; None without a pull request
     approval_verdicts: tuple[ApprovalVerdict, ...]
     approvals_note: str
+    window: str | None = None  # success | failure; None where the calendar was not judged
+    window_note: str = ""  # why the environment was closed
 
     def state_of(self, check: str) -> str | None:
+        if check.endswith("/window"):
+            return self.window
         return self.lineage if check.endswith("/lineage") else self.approvals
 
 
@@ -129,6 +134,8 @@ class Record:
     author: str | None = None
     head_sha: str | None = None
     base_sha: str | None = None
+    #: who let the change through a failing check (break-glass), when and why
+    overrides: tuple[Override, ...] = ()
 
     @property
     def label(self) -> str:
@@ -238,6 +245,14 @@ def _md_record(record: Record) -> list[str]:
         lines += [f"Requested by: {asked}.", ""]
     if record.exceptions:
         lines += ["**Exception:** " + "; ".join(md_escape(e) for e in record.exceptions) + ".", ""]
+    if record.overrides:
+        lines += ["**Overridden (break-glass):**", ""]
+        lines += [
+            f"- `promotion/{o.check}` by @{md_escape(o.login)} at {_iso(o.at)} on "
+            f"`{o.head[:7]}`: {md_escape(o.reason)}" + (f" ([comment]({o.url}))" if o.url else "")
+            for o in record.overrides
+        ]
+        lines.append("")
     lines += _md_changes(record.changes)
     if record.checks:
         lines += _md_checks(record)
@@ -394,6 +409,7 @@ CSV_COLUMNS = (
     "approvals_recorded",
     "approvals_rederived",
     "disagreements",
+    "overrides",
 )
 
 
@@ -463,6 +479,10 @@ def _csv_row(record: Record, row: FileRow) -> list[str]:
         recorded.get("promotion/approvals", ""),
         (gate.approvals or "") if gate else "",
         "; ".join(record.disagreements),
+        "; ".join(
+            f"promotion/{o.check} by {o.login} at {_iso(o.at)}: {o.reason}"
+            for o in record.overrides
+        ),
     ]
 
 
@@ -539,6 +559,20 @@ def record_json(record: Record) -> dict[str, Any]:
         "approvals": _approvals_json(gate),
         "lineage": _lineage_json(gate),
         "disagreements": list(record.disagreements),
+        "overrides": [
+            {
+                "check": f"promotion/{o.check}",
+                "by": o.login,
+                "at": _iso(o.at),
+                "reason": o.reason,
+                "head_sha": o.head,
+                "comment_url": o.url,
+            }
+            for o in record.overrides
+        ],
+        "window": (
+            {"state": gate.window, "closed": gate.window_note} if gate and gate.window else None
+        ),
         "notes": list(record.notes),
     }
 
