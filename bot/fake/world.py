@@ -1205,11 +1205,14 @@ class World:
             raise validation_failed(
                 errors=[{"resource": "IssueComment", "field": "body", "code": "missing_field"}]
             )
+        now = time.time()  # one instant: a new comment's updated_at equals its created_at
         comment = Comment(
             id=self.state.ids.new("comment"),
             issue_number=issue.number,
             user=user,
             body=body,
+            created_at=now,
+            updated_at=now,
             performed_via_app=via_app,
         )
         issue.comments.append(comment)
