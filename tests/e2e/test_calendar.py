@@ -229,3 +229,14 @@ async def test_the_dashboard_shows_the_calendar(world: Harness) -> None:
 
 
 __all__ = ["samples"]
+
+
+async def test_a_look_alike_freeze_issue_opened_by_a_person_does_nothing(world: Harness) -> None:
+    from bot.texts.calendar import freeze_issue_body, freeze_issue_title
+
+    body = freeze_issue_body("prod", by="dana", reason="fake", comment_url="", who="x")
+    world.fake.create_issue(FLEET, freeze_issue_title("prod"), body, author="alice")
+    await world.settle()
+    number = await prod_pr(world)
+    assert window(world, number) == "success"
+    assert "not restricted" in window_text(world, number)
