@@ -499,6 +499,7 @@ class LocalBot:
                 "DATA_DIR": str(Path(tmp.name) / "data"),
                 "LOG_LEVEL": "WARNING",
                 "RESYNC_INTERVAL": "0",
+                "RECOVERY_INTERVAL": "0",
                 # The dashboard refresh that a merge asks for is part of a story's cost:
                 # run it within the story instead of 15 s later.
                 "DASHBOARD_DEBOUNCE": str(DASHBOARD_DEBOUNCE),

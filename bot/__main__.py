@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, SettingsError, load_dotenv, load_settings
 
@@ -58,13 +59,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    from bot.service.inbox import Inbox
+    import asyncio
+
+    from bot.service.storage import opened
 
     settings = _settings()
-    inbox = Inbox(settings.data_dir / "inbox.sqlite3")
-    rows = inbox.recent(args.limit)
+
+    async def read() -> list[Any]:
+        async with opened(settings) as store:
+            return await store.recent(args.limit)
+
+    rows = asyncio.run(read())
     if not rows:
-        print("no deliveries recorded in", settings.data_dir / "inbox.sqlite3")
+        where = "DATABASE_URL" if settings.database_url else settings.data_dir / "inbox.sqlite3"
+        print("no deliveries recorded in", where)
         return 0
     print(
         f"{'received (UTC)':<20} {'delivery':<38} {'event':<28} {'status':<8} {'tries':>5} "
@@ -88,26 +96,32 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.service import logs
-    from bot.service.inbox import Inbox
+    from bot.service.storage import opened
 
     settings = _settings(production=True)
     logs.configure(settings.log_level, settings.log_format, settings.secrets())
-    inbox = Inbox(settings.data_dir / "inbox.sqlite3")
-    if inbox.get(args.id) is None:
-        print(f"error: no delivery {args.id} in {inbox.path}", file=sys.stderr)
+
+    async def requeue() -> bool:
+        async with opened(settings) as store:
+            if await store.get(args.id) is None:
+                return False
+            return await store.requeue(args.id)
+
+    if not asyncio.run(requeue()):
+        where = "DATABASE_URL" if settings.database_url else settings.data_dir / "inbox.sqlite3"
+        print(f"error: no delivery {args.id} in {where}", file=sys.stderr)
         return 2
-    inbox.requeue(args.id)
-    inbox.close()
 
     async def run() -> str:
         from bot.service.app import STATE, _cleanup, _startup, create_app
 
         app = create_app(settings, background=[])
-        await _startup(app)
         state = app[STATE]
-        assert state.worker is not None and state.inbox is not None
+        state.recover = False
+        await _startup(app)
+        assert state.worker is not None and state.store is not None
         await state.worker.idle()
-        delivery = state.inbox.get(args.id)
+        delivery = await state.store.get(args.id)
         await _cleanup(app)
         return delivery.status if delivery else "unknown"
 

@@ -47,6 +47,10 @@ class Settings:
     workers: int = 16
     #: Bound of in-flight requests to GitHub (GitHub's secondary limit is 100 concurrent).
     max_concurrent_requests: int = 50
+    #: ``postgresql://...``: the inbox, locks and jobs shared by every replica (None: SQLite).
+    database_url: str | None = field(default=None, repr=False)
+    #: Seconds between readings of the app's delivery log for missed deliveries (0: off).
+    recovery_interval: float = 600.0
 
     @property
     def has_credentials(self) -> bool:
@@ -54,7 +58,9 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """The values that must never appear in output (used by log redaction and tests)."""
-        return tuple(s for s in (self.private_key, self.webhook_secret) if s)
+        values = [self.private_key, self.webhook_secret, self.database_url]
+        password = urlsplit(self.database_url).password if self.database_url else None
+        return tuple(s for s in (*values, password) if s)
 
 
 def web_url_for(api_url: str) -> str:
@@ -140,6 +146,23 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw.rstrip("/")
 
 
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise SettingsError("DATABASE_URL is not a URL (postgresql://user:pass@host/db)") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(
+            "DATABASE_URL must be a postgresql:// URL (without it the inbox is SQLite "
+            "under DATA_DIR)"
+        )
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, production: bool = False) -> Settings:
     """Read and validate settings; raise SettingsError with one line naming the bad setting.
 
@@ -193,6 +216,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, production: bool = Fa
         dashboard_debounce=_float(env, "DASHBOARD_DEBOUNCE", 15.0, zero_ok=True),
         github_timeout=_float(env, "GITHUB_TIMEOUT", 20.0),
         workers=_int(env, "WORKERS", 16, 1, 256),
+        database_url=_database_url(env),
+        recovery_interval=_float(env, "RECOVERY_INTERVAL", 600.0, zero_ok=True),
     )
 
 

@@ -150,6 +150,7 @@ async def start_bot(
         "LOG_LEVEL": "DEBUG",
         "TEAM_CACHE_TTL": "300",
         "RESYNC_INTERVAL": "0",
+        "RECOVERY_INTERVAL": "0",
         "DASHBOARD_DEBOUNCE": "0.05",
     }
     env.update(extra or {})

@@ -27,4 +27,8 @@ async def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) ->
     assert "| payment-app | `v2.2.0` | `v2.2.0` | `v2.2.0` |" in out
     assert "+    tag: v1.3.0" in out
     assert "staging follows blueprints v1.3.0" in out
+    assert "built from acme/payment@" in out
+    brings = out.split("8. What a promotion brings")[1]
+    assert "#### **payment-app**: `v2.2.0` → `v2.3.0`" in brings
+    assert "3 commits of `acme/payment`" in brings and "| Retry card declines | [bob](" in brings
     assert "0 failed" in out

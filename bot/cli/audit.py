@@ -34,6 +34,7 @@ import gidgethub
 from cachetools import LRUCache, TTLCache
 
 from bot.cli.auditreport import (
+    AppLink,
     CheckAtMerge,
     FileRow,
     Format,
@@ -46,6 +47,7 @@ from bot.cli.auditreport import (
 from bot.fleet.inputs import TenantInput
 from bot.fleet.layout import FileLocation, Fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
+from bot.github.appcommits import origins
 from bot.github.auth import AppAuth
 from bot.github.checkruns import APPROVALS, LINEAGE, WINDOW
 from bot.github.client import ApiStats, GitHubClient, TransientGitHubError
@@ -62,6 +64,7 @@ from bot.handlers.checks import (
     pull_files,
     review_of,
 )
+from bot.rules.appchanges import ImageMove, comparison_url, plan
 from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, combine_approvals
 from bot.rules.approvals import evaluate_approvals as judge_approvals
 from bot.rules.calendar import EmergencyFreeze, evaluate_calendar
@@ -601,6 +604,7 @@ class Auditor:
                 "A dismissed review may have been dismissed after the merge: GitHub "
                 "does not say when."
             )
+        links = await self._app_links(judged.rows, base, bot_login)
         return Record(
             kind="pull_request",
             sha=merge_sha,
@@ -625,6 +629,7 @@ class Auditor:
             author=(pr.get("user") or {}).get("login"),
             head_sha=head,
             base_sha=base,
+            app_changes=links,
         )
 
     async def _push_record(self, commit: dict[str, Any]) -> Record:
@@ -634,12 +639,14 @@ class Auditor:
         at = github_time((meta.get("committer") or {}).get("date")) or self.until
         data = await self.gateway.get(f"/repos/{self.repo}/commits/{sha}")
         files = file_changes(data.get("files") or [])
+        links: tuple[AppLink, ...] = ()
         if parents:
             bot_login = self.app.bot_login if self.app is not None else None
             judged = await self._judge(parents[0], files, at, None, bot_login)
             rows, gate, notes = judged.rows, judged.gate, judged.notes
             reason = f"pushed to {self.branch} without a pull request"
             reason = "; ".join((reason, *calendar_exceptions(gate, overridden=False)))
+            links = await self._app_links(rows, parents[0], self._bot_login(()))
         else:
             rows, gate, notes = await self._first_rows(files, sha), None, ()
             reason = (
@@ -663,6 +670,35 @@ class Auditor:
             org=self.org,
             author=_login(commit, "author"),
             base_sha=parents[0] if parents else None,
+            app_changes=links,
+        )
+
+    async def _app_links(
+        self, rows: Sequence[FileRow], base: str, bot_login: str
+    ) -> tuple[AppLink, ...]:
+        """The application comparison of each image change in the audited environment: the
+        link a promotion PR shows (issue 22), from the origins the app's dev bumps recorded up
+        to ``base``. No comparison is read: the link is enough for an auditor."""
+        moves = [
+            ImageMove(row.tenant, row.old_image, row.new_image)
+            for row in rows
+            if row.image_changed and row.environment == self.environment and row.tenant
+        ]
+        if not any(m.old and m.new and m.old != m.new for m in moves):
+            return ()
+        known = await origins(
+            self.ctx, self.facts, self.fleet, self.policy, moves, base, bot_login=bot_login
+        )
+        web = self.ctx.settings.github_url
+        return tuple(
+            AppLink(
+                tenants=item.tenants,
+                old_image=item.old,
+                new_image=item.new,
+                url=comparison_url(web, item.comparison) if item.comparison else "",
+                reason=item.reason,
+            )
+            for item in plan(moves, known)
         )
 
     def _bot_login(self, checks: Sequence[CheckAtMerge]) -> str:

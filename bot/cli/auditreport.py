@@ -28,6 +28,7 @@ from bot.texts.summaries import md_cell, md_code, md_escape
 
 __all__ = [
     "GREEN",
+    "AppLink",
     "CheckAtMerge",
     "FileRow",
     "Format",
@@ -113,6 +114,18 @@ class Rederived:
 
 
 @dataclass(frozen=True)
+class AppLink:
+    """What a change of images means for the application (issue 22): the link to GitHub's
+    comparison of the commits the two images were built from, or why there is none."""
+
+    tenants: tuple[str, ...]
+    old_image: str
+    new_image: str
+    url: str  # "" when the comparison cannot be made (see ``reason``)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Record:
     """One change that reached the environment: a merged pull request or a direct push."""
 
@@ -136,6 +149,7 @@ class Record:
     base_sha: str | None = None
     #: who let the change through a failing check (break-glass), when and why
     overrides: tuple[Override, ...] = ()
+    app_changes: tuple[AppLink, ...] = ()
 
     @property
     def label(self) -> str:
@@ -254,6 +268,7 @@ def _md_record(record: Record) -> list[str]:
         ]
         lines.append("")
     lines += _md_changes(record.changes)
+    lines += _md_app_changes(record.app_changes)
     if record.checks:
         lines += _md_checks(record)
     if record.rederived is not None:
@@ -280,6 +295,21 @@ def _md_changes(rows: Sequence[FileRow]) -> list[str]:
             image,
         ]
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+    return [*lines, ""]
+
+
+def _md_app_changes(links: Sequence[AppLink]) -> list[str]:
+    """One line per image change: the application's commits between the two builds."""
+    if not links:
+        return []
+    lines = ["**Application changes:**", ""]
+    for link in links:
+        who = ", ".join(md_escape(t) for t in link.tenants)
+        move = f"{_image(link.old_image, 'none')} → {_image(link.new_image, 'none')}"
+        if link.url:
+            lines.append(f"- {who}: {move}: [the commits between the two builds]({link.url})")
+        else:
+            lines.append(f"- {who}: {move}: no comparison ({md_escape(link.reason)})")
     return [*lines, ""]
 
 
@@ -410,6 +440,7 @@ CSV_COLUMNS = (
     "approvals_rederived",
     "disagreements",
     "overrides",
+    "app_comparison",
 )
 
 
@@ -483,7 +514,20 @@ def _csv_row(record: Record, row: FileRow) -> list[str]:
             f"promotion/{o.check} by {o.login} at {_iso(o.at)}: {o.reason}"
             for o in record.overrides
         ),
+        _comparison_of(record, row),
     ]
+
+
+def _comparison_of(record: Record, row: FileRow) -> str:
+    """The application comparison of this row's image change, if the record has one."""
+    for link in record.app_changes:
+        if (
+            row.tenant in link.tenants
+            and row.old_image == link.old_image
+            and row.new_image == link.new_image
+        ):
+            return link.url
+    return ""
 
 
 def _approvals_flat(gate: Rederived | None) -> tuple[str, str]:
@@ -574,6 +618,16 @@ def record_json(record: Record) -> dict[str, Any]:
             {"state": gate.window, "closed": gate.window_note} if gate and gate.window else None
         ),
         "notes": list(record.notes),
+        "app_changes": [
+            {
+                "tenants": list(link.tenants),
+                "from_image": link.old_image,
+                "to_image": link.new_image,
+                "comparison_url": link.url or None,
+                "reason": link.reason or None,
+            }
+            for link in record.app_changes
+        ],
     }
 
 

@@ -30,6 +30,7 @@ from bot.settings import load_settings
 ORG = "acme"
 REPO = "acme-fleet-config"
 FLEET = f"{ORG}/{REPO}"
+APP = f"{ORG}/payment"  # the application repository (samples.seed)
 PAY = "clusters/{}/tenants/payment-app/input.yaml"
 DASHBOARD = "Promotion dashboard"
 
@@ -129,10 +130,14 @@ async def _ch1_service(demo: Demo) -> None:
 async def _ch2_bump(demo: Demo) -> int:
     say("\n2. A published image lands in dev")
     image = f"{samples.PAYMENT_IMAGE}:v2.2.0"
-    say(f"   CI announces {image} (repository_dispatch image-published)")
+    built = demo.fake.commit(APP, "main", {"src/pay.py": b"v2.2\n"}, "Pay in euros", "alice")
+    say(f"   CI announces {image}, built from {APP}@{built[:7]} (repository_dispatch)")
     before = demo.calls()
     demo.fake.dispatch(
-        FLEET, "image-published", {"image": samples.PAYMENT_IMAGE, "tag": "v2.2.0"}, by="ci-bot"
+        FLEET,
+        "image-published",
+        {"image": samples.PAYMENT_IMAGE, "tag": "v2.2.0", "source": APP, "revision": built},
+        by="ci-bot",
     )
     await demo.settle()
     (pr,) = demo.pulls("fleet-bot/bump/")
@@ -291,6 +296,31 @@ async def _ch_blueprints(demo: Demo) -> None:
     say(f"   frank (SRE) approves and merges #{promo.number}: staging follows blueprints v1.3.0")
 
 
+async def _ch_app_changes(demo: Demo) -> None:
+    say("\n8. What a promotion brings: the application's commits")
+    titles = ["Refund API (#41)", "Retry card declines", "Upgrade the HTTP client (#43)"]
+    for i, title in enumerate(titles):
+        who = ("alice", "bob", "alice")[i]
+        built = demo.fake.commit(APP, "main", {f"src/change{i}.py": b"x\n"}, title, who)
+    say(f"   {len(titles)} commits land in {APP}; CI announces v2.3.0 built from {built[:7]}")
+    demo.fake.dispatch(
+        FLEET,
+        "image-published",
+        {"image": samples.PAYMENT_IMAGE, "tag": "v2.3.0", "source": APP, "revision": built},
+        by="ci-bot",
+    )
+    await demo.settle()
+    bump = demo.pulls("fleet-bot/bump/registry")[-1]
+    demo.fake.comment(FLEET, bump.number, "alice", "/promote staging")
+    await demo.settle()
+    promo = demo.pulls("fleet-bot/promote/staging/")[-1]
+    say(f'   alice: "/promote staging" on #{bump.number} -> #{promo.number}; its body says:')
+    section = (promo.body or "").split("### Application changes", 1)[-1]
+    for line in section.strip().splitlines():
+        if line.startswith(("####", "| [", "3 commits")):
+            say(f"     {line}")
+
+
 Chapter = Callable[[Demo], Awaitable[None]]
 
 
@@ -337,6 +367,7 @@ async def run(verbose: bool = False) -> int:
             await _ch_audit(demo)
             await _ch_dashboard(demo)
             await _ch_blueprints(demo)
+            await _ch_app_changes(demo)
             state = app[STATE]
             assert state.inbox is not None
             counts = state.inbox.counts()

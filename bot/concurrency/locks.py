@@ -4,8 +4,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class RepoLocks(Protocol):
+    """One writer per repository, and periodic jobs run once at a time.
+
+    ``KeyedLocks`` does it inside one process; with ``DATABASE_URL`` the service uses
+    PostgreSQL's advisory locks (``bot.service.postgres``) so that it holds across replicas.
+    """
+
+    @property
+    def max_holders_seen(self) -> int:
+        """For tests: the most tasks of this process that ever held one key at once."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Wait for ``key`` and hold it (re-entrant within a task)."""
+
+    def solo(self, job: str, every: float) -> AbstractAsyncContextManager[bool]:
+        """Run a periodic job's round here? True when this process should run it now: no
+        one else is running it and nobody ran it in the last ``every`` seconds."""
+
+    def busy(self) -> list[str]: ...
 
 
 @dataclass
@@ -26,7 +48,7 @@ class KeyedLocks:
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         #: For tests: the largest number of tasks that ever held one key at once (must be 1).
-        self.max_holders_seen = 0
+        self._max_holders_seen = 0
         self._holders: dict[str, set[int]] = {}
 
     @asynccontextmanager
@@ -47,7 +69,7 @@ class KeyedLocks:
                 entry.depth = 1
                 holders = self._holders.setdefault(key, set())
                 holders.add(id(task))
-                self.max_holders_seen = max(self.max_holders_seen, len(holders))
+                self._max_holders_seen = max(self._max_holders_seen, len(holders))
                 try:
                     yield
                 finally:
@@ -59,6 +81,22 @@ class KeyedLocks:
             if entry.users == 0 and self._entries.get(key) is entry:
                 del self._entries[key]
                 self._holders.pop(key, None)
+
+    @property
+    def max_holders_seen(self) -> int:
+        return self._max_holders_seen
+
+    def held_here(self, key: str) -> bool:
+        """Whether the current task already holds ``key`` (a re-entry)."""
+        entry = self._entries.get(key)
+        task = asyncio.current_task()
+        return entry is not None and task is not None and entry.owner is task
+
+    @asynccontextmanager
+    async def solo(self, job: str, every: float) -> AsyncIterator[bool]:
+        """One process: its own loop is the only one running the job."""
+        del job, every
+        yield True
 
     def busy(self) -> list[str]:
         return [k for k, e in self._entries.items() if e.owner is not None]

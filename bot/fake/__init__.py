@@ -70,6 +70,8 @@ class FakeGitHub:
         self.urls = Urls()
         self.world = World(self.urls)
         self.api = Api(self.world, self.settings)
+        if self.settings.base_path:  # GHES keeps its delivery log for 7 days
+            self.world.hooks.retention = 7 * 24 * 3600.0
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -257,10 +259,23 @@ class FakeGitHub:
         changes: Mapping[str, ChangeValue],
         message: str = "Update files",
         author: str | None = None,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        by: str | None = None,
     ) -> str:
-        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA."""
+        """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA.
+
+        ``name``/``email`` are what the pusher typed into git instead of the account's own (an
+        e-mail no account has gives `author: null`, one that is an account's links the commit to
+        it, as on GitHub); ``by`` who pushes (default: the author)."""
         r = self.world.need_repo(repo)
-        return self.world.commit_files(r, branch, changes, message, self._author(r, author))
+        pusher = self._author(r, by or author)
+        identity = None
+        if name is not None or email is not None:
+            base = self._author(r, author)
+            identity = (name or base.name or base.login, email or base.commit_email)
+        return self.world.commit_files(r, branch, changes, message, pusher, identity=identity)
 
     def create_branch(
         self, repo: str, name: str, from_ref: str | None = None, by: str | None = None
@@ -520,14 +535,16 @@ class FakeGitHub:
         repo: str | None = None,
         event: str = "registry_package",
         by: str | None = None,
+        revision: str | None = None,
     ) -> None:
-        """A container version pushed to GHCR (`registry_package` or `package` published)."""
+        """A container version pushed to GHCR (`registry_package` or `package` published);
+        `revision` is the commit of `repo` the image was built from."""
         account = self.world.state.account(owner)
         if account is None:
             raise ApiError(404, f"account {owner!r} does not exist")
         r = self.world.need_repo(repo) if repo else None
         sender = self._user(by) if by else (self._author(r, None) if r else self._ghost())
-        self.world.publish_package(account, name, tag, digest, r, event, sender)
+        self.world.publish_package(account, name, tag, digest, r, event, sender, revision)
 
     def set_rate_limit(self, limit: int, identity: str | None = None) -> None:
         """Primary rate limit per hour for an identity label (`installation:<id>`) or a kind
@@ -546,6 +563,25 @@ class FakeGitHub:
     def deliveries(self) -> list[Delivery]:
         """Every webhook delivery made, in event order."""
         return self.world.hooks.deliveries
+
+    @property
+    def delivery_log(self) -> list[Delivery]:
+        """The apps' webhook delivery log (every attempt posted, with its outcome), oldest
+        first; ``GET /app/hook/deliveries`` lists it newest first. Kept by ``reset_counters``."""
+        return self.world.hooks.log
+
+    @property
+    def webhook_timeout(self) -> float:
+        """Seconds an endpoint has to answer before the delivery fails (GitHub: 10)."""
+        return self.world.hooks.timeout
+
+    @webhook_timeout.setter
+    def webhook_timeout(self, value: float) -> None:
+        self.world.hooks.timeout = value
+
+    def redeliver(self, delivery: Delivery) -> Delivery:
+        """What ``POST /app/hook/deliveries/{id}/attempts`` does: post it again, same guid."""
+        return self.world.hooks.redeliver(delivery)
 
     def repo(self, full_name: str) -> Repo:
         """The repository state object (refs, issues, prs, check_runs ...)."""

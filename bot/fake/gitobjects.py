@@ -147,6 +147,9 @@ class ObjectStore:
     blobs: dict[str, bytes] = field(default_factory=dict)
     trees: dict[str, tuple[TreeEntry, ...]] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)
+    #: Commits GitHub signed itself (web-flow): merges it made, and what an app committed
+    #: through the API without a custom author or committer. Pushed commits are unsigned.
+    signed: set[str] = field(default_factory=set)
     _flat_cache: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.fake import routes_core, routes_misc, routes_pulls
+from bot.fake import routes_core, routes_hooks, routes_misc, routes_pulls
 from bot.fake.server import Api
 
 
 def build_app(api: Api) -> web.Application:
     """Declare every API route on ``api`` and build its aiohttp application."""
     routes_core.register(api)
+    routes_hooks.register(api)
     routes_pulls.register(api)
     routes_misc.register(api)
     routes_core.register_catchalls(api)

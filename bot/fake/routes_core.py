@@ -375,6 +375,8 @@ class CoreRoutes:
         except GitError as exc:
             raise validation_failed(str(exc), doc=DOC_CONTENTS) from None
         sha = store.put_commit(tree, [parent], author, committer, message)
+        if not body.get("author") and not body.get("committer"):
+            store.signed.add(sha)  # GitHub signs what it commits for the caller
         self.world.set_ref(repo, f"refs/heads/{branch}", sha, pusher=actor, force=False)
         entry = store.lookup(tree, path)
         assert entry is not None
@@ -660,6 +662,12 @@ class CoreRoutes:
             else author
         )
         sha = store.put_commit(tree, parents, author, committer, message)
+        identity = request[IDENTITY]
+        custom = body.get("author") or body.get("committer") or body.get("signature")
+        if identity.kind == "installation" and not custom:
+            # "Signature verification for bots": an app's API commit without custom author,
+            # committer or signature is signed by GitHub and shows as verified.
+            store.signed.add(sha)
         out = self.shapes.git_commit(repo, store.commits[sha])
         return json_response(out, 201, headers={"Location": out["url"]})
 
@@ -747,7 +755,16 @@ class CoreRoutes:
             status = "diverged"
         old_tree = store.commits[mb].tree if mb else None
         files = self.world.diff_entries(repo, old_tree, store.commits[head].tree, head)
-        page, headers = self.api.paginate(request, ahead, default=250, maximum=250)
+        # GitHub: without `per_page`/`page` the list holds at most 250 commits, the last one
+        # the newest of the comparison; with them, pages in chronological order (at most 100
+        # per page) and the files only on the first page.
+        paged = "per_page" in request.query or "page" in request.query
+        if paged:
+            page, headers = self.api.paginate(request, ahead, default=30, maximum=100)
+            if _page_number(request) > 1:
+                files = []
+        else:
+            page, headers = ahead[-250:], {}
         api = f"{self.shapes.urls.api}/repos/{repo.full_name}"
         web_url = f"{self.shapes.urls.web}/{repo.full_name}"
         owner = repo.owner.login
@@ -767,6 +784,13 @@ class CoreRoutes:
             "files": files[:300],
         }
         return json_response(out, headers=headers)
+
+
+def _page_number(request: web.Request) -> int:
+    try:
+        return int(request.query.get("page") or 1)
+    except ValueError:
+        return 1
 
 
 def register(api: Api) -> None:

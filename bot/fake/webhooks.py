@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,7 +26,10 @@ from bot.fake.state import Account, App, Installation, Repo, State
 # Events GitHub sends to an App whatever it subscribed to.
 ALWAYS_SENT = frozenset({"installation", "installation_repositories"})
 HOOKSHOT = "GitHub-Hookshot/7f3e2a1"
-TIMEOUT = aiohttp.ClientTimeout(total=10)  # GitHub gives up after 10 seconds
+#: GitHub gives up on a delivery after 10 seconds (30 on GHES) and records it as failed.
+TIMEOUT = 10.0
+#: How long GitHub lists deliveries: 3 days on github.com (7 on GHES).
+RETENTION = 3 * 24 * 3600.0
 
 
 @dataclass
@@ -43,7 +48,12 @@ class Event:
 
 @dataclass
 class Delivery:
-    """One webhook delivery as recorded by the fake (status None until answered)."""
+    """One webhook delivery as recorded by the fake (status None until answered).
+
+    Once posted it is also an entry of the app's delivery log (``GET /app/hook/deliveries``):
+    ``log_id`` is its id there, ``delivery_id`` its ``guid`` (shared by every attempt of the
+    same event), ``outcome`` GitHub's ``status`` text and ``status`` its ``status_code``.
+    """
 
     event: str
     action: str | None
@@ -54,6 +64,25 @@ class Delivery:
     response_text: str | None = None
     error: str | None = None
     body: bytes = field(default=b"", repr=False)
+    installation_id: int | None = None
+    repository_id: int | None = None
+    redelivery: bool = False
+    log_id: int = 0
+    delivered_at: float = 0.0
+    duration: float = 0.0
+    outcome: str = ""
+    url: str = ""
+    request_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    response_headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def guid(self) -> str:
+        return self.delivery_id
+
+    @property
+    def ok(self) -> bool:
+        """GitHub counts a delivery as made only when the endpoint answered 2xx in time."""
+        return self.status is not None and 200 <= self.status < 300
 
 
 def sign(secret: str, body: bytes) -> tuple[str, str]:
@@ -69,6 +98,11 @@ class Dispatcher:
     def __init__(self, state: State) -> None:
         self.state = state
         self.deliveries: list[Delivery] = []
+        #: The app deliveries log: every attempt posted, oldest first (ids only grow).
+        self.log: list[Delivery] = []
+        self.timeout = TIMEOUT
+        self.retention = RETENTION
+        self._log_ids = itertools.count(12_000_000_001)
         self._pending: deque[Delivery] = deque()
         self._wakeup: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
@@ -83,12 +117,15 @@ class Dispatcher:
             payload = dict(event.body)
             # installation events carry the full installation object; others the lite form
             payload.setdefault("installation", {"id": inst.id, "node_id": inst.node_id})
+            repo = payload.get("repository")
             delivery = Delivery(
                 event=event.name,
                 action=event.action,
                 delivery_id=str(uuid.uuid4()),
                 payload=payload,
                 app=inst.app,
+                installation_id=inst.id,
+                repository_id=repo.get("id") if isinstance(repo, dict) else None,
             )
             self.deliveries.append(delivery)
             made.append(delivery)
@@ -97,6 +134,29 @@ class Dispatcher:
         if made:
             self._kick()
         return made
+
+    def redeliver(self, original: Delivery) -> Delivery:
+        """``POST /app/hook/deliveries/{id}/attempts``: the same event again, same ``guid``."""
+        again = Delivery(
+            event=original.event,
+            action=original.action,
+            delivery_id=original.delivery_id,
+            payload=original.payload,
+            app=original.app,
+            installation_id=original.installation_id,
+            repository_id=original.repository_id,
+            redelivery=True,
+        )
+        self.deliveries.append(again)
+        if original.app.webhook_url:
+            self._pending.append(again)
+            self._kick()
+        return again
+
+    def listed(self, app: App, now: float | None = None) -> list[Delivery]:
+        """The app's log as GitHub lists it: newest first, within the retention period."""
+        cutoff = (time.time() if now is None else now) - self.retention
+        return [d for d in reversed(self.log) if d.app is app and d.delivered_at >= cutoff]
 
     def _recipients(self, event: Event) -> list[Installation]:
         if event.installation is not None:
@@ -128,7 +188,7 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Begin posting deliveries (those queued before start go out first)."""
-        self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+        self._session = aiohttp.ClientSession()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         if not self._pending:
@@ -174,22 +234,44 @@ class Dispatcher:
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
         delivery.body = body
         headers = {
-            "X-GitHub-Event": delivery.event,
-            "X-GitHub-Delivery": delivery.delivery_id,
-            "X-GitHub-Hook-ID": str(app.hook_id),
-            "X-GitHub-Hook-Installation-Target-Type": "integration",
-            "X-GitHub-Hook-Installation-Target-ID": str(app.id),
-            "User-Agent": HOOKSHOT,
-            "Content-Type": "application/json",
             "Accept": "*/*",
+            "User-Agent": HOOKSHOT,
+            "X-GitHub-Delivery": delivery.delivery_id,
+            "X-GitHub-Event": delivery.event,
+            "X-GitHub-Hook-ID": str(app.hook_id),
+            "X-GitHub-Hook-Installation-Target-ID": str(app.id),
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "Content-Type": "application/json",
         }
         if app.webhook_secret:
-            headers["X-Hub-Signature-256"], headers["X-Hub-Signature"] = sign(
-                app.webhook_secret, body
-            )
+            sha256, sha1 = sign(app.webhook_secret, body)
+            headers["X-Hub-Signature"], headers["X-Hub-Signature-256"] = sha1, sha256
+        delivery.url = app.webhook_url
+        delivery.request_headers = headers
+        delivery.log_id = next(self._log_ids)
+        delivery.delivered_at = time.time()
+        started = time.monotonic()
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            async with self._session.post(app.webhook_url, data=body, headers=headers) as resp:
+            async with self._session.post(
+                app.webhook_url, data=body, headers=headers, timeout=timeout
+            ) as resp:
                 delivery.response_text = (await resp.text())[:2000]
+                delivery.response_headers = dict(resp.headers)
                 delivery.status = resp.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                delivery.outcome = "OK" if delivery.ok else f"Invalid HTTP Response: {resp.status}"
+        except TimeoutError as exc:
             delivery.error = f"{type(exc).__name__}: {exc}"
+            delivery.outcome = "timed out"
+        except aiohttp.ClientConnectorError as exc:
+            delivery.error = f"{type(exc).__name__}: {exc}"
+            delivery.outcome = "failed to connect"
+        except (aiohttp.ClientError, OSError) as exc:
+            delivery.error = f"{type(exc).__name__}: {exc}"
+            delivery.outcome = "We couldn't deliver this payload: the connection was closed"
+        except asyncio.CancelledError:  # the fake stopped while the endpoint was answering
+            delivery.error = delivery.outcome = "timed out"
+            raise
+        finally:
+            delivery.duration = round(time.monotonic() - started, 3)
+            self.log.append(delivery)

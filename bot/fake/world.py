@@ -357,8 +357,13 @@ class World:
         message: str,
         author: User,
         committer: User | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> str:
-        """Commit changes on top of a branch (created from nothing if absent) and push it."""
+        """Commit changes on top of a branch (created from nothing if absent) and push it.
+
+        ``identity`` (name, e-mail) writes that author and committer into the commit instead
+        of ``author``'s, as ``git commit`` with any configured identity does (``author`` still
+        pushes): GitHub links such a commit to an account only by its e-mail."""
         ref = f"refs/heads/{branch}"
         parent = repo.refs.get(ref)
         base_tree = self.objects.commits[parent].tree if parent else None
@@ -371,12 +376,14 @@ class World:
         except GitError as exc:
             raise ApiError(422, str(exc)) from None
         now = time.time()
+        if identity is not None:
+            written = Signature(identity[0], identity[1], int(now))
+            author_sig, committer_sig = written, written
+        else:
+            author_sig = self.signature(author, now)
+            committer_sig = self.signature(committer or author, now)
         sha = self.objects.put_commit(
-            tree,
-            [parent] if parent else [],
-            self.signature(author, now),
-            self.signature(committer or author, now),
-            message,
+            tree, [parent] if parent else [], author_sig, committer_sig, message
         )
         self.set_ref(repo, ref, sha, pusher=committer or author, force=False)
         return sha
@@ -603,6 +610,7 @@ class World:
         sha = self.objects.put_commit(
             result.tree, [base, pr.head_sha], sig, sig, f"Merge {pr.head_sha} into {base}"
         )
+        self.objects.signed.add(sha)
         return True, sha
 
     def mergeable_state(self, repo: Repo, pr: PullRequest, mergeable: bool | None) -> str:
@@ -1068,6 +1076,7 @@ class World:
                     documentation_url=doc,
                 )
         new_tip = self._merge_commit(repo, pr, by, method, title, message)
+        self.objects.signed.add(new_tip)  # GitHub signs the commits of its merges (web-flow)
         now = time.time()
         pr.merged = True
         pr.merged_at = pr.closed_at = pr.updated_at = now
@@ -1102,6 +1111,7 @@ class World:
                 if merged.tree is None:
                     raise ApiError(405, "Pull Request is not mergeable")
                 tip = store.put_commit(merged.tree, [tip], c.author, committer, c.message)
+                store.signed.add(tip)
             return tip
         mb = store.merge_base(base, pr.head_sha)
         result = store.merge_trees(
@@ -1608,11 +1618,15 @@ class World:
         repo: Repo | None,
         event: str,
         by: User,
+        revision: str | None = None,
     ) -> Package:
         """A container image version pushed to GHCR: `registry_package` or `package` published.
 
         The payload follows the octokit examples: `package_version.container_metadata.tag`
-        carries `name` (the tag, empty for untagged pushes) and `digest`.
+        carries `name` (the tag, empty for untagged pushes) and `digest`. A `revision` (the
+        commit the image was built from) appears as the examples show it: `package` events
+        carry it as `target_oid`; `registry_package` events put the image digest there and
+        the commit only in the OCI labels (`org.opencontainers.image.revision`).
         """
         if event not in ("registry_package", "package"):
             raise ValueError("event must be registry_package or package")
@@ -1632,14 +1646,21 @@ class World:
             id=self.state.ids.new("package_version"), name=digest, tags=[tag] if tag else []
         )
         package.versions.append(version)
-        body = {event: self.package_json(package, version, tag or "")}
+        body = {event: self.package_json(package, version, tag or "", revision, event)}
         if repo is not None:
             self.emit(event, "published", body, sender=by, repo=repo, permission="packages")
         else:
             self.emit(event, "published", body, sender=by, account=owner, permission="packages")
         return package
 
-    def package_json(self, package: Package, version: PackageVersion, tag: str) -> dict[str, Any]:
+    def package_json(
+        self,
+        package: Package,
+        version: PackageVersion,
+        tag: str,
+        revision: str | None = None,
+        event: str = "registry_package",
+    ) -> dict[str, Any]:
         """The package object of package webhooks, for a container version."""
         owner = package.owner
         kind = "orgs" if isinstance(owner, Org) else "users"
@@ -1647,6 +1668,12 @@ class World:
         path = f"repositories/{owner.login.lower()}/{package.name}"
         ref = f"ghcr.io/{owner.login.lower()}/{package.name}:{tag}"
         source = f"{self.urls.web}/{package.repo.full_name}" if package.repo else ""
+        labels: dict[str, str] = {"org.opencontainers.image.source": source} if source else {}
+        if revision:
+            labels["org.opencontainers.image.revision"] = revision
+        # `package` events carry the commit as target_oid, `registry_package` the digest.
+        digest_hex = version.name.removeprefix("sha256:")
+        target_oid = (revision or "") if event == "package" else digest_hex
         return {
             "id": package.id,
             "name": package.name,
@@ -1668,7 +1695,7 @@ class World:
                 "manifest": "",
                 "html_url": f"{html}/{version.id}",
                 "target_commitish": package.repo.default_branch if package.repo else "",
-                "target_oid": "",
+                "target_oid": target_oid,
                 "created_at": iso(version.created_at),
                 "updated_at": iso(version.created_at),
                 "metadata": [],
@@ -1677,10 +1704,10 @@ class World:
                     "labels": {
                         "description": "",
                         "source": source,
-                        "revision": "",
+                        "revision": revision or "",
                         "image_url": source,
                         "licenses": "",
-                        "all_labels": {"org.opencontainers.image.source": source} if source else {},
+                        "all_labels": labels,
                     },
                     "manifest": {
                         "digest": version.name,

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from cachetools import LRUCache, TTLCache
 
-from bot.concurrency.locks import KeyedLocks
+from bot.concurrency.locks import KeyedLocks, RepoLocks
 from bot.github.auth import AppAuth
 from bot.github.client import ApiStats, GitHubClient
 from bot.github.gateway import Gateway, ObjectCache
@@ -114,6 +114,7 @@ class Services:
         session: aiohttp.ClientSession,
         *,
         clock: Callable[[], float] = time.time,
+        locks: RepoLocks | None = None,
     ) -> None:
         if not settings.has_credentials:
             raise ValueError("Services need APP_ID, PRIVATE_KEY and WEBHOOK_SECRET")
@@ -125,7 +126,9 @@ class Services:
         self.stats = ApiStats()
         self.semaphore = asyncio.Semaphore(settings.max_concurrent_requests)
         self.objects = ObjectCache()
-        self.locks = KeyedLocks()
+        #: One writer per repository (in this process, or across replicas on PostgreSQL),
+        #: and periodic jobs run by one replica at a time.
+        self.locks: RepoLocks = locks if locks is not None else KeyedLocks()
         self.caches = Caches(teams=TTLCache(maxsize=10_000, ttl=settings.team_cache_ttl))
         self._etags: LRUCache[int, LRUCache[str, Any]] = LRUCache(maxsize=1000)
         self._identity: AppIdentity | None = None

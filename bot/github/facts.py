@@ -44,6 +44,9 @@ class RepoFacts:
         self._trees: dict[str, RepoTree] = {}
         #: Mutable facts read once per delivery (a PR's comments, the open freeze issues).
         self.memo: dict[tuple[Any, ...], Any] = {}
+        # (path, commit) -> (limit read, commits): a history at a commit never changes, and
+        # the lineage check and the application changes both read the upstream one
+        self._histories: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -206,7 +209,7 @@ class RepoFacts:
         Reading stops early once ``enough(history_so_far)`` is true: evidence is usually near
         the top, and each older commit costs a call the first time (then it is cached).
         """
-        commits = await self.ctx.gateway.path_history(self.repo, path, sha=head, limit=limit)
+        commits = await self.path_history(path, head, limit=limit)
         out: list[ValueAt] = []
         for commit in commits:
             sha = str(commit["sha"])
@@ -220,6 +223,18 @@ class RepoFacts:
             if enough is not None and enough(out):
                 break
         return out
+
+    async def path_history(
+        self, path: str, head: str, *, limit: int = HISTORY_LIMIT
+    ) -> list[dict[str, Any]]:
+        """Commits that touched ``path`` up to ``head`` (a SHA), newest first, as GitHub lists
+        them (messages included); read once per delivery however many ask."""
+        known = self._histories.get((path, head))
+        if known is not None and (known[0] >= limit or len(known[1]) < known[0]):
+            return known[1][:limit]
+        commits = await self.ctx.gateway.path_history(self.repo, path, sha=head, limit=limit)
+        self._histories[(path, head)] = (limit, commits)
+        return commits
 
     async def _value_at(
         self, path: str, commit: str, extract: Callable[[str, bytes], str | None]

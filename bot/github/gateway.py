@@ -601,12 +601,22 @@ class Gateway:
             log.warning("could not request review on %s#%s: %s", repo, number, exc)
 
     async def merge(
-        self, repo: str, number: int, *, sha: str, method: str = "squash", title: str | None = None
+        self,
+        repo: str,
+        number: int,
+        *,
+        sha: str,
+        method: str = "squash",
+        title: str | None = None,
+        message: str | None = None,
     ) -> MergeResult:
-        """Merge at exactly ``sha``: a push racing the merge makes GitHub refuse it (409)."""
+        """Merge at exactly ``sha``: a push racing the merge makes GitHub refuse it (409).
+        ``message`` replaces the body GitHub would compose for the merge commit."""
         data: dict[str, Any] = {"sha": sha, "merge_method": method}
         if title:
             data["commit_title"] = title
+        if message is not None:
+            data["commit_message"] = message
         try:
             result = await self.client.put(f"/repos/{repo}/pulls/{number}/merge", data=data)
         except gidgethub.BadRequest as exc:

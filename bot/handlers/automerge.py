@@ -50,9 +50,10 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         return "closed"
     head = outcome.head_sha
     title = f"{pr.get('title')} (#{number})"
+    message = await merge_message(ctx, repo, number, head)
     # GitHub's merge endpoint is the authority on mergeability and required checks: ask it
     # directly (one call), and read the PR only to tell a conflict from "not computed yet".
-    result = await _merge(ctx, repo, number, head, title)
+    result = await _merge(ctx, repo, number, head, title, message)
     if result.outcome == "not_mergeable":
         current = await ctx.gateway.pull_with_mergeable(repo, number)
         if current.get("state") != "open" or pfield(current, "head.sha", str) != head:
@@ -69,7 +70,7 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         if missing:
             ctx.log.info("%s#%s waits for %s", repo, number, ", ".join(missing))
             return "waiting for " + ", ".join(missing)
-        result = await _merge(ctx, repo, number, head, title)
+        result = await _merge(ctx, repo, number, head, title, message)
     if result.outcome == "merged":
         ctx.log.info("merged %s#%s at %s", repo, number, head[:7])
         remember_merged(ctx, repo, number)
@@ -130,10 +131,14 @@ def known_merged(ctx: Context, repo: str, number: int) -> bool:
     return ("merged", repo, number) in ctx.services.caches.derived
 
 
-async def _merge(ctx: Context, repo: str, number: int, head: str, title: str) -> MergeResult:
+async def _merge(
+    ctx: Context, repo: str, number: int, head: str, title: str, message: str
+) -> MergeResult:
     result = MergeResult("blocked", "no merge method allowed")
     for method in MERGE_METHODS:
-        result = await ctx.gateway.merge(repo, number, sha=head, method=method, title=title)
+        result = await ctx.gateway.merge(
+            repo, number, sha=head, method=method, title=title, message=message
+        )
         if result.outcome == "blocked" and "not allowed" in result.message.lower():
             continue  # the repository disallows this merge method: try the next one
         break
@@ -227,3 +232,42 @@ async def retry_for_head(
         outcome = await gate_pull(ctx, facts, pr)
         if outcome is not None:
             await consider(ctx, facts, pr, outcome)
+
+
+# --- the merge commit's message (issue 22) ------------------------------------------------------
+
+
+def remember_commit_message(ctx: Context, repo: str, sha: str, message: str) -> None:
+    """The message of a commit the bot just made (a bump): its merge copies it at no cost."""
+    ctx.services.caches.derived[("bot-commit-message", repo, sha)] = message
+
+
+async def merge_message(ctx: Context, repo: str, number: int, head: str) -> str:
+    """The body of the merge commit the bot makes: what GitHub would write (the commits'
+    messages), composed here because GitHub attributes that commit to the app. Trailers someone
+    wrote in their own commit (``Image-Source:``...) would read as the app's own there, so
+    they are taken out of every commit the app did not make."""
+    known = ctx.services.caches.derived.get(("bot-commit-message", repo, head))
+    if isinstance(known, str):
+        return _body(known)  # our own bump, its only commit: kept as it is
+    key = ("pr-commits", repo, number, head)
+    commits = ctx.services.caches.derived.get(key)
+    if not isinstance(commits, list):
+        commits = await ctx.gateway.pull_commits(repo, number)
+        ctx.services.caches.derived[key] = commits
+    bot_login = (await ctx.identity()).bot_login
+    messages = []
+    for commit in commits:
+        text = str((commit.get("commit") or {}).get("message") or "")
+        if not markers.is_bot_commit(commit, bot_login):
+            text = markers.strip_provenance(text)
+        messages.append(text.strip())
+    if len(messages) == 1:
+        return _body(messages[0])
+    return "\n\n".join(f"* {text}" for text in messages)
+
+
+def _body(message: str) -> str:
+    """A commit message without its title line (the merge has its own title)."""
+    _title, _sep, rest = message.strip().partition("\n")
+    return rest.strip()

@@ -22,7 +22,7 @@ from bot.github import discovery
 from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, WINDOW, DesiredCheck, publish
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
-from bot.handlers import window
+from bot.handlers import appchanges, window
 from bot.handlers.fleetcheck import fleet_check
 from bot.handlers.payload import field as pfield
 from bot.rules import sources
@@ -74,6 +74,9 @@ class GateOutcome:
     policy: Policy | None = None
     fleet: Fleet | None = None
     notes: list[str] = field(default_factory=list)
+    #: What the approvals check judged (for the review requests, handlers/reviewers.py).
+    approval_verdicts: tuple[ApprovalVerdict, ...] = ()
+    approval_facts: ApprovalFacts | None = None
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -203,7 +206,7 @@ async def gate_pull(
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
-        check = await approvals_check(ctx, facts, policy, scope, pr)
+        check = await approvals_check(ctx, facts, policy, scope, pr, outcome=outcome)
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
     if "fleet" in parts:
@@ -300,6 +303,8 @@ async def lineage_check(
         )
         return DesiredCheck(LINEAGE, "success", render_not_gated(reason))
     output = render_lineage(reports, repo_url=repo_url, notes=notes)
+    section = await appchanges.lineage_section(ctx, facts, fleet, policy, images, default_head)
+    output = appchanges.with_section(output, section)
     if broken:
         output = CheckOutput(
             title=output.title
@@ -620,7 +625,13 @@ async def statuses_of(ctx: Context, repo: str, commits: set[str]) -> dict[str, d
 
 
 async def approvals_check(
-    ctx: Context, facts: RepoFacts, policy: Policy, scope: Scope, pr: dict[str, Any]
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    scope: Scope,
+    pr: dict[str, Any],
+    *,
+    outcome: GateOutcome | None = None,
 ) -> DesiredCheck:
     envs = [
         e for name in scope.gated if (e := policy.environment(name)) is not None and e.approvals
@@ -673,6 +684,8 @@ async def approvals_check(
         evaluate_approvals(env.name, env.approvals, approval_facts) for env in envs
     ]
     state = combine_approvals(verdicts)
+    if outcome is not None:
+        outcome.approval_verdicts, outcome.approval_facts = tuple(verdicts), approval_facts
     output = render_approvals(verdicts, org=org, notes=notes)
     conclusion = {"success": "success", "failure": "failure"}.get(state)
     return DesiredCheck(APPROVALS, conclusion, output)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
+from bot.github.appcommits import app_changes
 from bot.github.checkruns import mark_fresh_commit
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
@@ -23,6 +24,7 @@ from bot.handlers import dashboard
 from bot.handlers.checks import facts_for, gate_pull, pull_files
 from bot.handlers.payload import field as pfield
 from bot.rules import sources
+from bot.rules.appchanges import promotion_moves
 from bot.rules.gate import scope_of
 from bot.rules.promote import (
     Command,
@@ -153,7 +155,16 @@ async def promote(
     comment_url = str((data.get("comment") or {}).get("html_url") or "")
     existing = await ctx.gateway.find_pull(facts.repo, owner, branch)
     title = prtext.promotion_title(plan)
-    body = prtext.promotion_body(plan, evidence, login, comment_url)
+    changes = await app_changes(ctx, facts, fleet, policy, promotion_moves(plan), head)
+    body = prtext.promotion_body(
+        plan,
+        evidence,
+        login,
+        comment_url,
+        changes,
+        web_url=ctx.settings.github_url,
+        app_problem=changes.problem,
+    )
     message = prtext.promotion_commit_message(plan, login)
     if existing is not None:
         return await _update(ctx, facts, fleet, policy, existing, selection, login, body)
@@ -171,10 +182,7 @@ async def promote(
         pr = await ctx.gateway.find_pull(facts.repo, owner, branch)
         if pr is None:
             raise CommandError("GitHub refused to open the promotion pull request; try again.")
-    number = int(pr["number"])
-    teams = sorted({r.team for r in (policy.environment(env) or policy.first).approvals})
-    if teams:
-        await ctx.gateway.request_reviewers(facts.repo, number, teams=teams)
+    # Reviewers are asked for by the gate (handlers/reviewers.py) once the PR is judged.
     await gate_pull(ctx, facts, pr)
     return prtext.promotion_opened(plan, pr)
 

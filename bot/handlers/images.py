@@ -8,18 +8,21 @@ any registry. The event fans out to every fleet repo of the installation that ru
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from gidgethub import routing, sansio
 
 from bot.concurrency import cpu
 from bot.fleet.images import ImageRef, ImageRefError, parse_image
 from bot.github import discovery
+from bot.github.appcommits import forget_misses
 from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.handlers.payload import PayloadError
 from bot.handlers.payload import field as pfield
 from bot.handlers.proposals import Proposal, propose, target
 from bot.rules.bump import PublishedImage, bump_branch, bump_prefix, plan_bump
+from bot.rules.provenance import BuiltFrom, parse_repository, parse_revision, repository_from_url
 from bot.texts import prtext
 
 router = routing.Router()
@@ -60,7 +63,40 @@ def image_from_package(data: dict[str, Any], key: str) -> PublishedImage | None:
         digest=image.digest,
         source=f"GitHub Packages ({key} published by {_login(data.get('sender'))})",
         link=html if isinstance(html, str) else None,
+        built_from=built_from_package(data, version),
     )
+
+
+OCI_REVISION = "org.opencontainers.image.revision"
+OCI_SOURCE = "org.opencontainers.image.source"
+
+
+def built_from_package(data: dict[str, Any], version: dict[str, Any]) -> BuiltFrom | None:
+    """The repository and commit a GitHub Packages version was built from, as far as GitHub
+    says: the event's ``repository`` (the package's repository) and the version's
+    ``target_oid`` when that is a commit. ``package`` events carry the commit there;
+    ``registry_package`` events carry the image digest there, and the commit only in the
+    image's OCI labels, whose source label then names the repository (on the same host)."""
+    repo = data.get("repository") if isinstance(data.get("repository"), dict) else {}
+    assert isinstance(repo, dict)
+    repository = parse_repository(repo.get("full_name"))
+    if repository is None:
+        return None
+    revision = parse_revision(version.get("target_oid"))
+    if revision is not None:
+        return BuiltFrom(repository, revision)
+    meta = version.get("container_metadata") or {}
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(labels, dict):
+        return BuiltFrom(repository, None)
+    every = labels.get("all_labels") if isinstance(labels.get("all_labels"), dict) else {}
+    assert isinstance(every, dict)
+    revision = parse_revision(every.get(OCI_REVISION) or labels.get("revision"))
+    host = urlsplit(str(repo.get("html_url") or "")).hostname
+    labelled = repository_from_url(every.get(OCI_SOURCE) or labels.get("source"), host or "")
+    if revision is None:
+        return BuiltFrom(repository, None)
+    return BuiltFrom(labelled or repository, revision)
 
 
 def image_from_dispatch(data: dict[str, Any]) -> PublishedImage:
@@ -87,6 +123,7 @@ def image_from_dispatch(data: dict[str, Any]) -> PublishedImage:
     if digest is not None and not isinstance(digest, str):
         raise PayloadError("client_payload.digest must be a string such as sha256:...")
     image = _checked(ref.repository, tag, digest or None)
+    built_from = built_from_dispatch(payload)
     sender = _login(data.get("sender"))
     repo = (data.get("repository") or {}).get("full_name", "?")
     return PublishedImage(
@@ -94,7 +131,45 @@ def image_from_dispatch(data: dict[str, Any]) -> PublishedImage:
         tag=tag,
         digest=image.digest,
         source=f"repository_dispatch to {repo} by {sender}",
+        built_from=built_from,
     )
+
+
+def built_from_dispatch(payload: dict[str, Any]) -> BuiltFrom | None:
+    """The optional ``source`` (``owner/repo``) and ``revision`` (a full commit SHA) of an
+    ``image-published`` payload; PayloadError for a value that is there but not valid, so a
+    CI step with a typo hears about it instead of bumping without the link."""
+    source, revision = payload.get("source"), payload.get("revision")
+    repository = None
+    if source is not None:
+        repository = parse_repository(source)
+        if repository is None:
+            raise PayloadError(
+                "client_payload.source must be the GitHub repository the image was built from, "
+                f'as "owner/repo" (e.g. "acme/payment-service"), not {_shown(source)}'
+            )
+    commit = None
+    if revision is not None:
+        commit = parse_revision(revision)
+        if commit is None:
+            raise PayloadError(
+                "client_payload.revision must be the full 40-character SHA of the commit the "
+                f"image was built from (e.g. ${{{{ github.sha }}}}), not {_shown(revision)}"
+            )
+        if repository is None:
+            raise PayloadError(
+                "client_payload.revision needs client_payload.source: the repository that "
+                "commit is in"
+            )
+    return BuiltFrom(repository, commit) if repository is not None else None
+
+
+def _shown(value: Any) -> str:
+    """A payload value in an error message: short, one line, its type when not a string."""
+    if not isinstance(value, str):
+        return f"a {type(value).__name__}"
+    text = " ".join(value.split())
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _login(user: Any) -> str:
@@ -166,6 +241,8 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
         plan_now = await cpu.run(plan_bump, fleet, env, again, image)
         return not plan_now.empty
 
+    if image.built_from is not None:
+        forget_misses(ctx, repo, image.reference)  # this bump records where it came from
     proposal = Proposal(
         still_needed=still_needed,
         branch=bump_branch(image.repository, image.tag),

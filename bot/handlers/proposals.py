@@ -111,6 +111,7 @@ async def _open(
     created = await ctx.gateway.create_branch(repo, branch, commit)
     if created:
         mark_fresh_commit(ctx, repo, commit)
+        automerge.remember_commit_message(ctx, repo, commit, proposal.message)
     else:
         # A redelivery, or a crash after the branch was made: the branch already holds this
         # proposal (the name is deterministic). Reuse it as it is; never force-push.

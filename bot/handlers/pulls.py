@@ -12,7 +12,7 @@ from gidgethub import routing, sansio
 from bot.fleet.policy import POLICY_PATH
 from bot.github import discovery
 from bot.github.context import Context
-from bot.handlers import automerge
+from bot.handlers import automerge, reviewers
 from bot.handlers.automerge import DO_NOT_MERGE
 from bot.handlers.checks import PR_ACTIONS, facts_for, gate_pull
 from bot.handlers.payload import field as pfield
@@ -37,6 +37,9 @@ async def on_pull_request(event: sansio.Event, ctx: Context) -> None:
         return  # we merged it ourselves a moment ago; this event is stale
     outcome = await gate_pull(ctx, facts, pr)
     if outcome is not None:
+        if action in reviewers.ACTIONS:
+            verdicts, judged = outcome.approval_verdicts, outcome.approval_facts
+            await reviewers.ask_reviewers(ctx, facts.repo, pr, verdicts, judged)
         await automerge.consider(ctx, facts, pr, outcome)
 
 

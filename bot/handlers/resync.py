@@ -27,7 +27,10 @@ async def resync_loop(services: Services) -> None:
         return
     while True:
         try:
-            await resync(services)
+            # one replica a round (on PostgreSQL the others skip it)
+            async with services.locks.solo("resync", every=interval) as mine:
+                if mine:
+                    await resync(services)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -57,6 +57,12 @@ _PULL = {
     "?pull_request.labels": list,
     "?pull_request.labels[]": dict,
     "?pull_request.labels[].name": str,
+    "?pull_request.requested_reviewers": list,
+    "?pull_request.requested_reviewers[]": dict,
+    "?pull_request.requested_reviewers[].login": str,
+    "?pull_request.requested_teams": list,
+    "?pull_request.requested_teams[]": dict,
+    "?pull_request.requested_teams[].slug": str,
 }
 _RUN = {
     "head_sha": str,
@@ -84,7 +90,13 @@ _PACKAGE = {
     "?package_version.container_metadata.tag.digest": str,
     "?package_version.container_metadata.manifest": dict,
     "?package_version.container_metadata.manifest.digest": str,
+    "?package_version.target_oid": str,
+    "?package_version.container_metadata.labels": dict,
+    "?package_version.container_metadata.labels.source": str,
+    "?package_version.container_metadata.labels.revision": str,
+    "?package_version.container_metadata.labels.all_labels": dict,
 }
+_PACKAGE_REPO = {"?repository": dict, "?repository.full_name": str, "?repository.html_url": str}
 
 SCHEMAS: dict[str, dict[str, Kind]] = {
     "pull_request": {
@@ -153,8 +165,13 @@ SCHEMAS: dict[str, dict[str, Kind]] = {
         "?sender": dict,
         **_prefixed("?sender", _USER),
     },
-    "registry_package": {"action": str, "?sender": dict, **_prefixed("registry_package", _PACKAGE)},
-    "package": {"action": str, "?sender": dict, **_prefixed("package", _PACKAGE)},
+    "registry_package": {
+        "action": str,
+        "?sender": dict,
+        **_PACKAGE_REPO,
+        **_prefixed("registry_package", _PACKAGE),
+    },
+    "package": {"action": str, "?sender": dict, **_PACKAGE_REPO, **_prefixed("package", _PACKAGE)},
     "membership": {"action": str, "?organization": dict, "?organization.login": str},
     "team": {"action": str, "?organization": dict, "?organization.login": str},
     "installation": {"action": str},

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from bot.fleet.images import DEFAULT_REGISTRY, ImageRef, ImageRefError, parse_image, same_repository
 from bot.fleet.inputs import InputError, read_input_cached, set_image
 from bot.fleet.layout import Fleet
+from bot.rules.provenance import BuiltFrom
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class PublishedImage:
     digest: str | None
     source: str  # where the news came from, for the PR body
     link: str | None = None
+    #: The application repository and commit the image was built from, when the news says so
+    #: (recorded in the bump commit's trailers).
+    built_from: BuiltFrom | None = None
 
     @property
     def ref(self) -> ImageRef:

@@ -15,11 +15,14 @@ from gidgethub import routing, sansio
 from bot import handlers
 from bot.service import metrics as metrics_mod
 from bot.service.dispatch import describe
+from bot.service.store import StoreUnavailable
 from bot.service.worker import BotState, Worker
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: SIGTERM: how long in-flight deliveries may take to finish (the rest stay in the inbox).
+DRAIN_SECONDS = 25.0
 #: GitHub caps payloads at 25 MB; aiohttp's default limit of 1 MB would refuse real deliveries.
 WEBHOOK_BODY_LIMIT = 25 * 1024 * 1024
 
@@ -45,12 +48,25 @@ def _decode(content_type: str, body: bytes) -> object:
     return json.loads(body)
 
 
+def _refuse(state: BotState, delivery_id: str, reason: str, message: str) -> web.Response:
+    """A signed delivery whose body cannot be used: 400 with what is wrong, counted and logged
+    with its id; nothing is recorded or processed."""
+    state.metrics.refused(reason)
+    log.warning("refused delivery %s: %s", delivery_id or "(no id)", message)
+    return _json_error(400, message)
+
+
 async def webhook(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    if not state.accepting or state.dispatcher is None or state.inbox is None:
+    store = state.store
+    if not state.accepting or state.dispatcher is None or store is None:
         # Shutting down (or not started): GitHub records the failure; the delivery can be
         # redelivered, and the other replica behind the load balancer takes new ones.
         return _json_error(503, "shutting down")
+    if store.problem is not None:
+        # Nothing can be stored: never acknowledge it. GitHub records the failure and the
+        # delivery recovery (of whichever replica gets its database back first) takes it up.
+        return _json_error(503, f"database unavailable: {store.problem}")
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -65,23 +81,31 @@ async def webhook(request: web.Request) -> web.Response:
         return _json_error(400, "X-GitHub-Event and X-GitHub-Delivery headers are required")
     try:
         data = _decode(request.content_type, body)
+    except RecursionError:
+        return _refuse(
+            state, delivery_id, "too deep", "body is JSON nested too deeply for a webhook payload"
+        )
     except (ValueError, KeyError, IndexError, UnicodeDecodeError):
-        return _json_error(400, "body is not a JSON webhook payload")
+        return _refuse(state, delivery_id, "not json", "body is not a JSON webhook payload")
     if event_name == "ping":
         return web.json_response({"msg": "pong"})
     if not isinstance(data, dict):
-        return _json_error(400, "payload must be a JSON object")
+        return _refuse(state, delivery_id, "not an object", "payload must be a JSON object")
     if not isinstance(data.get("action", ""), str):
-        return _json_error(400, "action must be a string")
+        return _refuse(state, delivery_id, "bad action", "action must be a string")
     event = sansio.Event(data, event=event_name, delivery_id=delivery_id)
     if not state.router.fetch(event):
         return web.json_response({"status": "ignored"}, status=202)
     action, repo, inst = describe(data)
-    if state.dispatcher.accepting and state.inbox.add(
-        delivery_id, event_name, action, repo, inst, body
-    ):
-        if state.services is not None:
-            state.metrics.received()
+    if not state.dispatcher.accepting:
+        return _json_error(503, "shutting down")
+    try:
+        added = await store.add(delivery_id, event_name, action, repo, inst, body)
+    except StoreUnavailable as exc:
+        log.warning("could not record delivery %s: %s", delivery_id, exc)
+        return _json_error(503, f"database unavailable: {exc}")
+    if added:
+        state.metrics.received()
         state.dispatcher.arrived()
         assert state.worker is not None
         state.worker.submit(delivery_id, data)
@@ -91,15 +115,22 @@ async def webhook(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    if state.ready and state.accepting:
+    problem = state.store.problem if state.store is not None else None
+    if state.ready and state.accepting and problem is None:
         return web.json_response({"status": "ok"})
+    if state.ready and state.accepting:
+        return web.json_response({"status": "database unavailable", "reason": problem}, status=503)
     return web.json_response({"status": "starting" if not state.ready else "stopping"}, status=503)
 
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    if state.services is None or state.inbox is None:
+    if state.services is None or state.store is None:
         return web.Response(status=503, text="not ready\n")
+    try:  # the collector reads synchronously: fetch the inbox's counts first
+        state.inbox_counts = await state.store.counts()
+    except StoreUnavailable:
+        state.inbox_counts = {}
     body, content_type = state.metrics.exposition(request.headers.get("Accept"))
     return web.Response(
         body=body,
@@ -108,13 +139,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def _live(state: BotState) -> metrics_mod.Snapshot | None:
-    services, inbox = state.services, state.inbox
-    if services is None or inbox is None:
+    services = state.services
+    if services is None:
         return None
     return metrics_mod.Snapshot(
         api_calls_by_status=services.stats.by_status,
         rate_limit_remaining=services.stats.rate_limit_remaining,
-        inbox=inbox.counts(),
+        inbox=state.inbox_counts,
         in_flight=state.dispatcher.in_flight if state.dispatcher else 0,
         tokens_fetched=services.auth.tokens_fetched,
     )
@@ -133,7 +164,7 @@ async def _shutdown(app: web.Application) -> None:
     state.accepting = False
     started = time.monotonic()
     if state.worker is not None:
-        finished = await state.worker.stop(grace=25.0)
+        finished = await state.worker.stop(grace=DRAIN_SECONDS)
         state.worker = None
         log.info(
             "stopped after %.1fs; %s",

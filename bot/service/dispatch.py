@@ -25,8 +25,9 @@ from bot.github.context import Context, Services
 from bot.github.gateway import GatewayError
 from bot.handlers import schemas
 from bot.handlers.payload import PayloadError, installation_id, repo_full_name
-from bot.service.inbox import Delivery, Inbox
+from bot.service.inbox import Delivery
 from bot.service.metrics import Metrics
+from bot.service.store import Store
 
 log = logging.getLogger("bot.delivery")
 
@@ -41,13 +42,17 @@ BURST_GAP = 0.02
 BACKLOG_LIMIT = 2000
 RETRY_BASE = 2.0
 RETRY_CAP = 600.0
+#: On a shared store: how often a replica looks for deliveries nobody is working on (due
+#: retries, deliveries a stopped or killed replica left), and how long a freshly received
+#: delivery is left to the replica that received it.
+POLL_EVERY = 1.0
 
 
 class Dispatcher:
     def __init__(
         self,
         services: Services,
-        inbox: Inbox,
+        store: Store,
         router: routing.Router,
         *,
         fanout_events: Iterable[str] = (),
@@ -58,7 +63,7 @@ class Dispatcher:
     ) -> None:
         self.services = services
         self.metrics = metrics if metrics is not None else Metrics()
-        self.inbox = inbox
+        self.store = store
         self.router = router
         self.fanout_events = frozenset(fanout_events)
         self.retry_base = retry_base
@@ -66,7 +71,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()  # deferred jobs
         self._timers: set[asyncio.TimerHandle] = set()
         self._deferred: set[str] = set()
-        self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Any, Delivery | None]] = asyncio.Queue()
+        self._poller: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()  # deliveries being processed
         self._workers = workers
         self._consumers: list[asyncio.Task[None]] = []
         self._busy = 0
@@ -80,19 +87,23 @@ class Dispatcher:
 
     # --- submission -------------------------------------------------------------------------
 
-    def submit(self, delivery_id: str, data: Any = None) -> None:
+    def submit(self, delivery_id: str, data: Any = None, claimed: Delivery | None = None) -> None:
         """Queue a recorded delivery for processing (``data``: its payload, when the caller
-        has already parsed it). A fixed number of consumers work the queue: a burst costs a
-        queue entry per delivery, not a task."""
+        has already parsed it; ``claimed``: the delivery, when it was already taken from a
+        shared store). A fixed number of consumers work the queue: a burst costs a queue
+        entry per delivery, not a task."""
         if not self._consumers:
             loop = asyncio.get_running_loop()
             self._consumers = [loop.create_task(self._consume()) for _ in range(self._workers)]
-        self._queue.put_nowait((delivery_id, data))
+        self._queue.put_nowait((delivery_id, data, claimed))
 
-    def resume(self) -> int:
-        """Pick up what a crash or restart left unfinished; returns how many."""
+    async def resume(self) -> int:
+        """Pick up what a crash or restart left unfinished; returns how many. On a shared
+        store, deliveries of replicas that are gone are put back first, and from then on the
+        store is polled for work nobody is doing."""
         now = time.time()
-        pending = self.inbox.unfinished()
+        await self.store.sweep()
+        pending = await self.store.unfinished()
         loop = asyncio.get_running_loop()
         for d in pending:
             delay = max(0.0, (d.next_attempt_at or now) - now) if d.status == "retry" else 0.0
@@ -100,7 +111,27 @@ class Dispatcher:
                 self._later(loop, delay, d.id)
             else:
                 self.submit(d.id)
+        if self.store.shared and self._poller is None:
+            self._poller = loop.create_task(self._poll())
         return len(pending)
+
+    async def _poll(self) -> None:
+        """Shared store: take up due retries and the deliveries replicas that stopped or
+        died left behind (their owner's session is gone), a few at a time."""
+        while True:
+            await asyncio.sleep(POLL_EVERY)
+            if not self.accepting:
+                continue
+            try:
+                await self.store.sweep()
+                room = max(0, self._workers - self._busy - self._queue.qsize())
+                if room:
+                    for delivery in await self.store.claim_due(room):
+                        self.submit(delivery.id, None, delivery)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not look for unfinished deliveries: %s", exc)
 
     def _later(self, loop: asyncio.AbstractEventLoop, delay: float, delivery_id: str) -> None:
         def fire() -> None:
@@ -164,6 +195,8 @@ class Dispatcher:
         """Stop taking work, finish the deliveries being processed (queued ones stay in the
         inbox and resume at the next start); True when nothing in progress was cut."""
         self.accepting = False
+        if self._poller is not None:
+            self._poller.cancel()
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
@@ -197,20 +230,37 @@ class Dispatcher:
         acknowledgement, the work queues here. A consumer takes a repository's lock only
         while it processes, so a lock holder never waits for a consumer (no deadlock)."""
         while True:
-            delivery_id, data = await self._queue.get()
+            delivery_id, data, claimed = await self._queue.get()
             self._busy += 1
             self._settled.clear()
             try:
                 if not self.accepting:
                     continue  # shutting down: it stays queued in the inbox for the next start
                 await self._yield_to_acknowledgements()
-                await self._process(delivery_id, data)
+                work = asyncio.ensure_future(self._process(delivery_id, data, claimed))
+                self._running.add(work)
+                try:
+                    await asyncio.shield(work)
+                except asyncio.CancelledError:
+                    if not work.cancelled():
+                        work.cancel()  # the consumer itself is being stopped
+                        raise
+                    log.warning("stopped delivery %s: the database was lost", delivery_id)
+                finally:
+                    self._running.discard(work)
             except Exception:
                 log.exception("delivery %s could not be processed", delivery_id)
             finally:
                 self._busy -= 1
                 self._queue.task_done()
                 self._check_settled()
+
+    def abandon(self) -> int:
+        """Stop the deliveries being processed (this replica lost its database session, and
+        with it its repository locks: another replica may take them up). Returns how many."""
+        for work in self._running:
+            work.cancel()
+        return len(self._running)
 
     async def _yield_to_acknowledgements(self) -> None:
         """Acknowledge first: while deliveries keep arriving (the last one less than
@@ -243,10 +293,10 @@ class Dispatcher:
             await asyncio.sleep(remaining)
         self._quiet.set()
 
-    async def _process(self, delivery_id: str, data: Any) -> None:
-        delivery = self.inbox.start(delivery_id)
+    async def _process(self, delivery_id: str, data: Any, claimed: Delivery | None) -> None:
+        delivery = claimed or await self.store.start(delivery_id)
         if delivery is None:
-            return
+            return  # another replica has taken it
         attempts = delivery.attempts
         started = time.monotonic()
         calls = 0
@@ -271,12 +321,14 @@ class Dispatcher:
                         await self.router.dispatch(event, ctx)
             finally:
                 calls = ctx.gateway.calls
-            self.inbox.mark_done(delivery_id, duration=time.monotonic() - started, api_calls=calls)
+            await self.store.mark_done(
+                delivery_id, duration=time.monotonic() - started, api_calls=calls
+            )
         except TransientGitHubError as exc:
-            outcome = self._retry(delivery, attempts, str(exc), exc.retry_after)
+            outcome = await self._retry(delivery, attempts, str(exc), exc.retry_after)
         except (PayloadError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             outcome = "failed"
-            self.inbox.mark_failed(delivery_id, f"malformed payload: {exc}")
+            await self.store.mark_failed(delivery_id, f"malformed payload: {exc}")
             log.warning(
                 "malformed payload: %s",
                 exc,
@@ -285,17 +337,19 @@ class Dispatcher:
         except gidgethub.BadRequest as exc:
             outcome = "failed"
             message = f"GitHub answered {int(exc.status_code)}: {exc}"
-            self.inbox.mark_failed(delivery_id, message)
+            await self.store.mark_failed(delivery_id, message)
             log.warning(message, extra=_extra(delivery, outcome, started, calls))
         except GatewayError as exc:
             outcome = "failed"
-            self.inbox.mark_failed(delivery_id, f"GitHub: {exc}")
+            await self.store.mark_failed(delivery_id, f"GitHub: {exc}")
             log.warning("GitHub: %s", exc, extra=_extra(delivery, outcome, started, calls))
         except gidgethub.GitHubBroken as exc:
-            outcome = self._retry(delivery, attempts, f"GitHub answered {int(exc.status_code)}")
+            outcome = await self._retry(
+                delivery, attempts, f"GitHub answered {int(exc.status_code)}"
+            )
         except Exception as exc:
             outcome = "failed"
-            self.inbox.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
+            await self.store.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
             log.exception(
                 "handler failed: %s", exc, extra=_extra(delivery, outcome, started, calls)
             )
@@ -309,11 +363,11 @@ class Dispatcher:
             extra=_extra(delivery, outcome, started, calls),
         )
 
-    def _retry(
+    async def _retry(
         self, delivery: Delivery, attempts: int, error: str, retry_after: float | None = None
     ) -> str:
         if attempts >= MAX_ATTEMPTS:
-            self.inbox.mark_failed(delivery.id, f"gave up after {attempts} attempts: {error}")
+            await self.store.mark_failed(delivery.id, f"gave up after {attempts} attempts: {error}")
             log.error("giving up on %s: %s", delivery.id, error)
             return "failed"
         delay = retry_after if retry_after is not None else 0.0
@@ -321,7 +375,7 @@ class Dispatcher:
             delay,
             random.uniform(0.5, 1.0) * min(self.retry_cap, self.retry_base * 2 ** (attempts - 1)),
         )
-        self.inbox.mark_retry(delivery.id, error, time.time() + delay)
+        await self.store.mark_retry(delivery.id, error, time.time() + delay)
         log.warning("will retry %s in %.1fs: %s", delivery.id, delay, error)
         if self.accepting:
             self._later(asyncio.get_running_loop(), delay, delivery.id)

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries(received_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 #: Statuses a restart must pick up again.
@@ -134,6 +135,51 @@ class Inbox:
                 (payload, delivery_id),
             )
             return cur.rowcount == 1
+
+    def take_up(
+        self,
+        delivery_id: str,
+        event: str,
+        action: str | None,
+        repo: str | None,
+        installation_id: int | None,
+        payload: bytes,
+    ) -> bool:
+        """Record a delivery recovered from GitHub's log; False when the id is already known
+        in any state (a recovered delivery is taken up once, never run again)."""
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO deliveries (id, event, action, repo, installation_id,"
+                " payload, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+                (delivery_id, event, action, repo, installation_id, payload, time.time()),
+            )
+            return cur.rowcount == 1
+
+    def known(self, delivery_ids: list[str]) -> set[str]:
+        """Which of these delivery ids the inbox has (in any state)."""
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(delivery_ids), 500):
+                chunk = delivery_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT id FROM deliveries WHERE id IN ({marks})", chunk
+                ).fetchall()
+                found.update(str(r[0]) for r in rows)
+        return found
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )
 
     def get(self, delivery_id: str) -> Delivery | None:
         with self._lock:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
@@ -105,6 +106,28 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self._refused = Counter(
+            "fleetbot_deliveries_refused",
+            "Signed deliveries refused (4xx) because their body cannot be used, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._recovery_runs = Counter(
+            "fleetbot_recovery_runs",
+            "Readings of GitHub's delivery log for missed deliveries, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._recovered = Counter(
+            "fleetbot_deliveries_recovered",
+            "Deliveries GitHub could not hand over, taken up from its delivery log.",
+            registry=self.registry,
+        )
+        self._checkpoint = Gauge(
+            "fleetbot_recovery_checkpoint_seconds",
+            "Time (epoch) up to which GitHub's delivery log has been checked.",
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self._snapshot: Callable[[], Snapshot | None] = lambda: None
@@ -116,6 +139,15 @@ class Metrics:
     def delivery(self, event: str, outcome: str, seconds: float) -> None:
         self._deliveries.labels(event, outcome).inc()
         self._latency.labels(event).observe(seconds)
+
+    def refused(self, reason: str) -> None:
+        self._refused.labels(reason).inc()
+
+    def recovery_run(self, outcome: str, *, taken: int = 0, checked_until: float = 0.0) -> None:
+        self._recovery_runs.labels(outcome).inc()
+        self._recovered.inc(taken)
+        if checked_until:
+            self._checkpoint.set(checked_until)
 
     def read_live(self, snapshot: Callable[[], Snapshot | None]) -> None:
         """Where the scrape-time values come from (set once the service has started)."""

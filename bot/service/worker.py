@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from gidgethub import routing
@@ -23,7 +23,12 @@ from bot.handlers import BackgroundJob
 from bot.service.dispatch import Dispatcher
 from bot.service.inbox import Inbox
 from bot.service.metrics import Metrics
+from bot.service.recovery import Recovery
+from bot.service.store import SqliteStore, Store
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.service.postgres import Database
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +48,19 @@ class BotState:
     background: list[BackgroundJob] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)
     services: Services | None = None
+    #: Where deliveries are kept (SQLite under DATA_DIR, or PostgreSQL with DATABASE_URL).
+    store: Store | None = None
+    #: The embedded SQLite inbox behind ``store`` (None on PostgreSQL).
     inbox: Inbox | None = None
     dispatcher: Dispatcher | None = None
     ready: bool = False
     accepting: bool = True
+    #: The inbox's rows by status, as last read (for /metrics).
+    inbox_counts: dict[str, int] = field(default_factory=dict)
+    #: Read GitHub's delivery log for missed deliveries (RECOVERY_INTERVAL > 0 also needed).
+    recover: bool = True
+    #: Set to run a delivery recovery round now (the database came back).
+    recovery_wake: asyncio.Event = field(default_factory=asyncio.Event)
     worker: Worker | None = None
 
 
@@ -54,6 +68,7 @@ class Worker:
     def __init__(self, state: BotState) -> None:
         self.state = state
         self._tasks: list[asyncio.Task[None]] = []
+        self.database: Database | None = None
 
     async def start(self) -> None:
         state = self.state
@@ -62,23 +77,52 @@ class Worker:
             timeout=aiohttp.ClientTimeout(total=60),
             connector=aiohttp.TCPConnector(limit=settings.max_concurrent_requests),
         )
-        state.services = Services(settings, session)
-        state.inbox = Inbox(settings.data_dir / "inbox.sqlite3")
+        if settings.database_url:
+            from bot.service.postgres import connect
+
+            self.database = await connect(settings.database_url, pool_size=settings.workers + 10)
+            state.store = self.database.store
+            state.services = Services(settings, session, locks=self.database.locks)
+            self.database.on_lost.append(self._lost)
+            self.database.on_back.append(state.recovery_wake.set)
+        else:
+            state.inbox = Inbox(settings.data_dir / "inbox.sqlite3")
+            state.store = SqliteStore(state.inbox)
+            state.services = Services(settings, session)
         state.dispatcher = Dispatcher(
             state.services,
-            state.inbox,
+            state.store,
             state.router,
             fanout_events=state.fanout_events,
             workers=settings.workers,
             metrics=state.metrics,
         )
-        resumed = state.dispatcher.resume()
+        resumed = await state.dispatcher.resume()
         if resumed:
             log.info("resuming %d unfinished deliveries", resumed)
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._checkpoints()))
+        if state.inbox is not None:
+            self._tasks.append(loop.create_task(self._checkpoints()))
+        if settings.recovery_interval > 0 and state.recover:
+            recovery = Recovery(
+                services=state.services,
+                store=state.store,
+                dispatcher=state.dispatcher,
+                router=state.router,
+                metrics=state.metrics,
+                wake=state.recovery_wake,
+            )
+            self._tasks.append(loop.create_task(recovery.loop(settings.recovery_interval)))
         for job in state.background:
             self._tasks.append(loop.create_task(_guard(job, state.services)))
+
+    def _lost(self) -> None:
+        """The database session is gone, and this replica's repository locks with it: stop
+        the deliveries in progress (they stay in the inbox and run again)."""
+        if self.state.dispatcher is not None:
+            stopped = self.state.dispatcher.abandon()
+            if stopped:
+                log.warning("stopped %d deliveries in progress; they will run again", stopped)
 
     async def _checkpoints(self) -> None:
         """Keep the inbox's write-ahead log short, off the request path: when deliveries
@@ -107,8 +151,10 @@ class Worker:
             finished = await self.state.dispatcher.drain(grace=grace)
         if self.state.services is not None:
             await self.state.services.session.close()
-        if self.state.inbox is not None:
-            self.state.inbox.close()
+        if self.state.store is not None:
+            await self.state.store.close()
+        if self.database is not None:
+            await self.database.close()
         return finished
 
     def submit(self, delivery_id: str, data: Any) -> None:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.rules.provenance import BuiltFrom, parse_repository, parse_revision
+
 MARKER_RE = re.compile(r"<!--\s*fleet-bot:\s*(\{.*?\})\s*-->", re.S)
 TRAILER = "Requested-by"
 TRAILER_RE = re.compile(rf"^{TRAILER}:\s*@?([A-Za-z0-9](?:[A-Za-z0-9-]{{0,38}}))\s*$", re.M)
@@ -53,3 +55,76 @@ def requesters(commits: Iterable[Mapping[str, Any]], bot_login: str) -> set[str]
         message = str((commit.get("commit") or {}).get("message") or "")
         found.update(m.group(1).lower() for m in TRAILER_RE.finditer(message))
     return found
+
+
+# --- where an image was built from (issue 22) ---------------------------------------------------
+
+IMAGE_TRAILER = "Image"
+SOURCE_TRAILER = "Image-Source"
+REVISION_TRAILER = "Image-Revision"
+_PROVENANCE_KEYS = (IMAGE_TRAILER, SOURCE_TRAILER, REVISION_TRAILER)
+_TRAILER_LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(\S(?:.*\S)?)[ \t]*$")
+
+
+def is_bot_commit(commit: Mapping[str, Any], bot_login: str) -> bool:
+    """True for a commit GitHub attributes to the app: its author *account* is the app's bot
+    user and GitHub verified its signature (GitHub signs what an app commits through the API
+    and the merges it makes). Names, e-mail addresses and message text are what a pusher
+    writes, so none of them counts; neither does an account linked by e-mail alone, since
+    anyone can put the bot's no-reply address in a commit they push."""
+    account = commit.get("author")
+    login = account.get("login") if isinstance(account, Mapping) else None
+    if not isinstance(login, str) or login.lower() != bot_login.lower():
+        return False
+    meta = commit.get("commit")
+    verification = meta.get("verification") if isinstance(meta, Mapping) else None
+    return isinstance(verification, Mapping) and verification.get("verified") is True
+
+
+def provenance_trailers(image: str, built_from: BuiltFrom) -> str:
+    """The trailers a dev bump commit carries: which image, and what it was built from."""
+    lines = [f"{IMAGE_TRAILER}: {image}", f"{SOURCE_TRAILER}: {built_from.repository}"]
+    if built_from.revision is not None:
+        lines.append(f"{REVISION_TRAILER}: {built_from.revision}")
+    return "\n".join(lines)
+
+
+def read_provenance(message: str) -> tuple[str, BuiltFrom] | None:
+    """(image, what it was built from) from the trailers of a dev bump commit's message.
+
+    Only the message's last paragraph is its trailer block (git's rule), and every line of it
+    must be a ``Key: value`` trailer; the image and a valid repository must be there, and a
+    revision, when present, must be a full SHA. Anything else reads as nothing.
+    """
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", message.strip()) if p.strip()]
+    if len(paragraphs) < 2:
+        return None  # a title alone has no trailers
+    found: dict[str, str] = {}
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER_LINE_RE.match(line.strip())
+        if match is None:
+            return None
+        key, value = match.group(1), match.group(2)
+        for name in _PROVENANCE_KEYS:
+            if key.lower() == name.lower():
+                if name in found:
+                    return None  # said twice: ambiguous
+                found[name] = value
+    image = found.get(IMAGE_TRAILER)
+    repository = parse_repository(found.get(SOURCE_TRAILER))
+    if image is None or repository is None:
+        return None
+    revision = None
+    if REVISION_TRAILER in found:
+        revision = parse_revision(found[REVISION_TRAILER])
+        if revision is None:
+            return None
+    return image, BuiltFrom(repository, revision)
+
+
+def strip_provenance(message: str) -> str:
+    """``message`` without lines that look like provenance trailers: for text the bot copies
+    into a commit of its own from commits it did not make (a merge it performs)."""
+    keys = tuple(k.lower() + ":" for k in _PROVENANCE_KEYS)
+    kept = [line for line in message.splitlines() if not line.strip().lower().startswith(keys)]
+    return "\n".join(kept)

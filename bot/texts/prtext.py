@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.fleet.images import ImageRefError, parse_image
+from bot.rules.appchanges import AppChange, AppCommit
 from bot.rules.bump import BumpPlan
 from bot.rules.promote import PromotionPlan
+from bot.rules.provenance import BuiltFrom
 from bot.texts import markers
+from bot.texts.summaries import md_cell, md_code, md_escape, truncate_markdown
 
 MAX_BODY = 60_000  # GitHub's limit on PR bodies is 65,536 characters
 
@@ -43,9 +47,11 @@ def bump_body(plan: BumpPlan) -> str:
         lines += ["", "**Left out** (fix these and publish again, or bump them by hand):"]
         lines += [f"- {s.tenant} in {s.cluster}: {s.reason}" for s in plan.skipped]
     source = f"[{image.source}]({image.link})" if image.link else image.source
+    lines += ["", f"Source: {source}."]
+    if image.built_from is not None:
+        lines.append(built_from_line(image.built_from))
     lines += [
         "",
-        f"Source: {source}.",
         "",
         f"Changes only {plan.environment} clusters, so the bot merges it as soon as the required"
         " checks pass. Label it `do-not-merge` to stop that.",
@@ -57,7 +63,19 @@ def bump_body(plan: BumpPlan) -> str:
 
 def bump_commit_message(plan: BumpPlan) -> str:
     body = "\n".join(f"- {m.cluster}/{m.tenant}: {m.old} -> {m.new}" for m in plan.moves)
-    return f"{bump_title(plan)}\n\n{body}\n\nSource: {plan.image.source}\n"
+    text = f"{bump_title(plan)}\n\n{body}\n\nSource: {plan.image.source}\n"
+    if plan.image.built_from is not None:
+        # Git is the state: the trailers are how a later promotion knows what this image is.
+        text += "\n" + markers.provenance_trailers(plan.image.reference, plan.image.built_from)
+        text += "\n"
+    return text
+
+
+def built_from_line(built_from: BuiltFrom) -> str:
+    """``Built from acme/payment-service@<sha>`` (GitHub links ``owner/repo@sha`` itself)."""
+    if built_from.revision is None:
+        return f"Built from `{built_from.repository}` (commit not given)."
+    return f"Built from {built_from.repository}@{built_from.revision}."
 
 
 def superseded_comment(new_number: int, new_tag: str) -> str:
@@ -107,6 +125,10 @@ def promotion_body(
     evidence: Mapping[tuple[str, str], tuple[str, str]],
     requester: str,
     comment_url: str,
+    app_changes: Sequence[AppChange] = (),
+    *,
+    web_url: str = "",
+    app_problem: str = "",
 ) -> str:
     asked = f"[asked]({comment_url})" if comment_url else "asked"
     lines = [
@@ -136,7 +158,7 @@ def promotion_body(
     extra = _plan_notes(plan)
     if extra:
         lines += ["", *extra]
-    lines += [
+    tail = [
         "",
         f"The `promotion/lineage` and `promotion/approvals` checks gate this PR. @{requester} "
         "asked for it, so their approval does not count.",
@@ -148,7 +170,17 @@ def promotion_body(
             requested_by=requester,
         ),
     ]
-    return "\n".join(lines)[:MAX_BODY]
+    end = "\n" + "\n".join(tail)
+    head = "\n".join(lines)[: MAX_BODY - len(end)]
+    # The application's commits take the room left, so the marker at the end always fits.
+    room = MAX_BODY - len(head) - len(end) - 2
+    if room > 1000:
+        section = app_changes_markdown(
+            app_changes, web_url=web_url, problem=app_problem, limit=room
+        )
+        if section:
+            head += "\n\n" + section.rstrip("\n")
+    return head + end
 
 
 def promotion_commit_message(plan: PromotionPlan, requester: str) -> str:
@@ -190,3 +222,119 @@ def _plan_notes(plan: PromotionPlan) -> list[str]:
     if plan.up_to_date and plan.changes:
         notes.append(f"- already up to date: {', '.join(plan.up_to_date)}")
     return notes
+
+
+# --- application changes (issue 22) -------------------------------------------------------------
+
+APP_CHANGES_HEADING = "### Application changes"
+_TITLE_CHARS = 120
+
+
+def app_changes_markdown(
+    changes: Sequence[AppChange], *, web_url: str, problem: str = "", limit: int = MAX_BODY
+) -> str:
+    """What a promotion changes in the application, per tenant: the commits between the image
+    running in the target environment and the one promoted (the first 50, and a link to the
+    full comparison), or one line saying why not (revision unknown, repository not readable,
+    no change), with a rollback named as such. Empty when there is nothing to say. Cut at a
+    line, with a note, to fit ``limit`` characters.
+
+    Everything a commit author wrote (titles, names) is escaped and defused: it must not
+    format, link or mention anyone in the fleet repository.
+    """
+    if not changes and not problem:
+        return ""
+    web = web_url.rstrip("/")
+    lines = [APP_CHANGES_HEADING, ""]
+    if problem:
+        lines += [f"The application's commits are not shown: {md_escape(problem)}.", ""]
+    for change in changes:
+        lines += _app_change(change, web)
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    return truncate_markdown(text, limit) if len(text) > limit else text
+
+
+def _app_change(change: AppChange, web: str) -> list[str]:
+    who = ", ".join(f"**{md_escape(t)}**" for t in change.tenants)
+    old, new = md_code(version_of(change.old)), md_code(version_of(change.new))
+    repo = md_code(change.repository) if change.repository else "the application"
+    reason = _defused(md_escape(change.reason)) if change.reason else ""
+    if change.kind == "rollback":
+        if change.compared is not None:
+            taken = change.compared.behind_by
+            what = f"[{_n(taken, 'commit')} of {repo}]({change.url})"
+            return [f"- ↩️ {who}: **rollback** from {old} to {new}: takes out {what}.", ""]
+        return [
+            f"- ↩️ {who}: **rollback** from {old} to {new} (an older version); the commits it "
+            f"takes out are not shown: {reason}.",
+            "",
+        ]
+    if change.kind == "identical":
+        return [f"- {who}: {old} → {new}: no application change ({reason or 'same commit'}).", ""]
+    if change.kind == "unknown":
+        return [
+            f'- {who}: {old} → {new}: application commits unknown: {reason} (see "How CI '
+            "announces an image\" in the bot's README: `source` and `revision`).",
+            "",
+        ]
+    if change.kind == "unreadable":
+        link = f" ([the comparison]({change.url}), for those who can read it)" if change.url else ""
+        return [
+            f"- {who}: {old} → {new}: application commits not shown: the app cannot read {repo} "
+            f"(not installed there, or no such repository or commit){link}.",
+            "",
+        ]
+    if change.kind == "elsewhere":
+        return [f"- {who}: {old} → {new}: {reason}; no comparison.", ""]
+    compared = change.compared
+    assert compared is not None
+    total = compared.total_commits
+    lines = [
+        f"#### {who}: {old} → {new}",
+        "",
+        f"{_n(total, 'commit')} of {repo} ([full comparison]({change.url})):",
+        "",
+    ]
+    if compared.status == "diverged":
+        lines[-2] += (
+            f" The running image has {_n(compared.behind_by, 'commit')} the promoted one does "
+            "not: they leave with this promotion."
+        )
+    if compared.commits:
+        lines += ["| Commit | Title | Author | Pull request |", "| --- | --- | --- | --- |"]
+        lines += [_commit_row(c, change.repository or "", web) for c in compared.commits]
+        lines.append("")
+    if total > len(compared.commits):
+        lines += [
+            f"The first {len(compared.commits)} of {total} are listed; the "
+            f"[full comparison]({change.url}) has them all.",
+            "",
+        ]
+    return lines
+
+
+def _commit_row(commit: AppCommit, repository: str, web: str) -> str:
+    title = commit.title
+    if commit.pull is not None:  # the pull request has its own column
+        title = re.sub(r"\s*\(#[0-9]+\)\s*$", "", title) or title
+    title = title if len(title) <= _TITLE_CHARS else title[: _TITLE_CHARS - 1] + "…"
+    sha = f"[`{commit.sha[:7]}`]({commit.url})" if commit.url else f"`{commit.sha[:7]}`"
+    if commit.author_login:
+        login = commit.author_login
+        page = f"apps/{login[:-5]}" if login.endswith("[bot]") else login
+        author = f"[{md_escape(login)}]({web}/{page})"
+    else:
+        author = f"{_defused(md_escape(commit.author_name or 'unknown'))} (no GitHub account)"
+    pull = f"[#{commit.pull}]({web}/{repository}/pull/{commit.pull})" if commit.pull else "—"
+    cells = [sha, _defused(md_escape(title)), author, pull]
+    return "| " + " | ".join(md_cell(c) for c in cells) + " |"
+
+
+def _defused(text: str) -> str:
+    """No mention, team mention or issue reference from text someone else wrote: a zero-width
+    space after ``@`` and ``#`` keeps the characters and stops GitHub's links and pings."""
+    return text.replace("@", "@\u200b").replace("#", "#\u200b")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count:,} {noun}s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -36,6 +37,7 @@ class Receiver:
     url: str = ""
     received: list[tuple[CIMultiDict[str], bytes]] = field(default_factory=list)
     status: int = 202
+    delay: float = 0.0
 
     def events(self) -> list[tuple[str, str | None]]:
         """(event, action) of every received delivery, in order."""
@@ -100,6 +102,8 @@ async def start_receiver(receiver: Receiver) -> web.AppRunner:
 
     async def hook(request: web.Request) -> web.Response:
         receiver.received.append((CIMultiDict(request.headers), await request.read()))
+        if receiver.delay:
+            await asyncio.sleep(receiver.delay)
         return web.Response(status=receiver.status, text="ok")
 
     app = web.Application()

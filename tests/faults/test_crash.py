@@ -77,6 +77,7 @@ async def served(fake: FakeGitHub, tmp_path: Path) -> AsyncIterator[tuple[FakeGi
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "RESYNC_INTERVAL": "0",
+        "RECOVERY_INTERVAL": "0",
         "DASHBOARD_DEBOUNCE": "0.05",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": ROOT,

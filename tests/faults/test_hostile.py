@@ -151,3 +151,20 @@ async def test_wrong_secret_payload_is_not_parsed(world: Harness) -> None:
     status, _ = await world.send("push", json.dumps({"boom": 1}).encode(), secret=SECRET[::-1])
     assert status == 401
     assert world.state.inbox is not None and world.state.inbox.recent() == []
+
+
+async def test_json_nested_thousands_deep_is_refused_with_400(world: Harness) -> None:
+    """A signed body nested deeper than Python's recursion limit (``json.loads`` raises
+    RecursionError): 400 with a message, counted as refused, nothing recorded, still up."""
+    for depth in (5_000, 100_000):
+        for body in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+            status, text = await world.send("pull_request", body, delivery=f"deep-{depth}")
+            assert status == 400, text
+            assert "nested too deeply" in json.loads(text)["error"]
+    assert await healthy(world)
+    assert world.state.inbox is not None and world.state.inbox.recent() == []
+    async with aiohttp.ClientSession() as s, s.get(f"{world.bot_url}/metrics") as resp:
+        metrics = await resp.text()
+    assert 'fleetbot_deliveries_refused_total{reason="too deep"} 4.0' in metrics
+    status, _ = await world.send("ping", {"zen": "still here"})
+    assert status == 200

@@ -117,6 +117,7 @@ async def test_deliveries_lists_and_redeliver_runs_again(world: Harness) -> None
         "WEBHOOK_SECRET": SECRET,
         "GITHUB_API_URL": world.fake.api_url,
         "RESYNC_INTERVAL": "0",
+        "RECOVERY_INTERVAL": "0",
         "DASHBOARD_DEBOUNCE": "0",
     }
     listed = await asyncio.to_thread(run_cli, ["deliveries"], data_dir, creds)

@@ -129,6 +129,7 @@ def service_env(tmp: Path, port: int, **settings: str) -> dict[str, str]:
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
         "RESYNC_INTERVAL": "0",
+        "RECOVERY_INTERVAL": "0",
     }
     env.update(settings)
     return env

@@ -57,4 +57,9 @@ async def test_a_fleet_pr_on_ghes_gets_its_checks(ghes: Harness) -> None:
     assert any(r.method == "POST" and r.path.endswith("/check-runs") for r in calls)
     assert ghes.state.inbox is not None
     done = [d for d in ghes.state.inbox.recent(100) if d.event == "pull_request"]
-    assert [d.status for d in done] == ["done"]
+    # opened, and review_requested (the bot asked the sre team for the empty approval slot)
+    assert sorted((d.action, d.status) for d in done) == [
+        ("opened", "done"),
+        ("review_requested", "done"),
+    ]
+    assert any(r.path.endswith(f"/pulls/{number}/requested_reviewers") for r in calls)

@@ -124,3 +124,23 @@ def test_dotenv_fills_only_missing(tmp_path: Path) -> None:
     env = {"PORT": "5000"}
     load_dotenv(f, env)
     assert env == {"PORT": "5000", "APP_ID": "42", "WEBHOOK_SECRET": "quoted value"}
+
+
+def test_database_url_and_recovery_interval(pem: str) -> None:
+    plain = load_settings(base(pem))
+    assert plain.database_url is None and plain.recovery_interval == 600.0
+    url = "postgresql://bot:pa55-word-xyz@db.internal:5432/fleet?sslmode=require"
+    s = load_settings(base(pem) | {"DATABASE_URL": url, "RECOVERY_INTERVAL": "0"})
+    assert s.database_url == url and s.recovery_interval == 0.0
+    assert "pa55-word-xyz" in s.secrets() and url in s.secrets()  # redacted from every log
+    assert "pa55" not in repr(s)
+    for bad, fragment in (
+        ("mysql://u:secret-pw@h/db", "postgresql://"),
+        ("postgresql://u:secret-pw@h:notaport/db", "not a URL"),
+    ):
+        with pytest.raises(SettingsError) as err:
+            load_settings(base(pem) | {"DATABASE_URL": bad})
+        assert str(err.value).startswith("DATABASE_URL") and fragment in str(err.value)
+        assert "secret-pw" not in str(err.value)
+    with pytest.raises(SettingsError, match=r"^RECOVERY_INTERVAL"):
+        load_settings(base(pem) | {"RECOVERY_INTERVAL": "-5"})
