@@ -27,6 +27,7 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
+from bot.github import discovery
 from bot.github.context import Context, Services
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import automerge, dashboard, window
@@ -175,6 +176,48 @@ async def regate_all(ctx: Context, facts: RepoFacts) -> None:
 
 
 # --- /freeze, /unfreeze, /override -------------------------------------------------------------
+
+
+@router.register("issue_comment", action="created")
+async def on_comment(event: sansio.Event, ctx: Context) -> None:
+    """``/freeze``, ``/unfreeze`` and ``/override`` lines of a comment, each answered."""
+    data = event.data
+    comment = pfield(data, "comment", dict)
+    author = pfield(comment, "user", dict)
+    sender = data.get("sender") or {}
+    if author.get("type") == "Bot" or sender.get("type") == "Bot":
+        return  # never act on bots' comments (our own replies included)
+    commands = _calendar_commands(str(comment.get("body") or ""))
+    if not commands:
+        return
+    facts = facts_for(ctx, data)
+    if not await discovery.is_fleet_repo(ctx, facts.repo, facts.known_default_branch):
+        return
+    login = pfield(author, "login", str)
+    number = pfield(data, "issue.number", int)
+    for name, args in commands:
+        text = await run_command(ctx, facts, data, login, name, args)
+        if text is not None:
+            await ctx.gateway.comment(facts.repo, number, f"@{login} {text}")
+
+
+def _calendar_commands(body: str) -> list[tuple[str, list[str]]]:
+    """TEMPORARY, to be replaced by ``bot.rules.commands.extract_commands`` (issue 16) once it
+    lands: lines that start with one of :data:`COMMANDS`, outside fenced code blocks."""
+    found: list[tuple[str, list[str]]] = []
+    fenced = False
+    for raw in body.splitlines():
+        line = raw.strip()
+        if line.startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        words = line.split()
+        if fenced or not words or not words[0].startswith("/"):
+            continue
+        name = words[0][1:].lower()
+        if name in COMMANDS:
+            found.append((name, words[1:]))
+    return found[:5]
 
 
 #: The calendar's commands and what they let someone do (for the reply to others).

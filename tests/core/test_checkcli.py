@@ -83,8 +83,8 @@ def test_the_calendar_keys_are_validated_with_line_and_fix(tmp_path: Path) -> No
     text = policy.read_text()
     bad = text.replace(
         "  - name: prod\n",
-        "  - name: prod\n    windows:\n      - days: [mon, thu]\n        from: \"09:00\"\n"
-        "        until: \"16:00\"\n        timezone: Europe/Berln\n",
+        '  - name: prod\n    windows:\n      - days: [mon, thu]\n        from: "09:00"\n'
+        '        until: "16:00"\n        timezone: Europe/Berln\n',
     )
     assert bad != text
     policy.write_text(bad)
