@@ -202,17 +202,28 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
 
 
 def _calendar_commands(body: str) -> list[tuple[str, list[str]]]:
-    """TEMPORARY, to be replaced by ``bot.rules.commands.extract_commands`` (issue 16) once it
-    lands: lines that start with one of :data:`COMMANDS`, outside fenced code blocks."""
+    """TEMPORARY: to be replaced by ``bot.rules.commands.extract_commands`` (issue 16), which
+    reads a comment the CommonMark way, once it lands on main. Until then, a minimal reader:
+    lines that start with one of :data:`COMMANDS` (any case), outside fenced and indented code,
+    quotes and HTML comments; at most five."""
     found: list[tuple[str, list[str]]] = []
-    fenced = False
-    for raw in body.splitlines():
+    fence: str | None = None
+    hidden = False  # inside <!-- ... -->
+    for raw in body.replace("\r\n", "\n").split("\n"):
         line = raw.strip()
-        if line.startswith(("```", "~~~")):
-            fenced = not fenced
+        if hidden or line.startswith("<!--"):
+            hidden = "-->" not in line
+            continue
+        if fence is not None or line.startswith(("```", "~~~")):
+            if fence is None:
+                fence = line[:3]
+            elif line.startswith(fence):
+                fence = None
+            continue
+        if raw.startswith(("    ", "\t")) or line.startswith(">"):
             continue
         words = line.split()
-        if fenced or not words or not words[0].startswith("/"):
+        if not words or not words[0].startswith("/"):
             continue
         name = words[0][1:].lower()
         if name in COMMANDS:

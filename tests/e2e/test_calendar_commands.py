@@ -318,3 +318,17 @@ async def test_a_policy_freeze_and_an_override_on_the_calendar_clock(world: Harn
     assert window(world, number) == "failure"
     await say(world, number, "dana", "/override window year-end fix")
     assert window(world, number) == "success"
+
+
+async def test_commands_in_code_quotes_or_html_comments_do_nothing(world: Harness) -> None:
+    await with_commanders(world)
+    number = await prod_pr(world)
+    await say(world, number, "dana", "/freeze prod incident 42")
+    hidden = (
+        "To lift it later, someone will write:\n\n```\n/unfreeze prod\n```\n\n"
+        "> /unfreeze prod\n\n    /unfreeze prod\n\n<!-- /unfreeze prod -->\n"
+    )
+    await say(world, number, "dana", hidden)
+    assert len(freeze_issues(world)) == 1 and window(world, number) == "failure"
+    await say(world, number, "dana", "Done.\n/UNFREEZE prod")
+    assert freeze_issues(world) == [] and window(world, number) == "success"
