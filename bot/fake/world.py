@@ -1207,6 +1207,15 @@ class World:
             issue.updated_at = time.time()
             self.emit_issue(repo, issue, "reopened", by)
 
+    def delete_issue(self, repo: Repo, issue: Issue, by: User) -> None:
+        """Delete an issue (GitHub has no REST endpoint for it; admins do it in the web UI or
+        with GraphQL's ``deleteIssue``): gone from every listing, ``issues.deleted`` sent with
+        the issue as it was."""
+        if isinstance(issue, PullRequest):
+            raise ApiError(422, "Pull requests cannot be deleted")
+        self.emit_issue(repo, issue, "deleted", by)
+        del repo.issues[issue.number]
+
     def add_comment(
         self, repo: Repo, issue: Issue, user: User, body: str, via_app: App | None = None
     ) -> Comment:

@@ -104,14 +104,15 @@ async def rejudge(ctx: Context, facts: RepoFacts) -> int:
 
 @router.register("issues")
 async def on_issue(event: sansio.Event, ctx: Context) -> None:
-    """Someone closed, reopened or edited a freeze issue by hand: put it back as it was.
+    """Someone closed, reopened, edited, deleted or transferred a freeze issue by hand: put it
+    back as it was (a deleted or transferred one is opened again, as the bot wrote it).
 
     A freeze is lifted by ``/unfreeze`` from someone allowed to, not by closing its issue;
     a lifted one comes back only through ``/freeze``; its environment is not edited away.
     """
     data = event.data
     action = data.get("action")
-    if action not in ("closed", "reopened", "edited"):
+    if action not in ("closed", "reopened", "edited", "deleted", "transferred"):
         return
     issue = pfield(data, "issue", dict)
     sender = data.get("sender") or {}
@@ -133,7 +134,19 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
     facts = facts_for(ctx, data)
     number = pfield(issue, "number", int)
     who = str(sender.get("login") or "someone")
-    if action == "closed":
+    if action in ("deleted", "transferred"):
+        if issue.get("state") != "open":
+            return  # a lifted freeze: nothing holds
+        again = await ctx.gateway.create_issue(
+            facts.repo, str(issue.get("title") or ""), str(issue.get("body") or "")
+        )
+        number = int(again["number"])
+        note = (
+            f"@{who} The freeze issue #{pfield(issue, 'number', int)} was {action}, which does "
+            "not lift the freeze: this issue holds it now. Comment `/unfreeze <environment>` "
+            f"instead (only {await _who(ctx, facts)} may)."
+        )
+    elif action == "closed":
         await ctx.gateway.update_issue(facts.repo, number, state="open")
         note = (
             f"@{who} Closing this issue does not lift the freeze; it was reopened. "
@@ -163,7 +176,7 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
 async def _who(ctx: Context, facts: RepoFacts) -> str:
     try:
         policy = await facts.policy(await facts.head())
-    except Exception:
+    except (NotAFleetRepo, PolicyError):
         return "the people the promotion policy names under `overrides`"
     return caltext.who_may(policy.overrides, facts.owner, facts.repo)
 

@@ -332,3 +332,18 @@ async def test_commands_in_code_quotes_or_html_comments_do_nothing(world: Harnes
     assert len(freeze_issues(world)) == 1 and window(world, number) == "failure"
     await say(world, number, "dana", "Done.\n/UNFREEZE prod")
     assert freeze_issues(world) == [] and window(world, number) == "success"
+
+
+async def test_a_deleted_freeze_issue_is_opened_again(world: Harness) -> None:
+    await with_commanders(world)
+    number = await prod_pr(world)
+    await say(world, number, "dana", "/freeze prod incident 42")
+    (frozen,) = freeze_issues(world)
+    world.fake.set_collaborator(FLEET, "erin", "admin")
+    world.fake.delete_issue(FLEET, frozen.number, by="erin")
+    await world.settle()
+    (again,) = freeze_issues(world)
+    assert again.number != frozen.number and again.user.login == "fleet-bot[bot]"
+    assert again.title == "Deploy freeze: prod" and again.body == frozen.body
+    assert any("was deleted, which does not lift the freeze" in c.body for c in again.comments)
+    assert window(world, number) == "failure"
