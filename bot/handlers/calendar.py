@@ -87,16 +87,24 @@ async def rejudge(ctx: Context, facts: RepoFacts) -> int:
     """
     pulls = await ctx.gateway.open_pulls(facts.repo)
     for pr in pulls:
-        scope = await scope_for(ctx, facts, pr)
-        if scope is None:
-            continue
-        if scope.auto_merge:
-            outcome = await gate_pull(ctx, facts, pr)
-            if outcome is not None:
-                await automerge.consider(ctx, facts, pr, outcome)
-        else:
-            await gate_pull(ctx, facts, pr, parts=("window",))
+        await rejudge_pull(ctx, facts, pr, ("window",))
     return len(pulls)
+
+
+async def rejudge_pull(
+    ctx: Context, facts: RepoFacts, pr: dict[str, Any], parts: tuple[str, ...]
+) -> None:
+    """Publish ``parts`` of the gate for one pull request again; one the bot would merge is
+    judged whole and merged if it may be now."""
+    scope = await scope_for(ctx, facts, pr)
+    if scope is None:
+        return
+    if scope.auto_merge:
+        outcome = await gate_pull(ctx, facts, pr)
+        if outcome is not None:
+            await automerge.consider(ctx, facts, pr, outcome)
+    else:
+        await gate_pull(ctx, facts, pr, parts=parts)
 
 
 # --- freeze issues kept as the bot left them ---------------------------------------------------
@@ -405,7 +413,7 @@ async def override(
         ),
     )
     window.forget_comments(facts, number)
-    await gate_pull(ctx, facts, pr, parts=(check,))
+    await rejudge_pull(ctx, facts, pr, (check,))
     return None
 
 

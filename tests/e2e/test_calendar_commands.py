@@ -347,3 +347,33 @@ async def test_a_deleted_freeze_issue_is_opened_again(world: Harness) -> None:
     assert again.title == "Deploy freeze: prod" and again.body == frozen.body
     assert any("was deleted, which does not lift the freeze" in c.body for c in again.comments)
     assert window(world, number) == "failure"
+
+
+async def bump(world: Harness, tag: str) -> int:
+    world.fake.dispatch(
+        FLEET, "image-published", {"image": "registry.acme.com/payment", "tag": tag}, by="ci-bot"
+    )
+    await world.settle()
+    (pr,) = [p for p in world.pulls("open") if p.head_ref.startswith("fleet-bot/bump/")]
+    return int(pr.number)
+
+
+async def test_a_frozen_dev_holds_the_automatic_merges_until_unfreeze_or_override(
+    world: Harness,
+) -> None:
+    await with_commanders(world)
+    board = world.fake.create_issue(FLEET, "Ops", "where we talk", author="alice")
+    await say(world, board, "dana", "/freeze dev image pipeline broken")
+    first = await bump(world, "v2.2.0")
+
+    def merged(number: int) -> bool:
+        return bool(world.fake.repo(FLEET).prs[number].merged)
+
+    assert not merged(first) and window(world, first) == "failure"
+    await say(world, board, "dana", "/unfreeze dev")
+    assert merged(first)  # judged again at once, and merged
+    await say(world, board, "dana", "/freeze dev again")
+    second = await bump(world, "v2.3.0")
+    assert not merged(second)
+    await say(world, second, "frank", "/override window this one is fine")
+    assert merged(second)
