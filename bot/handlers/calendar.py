@@ -21,6 +21,7 @@ admins when it names none. Everyone else gets a reply saying who may.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +68,9 @@ def tick(services: Services, now: datetime | None = None) -> list[str]:
     return started
 
 
-def _rejudge_job(services: Services, installation: int, repo: str, branch: str | None) -> Any:
+def _rejudge_job(
+    services: Services, installation: int, repo: str, branch: str | None
+) -> Callable[[], Awaitable[None]]:
     async def job() -> None:
         ctx = Context.background(services, installation, "calendar", repo)
         async with ctx.lock(repo):
@@ -232,9 +235,13 @@ def _calendar_commands(body: str) -> list[tuple[str, list[str]]]:
     hidden = False  # inside <!-- ... -->
     for raw in body.replace("\r\n", "\n").split("\n"):
         line = raw.strip()
-        if hidden or line.startswith("<!--"):
+        if hidden:
             hidden = "-->" not in line
             continue
+        if "<!--" in line:
+            hidden = "-->" not in line.split("<!--", 1)[1]
+            if line.startswith("<!--"):
+                continue
         if fence is not None or line.startswith(("```", "~~~")):
             if fence is None:
                 fence = line[:3]
