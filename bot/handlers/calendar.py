@@ -317,7 +317,7 @@ async def freeze(
     for existing in await window.emergency_freezes(ctx, facts):
         if existing.environment == env.name:
             return (
-                f"{env.name} is already frozen by @{existing.by} since "
+                f"{env.name} is already frozen by @{existing.by or 'someone'} since "
                 f"{caltext.utc(existing.since) if existing.since else 'earlier'}: "
                 f"{existing.reason} ({existing.url})."
             )
