@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from typing import Any
 
@@ -471,7 +472,7 @@ class CoreRoutes:
                 ],
                 doc=doc,
             )
-        if not ref.startswith("refs/") or ref.count("/") < 2 or ref.endswith("/") or ".." in ref:
+        if not ref.startswith("refs/") or ref.count("/") < 2 or not valid_ref_name(ref):
             raise ApiError(422, f"{ref} is not a valid ref name.", documentation_url=doc)
         if ref in repo.refs:
             raise ApiError(422, "Reference already exists", documentation_url=doc)
@@ -801,3 +802,15 @@ def register(api: Api) -> None:
 def register_catchalls(api: Api) -> None:
     """Routes whose patterns would shadow more specific ones; registered last."""
     CoreRoutes(api).register_catchalls()
+
+
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def valid_ref_name(ref: str) -> bool:
+    """``git check-ref-format``: what GitHub accepts as a ref name."""
+    if not ref or ref == "@" or ref.startswith("/") or ref.endswith(("/", ".")):
+        return False
+    if "//" in ref or ".." in ref or "@{" in ref or _REF_FORBIDDEN.search(ref):
+        return False
+    return all(not p.startswith(".") and not p.endswith(".lock") for p in ref.split("/"))

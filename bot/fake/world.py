@@ -8,6 +8,7 @@ synchronisation, mergeability reset).
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -534,7 +535,7 @@ class World:
         """commits / additions / deletions / changed_files of a pull request."""
         commits = self.pull_commits(repo, pr)
         adds = dels = 0
-        files = self.pull_files(repo, pr)
+        files = self.pull_files(repo, pr, limit=sys.maxsize)
         for f in files:
             adds += f["additions"]
             dels += f["deletions"]
@@ -559,12 +560,13 @@ class World:
         fresh.reverse()
         return fresh[:250]
 
-    def pull_files(self, repo: Repo, pr: PullRequest) -> list[dict[str, Any]]:
-        """`diff-entry` items of the PR's changes (three-dot diff), at most 3000."""
+    def pull_files(self, repo: Repo, pr: PullRequest, *, limit: int = 3000) -> list[dict[str, Any]]:
+        """`diff-entry` items of the PR's changes (three-dot diff), at most 3000 (GitHub's
+        limit on the list; the PR's `changed_files` counts them all)."""
         mb = self.pull_base_point(repo, pr)
         old_tree = self.objects.commits[mb].tree if mb else None
         new_tree = self.objects.commits[pr.head_sha].tree
-        return self.diff_entries(repo, old_tree, new_tree, pr.head_sha)[:3000]
+        return self.diff_entries(repo, old_tree, new_tree, pr.head_sha)[:limit]
 
     def diff_entries(
         self, repo: Repo, old_tree: str | None, new_tree: str, ref: str

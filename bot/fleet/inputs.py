@@ -45,6 +45,7 @@ __all__ = [
     "TenantInput",
     "ValueSpan",
     "edit_scalars",
+    "provider_lines",
     "read_input",
     "read_input_cached",
     "set_image",
@@ -128,6 +129,10 @@ class TenantInput:
     values: Mapping[str, Any]
     warnings: tuple[str, ...]
     values_line: int | None = None  # line of the ``defaultValues:``/``values:`` key
+    #: The values of every further ResourceSetInputProvider document of the file, in file
+    #: order: a cluster applies them all, so the gate judges them all (edits change only the
+    #: first).
+    others: tuple[Mapping[str, Any], ...] = ()
     #: The file as read. Spans are found by parsing it again when asked (rarely: annotations),
     #: so that a remembered input is a few hundred bytes, not its YAML node graph (8 KB).
     _data: bytes | None = field(default=None, repr=False, compare=False)
@@ -150,19 +155,41 @@ class TenantInput:
                 return None
         return current
 
-    def span(self, dotted_key: str) -> ValueSpan | None:
-        """Where the scalar at ``dotted_key`` sits; None when absent or not a scalar."""
+    @property
+    def documents(self) -> tuple[Mapping[str, Any], ...]:
+        """The values of each provider document of the file: ``values`` first."""
+        return (self.values, *self.others)
+
+    def span(self, dotted_key: str, document: int = 0) -> ValueSpan | None:
+        """Where the scalar at ``dotted_key`` sits (in provider document number ``document``,
+        0 for the first); None when absent or not a scalar."""
         if self._data is None:
             return None
         text, documents = _load(self.path, self._data)
-        index, _ = _rsip_document(self.path, documents)
-        _, values_node, _, _ = _values_node(self.path, documents[index])
+        indexes = _rsip_documents(self.path, documents)
+        if not 0 <= document < len(indexes):
+            return None
+        _, values_node, _, _ = _values_node(self.path, documents[indexes[document]])
         if values_node is None:
             return None
         node = _find(values_node, tuple(dotted_key.split(".")))
         if not isinstance(node, ScalarNode):
             return None
         return _span(text, dotted_key, node)
+
+    def line(self, dotted_key: str, document: int = 0) -> int | None:
+        """The line of the key ``dotted_key`` (any value: a scalar, a mapping, a list) in
+        provider document number ``document``; None when absent."""
+        if self._data is None:
+            return None
+        _, documents = _load(self.path, self._data)
+        indexes = _rsip_documents(self.path, documents)
+        if not 0 <= document < len(indexes):
+            return None
+        _, values_node, _, _ = _values_node(self.path, documents[indexes[document]])
+        parts = tuple(dotted_key.split("."))
+        steps = _walk(values_node, parts) if values_node is not None else []
+        return line_of(steps[-1][0]) if steps and len(steps) == len(parts) else None
 
 
 def read_input(path: str, data: bytes) -> TenantInput:
@@ -174,6 +201,10 @@ def read_input(path: str, data: bytes) -> TenantInput:
     values: dict[str, Any] = {}
     if values_node is not None:
         values = _construct(path, values_node)
+    others = []
+    for extra in _rsip_documents(path, documents)[1:]:
+        _, other_node, _, _ = _values_node(path, documents[extra])
+        others.append(_construct(path, other_node) if other_node is not None else {})
     image = values.get("image")
     if "image" in values and not isinstance(image, str):
         found = mapping_get(values_node, "image") if values_node is not None else None
@@ -194,8 +225,16 @@ def read_input(path: str, data: bytes) -> TenantInput:
         values=values,
         warnings=(*warnings, *form_warnings),
         values_line=values_line,
+        others=tuple(others),
         _data=data,
     )
+
+
+def provider_lines(path: str, data: bytes) -> tuple[int, ...]:
+    """The lines where a ResourceSetInputProvider document starts in any YAML file (a tenant's
+    input.yaml or not); raises :class:`InputError` when the file cannot be read."""
+    _, documents = _load(path, data)
+    return tuple(line_of(documents[i]) for i in _rsip_documents(path, documents))
 
 
 @lru_cache(maxsize=2048)
@@ -271,7 +310,7 @@ def _edit(
 def _load(path: str, data: bytes) -> tuple[_Text, list[Node]]:
     try:
         text, bom = decode_utf8(data, MAX_INPUT_BYTES)
-        documents = compose_documents(text)
+        documents = compose_documents(text, merge_keys=False)
     except YamlProblem as exc:
         raise InputError(path, exc.line, exc.message) from None
     return _Text(data, text, bom, text.isascii()), documents
@@ -284,13 +323,19 @@ def _construct(path: str, node: Node) -> Any:
         raise InputError(path, exc.line, exc.message) from None
 
 
-def _rsip_document(path: str, documents: list[Node]) -> tuple[int, list[str]]:
-    """The index of the ResourceSetInputProvider document, and a warning if there are several."""
-    found = [
+def _rsip_documents(path: str, documents: list[Node]) -> list[int]:
+    """The indexes of the ResourceSetInputProvider documents, in file order."""
+    return [
         i
         for i, doc in enumerate(documents)
         if (kind := mapping_get(doc, "kind")) is not None and kind[1].value == RSIP_KIND
     ]
+
+
+def _rsip_document(path: str, documents: list[Node]) -> tuple[int, list[str]]:
+    """The index of the first ResourceSetInputProvider document, and a warning if there are
+    several."""
+    found = _rsip_documents(path, documents)
     if not found:
         raise InputError(
             path,
@@ -303,7 +348,7 @@ def _rsip_document(path: str, documents: list[Node]) -> tuple[int, list[str]]:
         lines = ", ".join(str(line_of(documents[i])) for i in found)
         warnings.append(
             f"the file holds {len(found)} {RSIP_KIND} documents (lines {lines}); "
-            "the bot reads and changes only the first"
+            "lineage judges them all, but the bot changes only the first"
         )
     return found[0], warnings
 

@@ -32,8 +32,11 @@ from bot.fleet.yamlsafe import (
 
 __all__ = [
     "DEFAULT_POLICY",
+    "MAX_APPROVALS",
     "MAX_POLICY_BYTES",
+    "MAX_SOAK",
     "POLICY_PATH",
+    "UNGATABLE",
     "ApprovalRule",
     "Environment",
     "Freeze",
@@ -41,6 +44,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Window",
+    "glob_regex",
     "parse_policy",
 ]
 
@@ -57,8 +61,17 @@ _TOP_KEYS = (
     "secretName",
     "secretIsolation",
     "prereleases",
+    "ungated",
     "overrides",
 )
+#: Bounds on every number and list of the file: a policy is read on every event, so a value
+#: such as ``count: 1000000000`` must be refused, not worked through.
+MAX_APPROVALS = 50  # approvals one environment may require, all teams together
+MAX_SOAK = timedelta(days=365)
+MAX_ENVIRONMENTS = 50
+MAX_LIST = 200  # entries of clusters, promoteKeys, ungated
+MAX_PATTERN = 256  # characters of one glob or key
+_GLOB_CHARS_RE = re.compile(r"[^\\\[\]{}!]+")
 _ENV_KEYS = (
     "name",
     "from",
@@ -180,15 +193,29 @@ class Policy:
     secret_name: str = "{appName}-secrets"
     secret_isolation: bool = True
     prereleases: bool = False
+    #: Globs of paths outside ``clusters/`` and ``.github/`` that need no gate (docs); every
+    #: other path outside ``clusters/`` is judged by the rules of every gated environment.
+    ungated: tuple[str, ...] = ()
     overrides: Overrides = Overrides()
     _by_name: dict[str, Environment] = field(
         default_factory=dict, init=False, repr=False, compare=False
+    )
+    _ungated_res: list[re.Pattern[str]] = field(
+        default_factory=list, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
         if not self.environments:
             raise ValueError("a policy needs at least one environment")
         self._by_name.update((env.name, env) for env in self.environments)
+        self._ungated_res.extend(glob_regex(pattern) for pattern in self.ungated)
+
+    def is_ungated(self, path: str) -> bool:
+        """True when ``path`` needs no gate: outside ``clusters/`` and ``.github/``, and
+        matched by an ``ungated`` glob."""
+        if path.startswith(UNGATABLE):
+            return False
+        return any(r.fullmatch(path) for r in self._ungated_res)
 
     def environment(self, name: str) -> Environment | None:
         """The environment called ``name``, or None."""
@@ -213,6 +240,45 @@ DEFAULT_POLICY = Policy(
         ),
     ),
 )
+
+
+#: Path prefixes ``ungated`` never applies to: the clusters (gated by their environments) and
+#: the policy's own directory.
+UNGATABLE = ("clusters/", ".github/")
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """The paths a glob of ``ungated`` matches, as a regular expression.
+
+    Like ``.gitignore``: a pattern without ``/`` matches a file name in any directory
+    (``*.md``); with ``/`` it matches from the repository root (``docs/*.md``). ``*`` and
+    ``?`` stay inside one directory, ``**`` spans any number of them (``docs/**``), and a
+    trailing ``/`` means everything below (``docs/`` is ``docs/**``).
+    """
+    if pattern.endswith("/"):
+        pattern += "**"
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    body = "".join(out)
+    if "/" not in pattern:
+        body = "(?:[^/]+/)*" + body
+    return re.compile(body, re.DOTALL)
 
 
 def parse_policy(data: bytes | str | None, path: str = POLICY_PATH) -> Policy:
@@ -270,6 +336,7 @@ class _Parser:
             prereleases=self.boolean(
                 items.get("prereleases"), "prereleases", DEFAULT_POLICY.prereleases
             ),
+            ungated=self.ungated(items["ungated"]) if "ungated" in items else (),
             overrides=(
                 self.overrides(items["overrides"])
                 if "overrides" in items
@@ -295,6 +362,12 @@ class _Parser:
         if not isinstance(node, SequenceNode) or not node.value:
             raise self.fail(
                 node, "environments must be a non-empty list, e.g. [{name: dev}, {name: prod}]"
+            )
+        if len(node.value) > MAX_ENVIRONMENTS:
+            raise self.fail(
+                node.value[MAX_ENVIRONMENTS],
+                f"environments lists {len(node.value)} entries; at most {MAX_ENVIRONMENTS} "
+                "are allowed",
             )
         seen: dict[str, Node] = {}
         raw: list[tuple[str, dict[str, Node]]] = []
@@ -402,6 +475,13 @@ class _Parser:
                     items["team"], f"team {team!r} is listed twice; give it one entry with a count"
                 )
             rules.append(ApprovalRule(team, count))
+            total = sum(rule.count for rule in rules)
+            if total > MAX_APPROVALS:
+                raise self.fail(
+                    items.get("count", entry),
+                    f"these approvals add up to {total}; one environment may require at most "
+                    f"{MAX_APPROVALS}",
+                )
         return tuple(rules)
 
     # --- the change calendar: windows, freezes, overrides ---------------------------------------
@@ -561,9 +641,11 @@ class _Parser:
 
     def count(self, node: Node) -> int:
         value = self.value(node)
-        if type(value) is not int or value < 1:
+        if type(value) is not int or not 1 <= value <= MAX_APPROVALS:
             raise self.fail(
-                node, f"count is {_show(node)}; it must be a whole number of at least 1"
+                node,
+                f"count is {_show(node)}; it must be a whole number of at least 1 and at most "
+                f"{MAX_APPROVALS}",
             )
         return value
 
@@ -575,8 +657,14 @@ class _Parser:
                 node,
                 f"minSoak is {_show(node)}; write a duration such as '30m', '24h', '1h30m' or '2d'",
             )
+        limit = f"minSoak is {_show(node)}; it can be at most {MAX_SOAK.days}d"
+        if any(g is not None and len(g) > 9 for g in match.groups()):
+            raise self.fail(node, limit)
         days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+        if total > MAX_SOAK.total_seconds():
+            raise self.fail(node, limit)
+        return timedelta(seconds=total)
 
     def promote_keys(self, node: Node) -> tuple[str, ...]:
         keys = self.string_list(node, "promoteKeys", "e.g. [image, app.version]")
@@ -589,10 +677,40 @@ class _Parser:
             raise self.fail(node, "promoteKeys lists a key twice; list each key once")
         return keys
 
+    def ungated(self, node: Node) -> tuple[str, ...]:
+        patterns = self.string_list(node, "ungated", 'e.g. ["docs/**", "*.md"]')
+        for item, pattern in zip(node.value, patterns, strict=True):
+            if pattern.startswith("/"):
+                raise self.fail(item, f"ungated has {pattern!r}; write paths without a leading '/'")
+            if not _GLOB_CHARS_RE.fullmatch(pattern) or "//" in pattern:
+                raise self.fail(
+                    item,
+                    f"ungated has {pattern!r}; use paths with *, ** and ? only "
+                    "(no [ ] { } ! or backslash)",
+                )
+            if pattern.startswith(UNGATABLE) or pattern in ("clusters", ".github"):
+                raise self.fail(
+                    item,
+                    f"ungated has {pattern!r}, but clusters/ and .github/ are always gated "
+                    "(by their environments, and as the policy); remove it",
+                )
+        return patterns
+
     def string_list(self, node: Node, key: str, example: str) -> tuple[str, ...]:
         if not isinstance(node, SequenceNode) or not node.value:
             raise self.fail(node, f"{key} must be a non-empty list of strings, {example}")
-        return tuple(self.string(item, key) for item in node.value)
+        if len(node.value) > MAX_LIST:
+            raise self.fail(
+                node.value[MAX_LIST],
+                f"{key} lists {len(node.value)} entries; at most {MAX_LIST} are allowed",
+            )
+        values = tuple(self.string(item, key) for item in node.value)
+        for item, value in zip(node.value, values, strict=True):
+            if len(value) > MAX_PATTERN:
+                raise self.fail(
+                    item, f"{key} has an entry of {len(value)} characters; at most {MAX_PATTERN}"
+                )
+        return values
 
     def string(self, node: Node, key: str) -> str:
         value = self.value(node)
@@ -654,7 +772,10 @@ def _is_null(node: Node) -> bool:
 
 def _show(node: Node) -> str:
     if isinstance(node, ScalarNode):
-        return repr(node.value) if node.style else str(node.value) or "empty"
+        value = str(node.value)
+        if len(value) > 40:
+            value = value[:20] + "…" + value[-10:]
+        return repr(value) if node.style else value or "empty"
     return "a list" if isinstance(node, SequenceNode) else "a mapping"
 
 

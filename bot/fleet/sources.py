@@ -9,7 +9,7 @@ proposed where the tag is what Flux actually follows. Editing is byte-preserving
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.fleet.inputs import InputError, edit_scalars
@@ -64,6 +64,16 @@ class SourceRef:
     url: str
     tag: str | None
     pinned_by: PinnedBy
+    ref: str | None = None  # the value of the ref Flux follows (the ``pinned_by`` key)
+    line: int | None = field(default=None, compare=False)  # where the document starts
+
+    @property
+    def pin(self) -> str:
+        """What the source follows, in words: ``tag v1.2.0``, ``branch main``, ``the default
+        branch``."""
+        if self.pinned_by == "none":
+            return "the default branch" if self.kind == "GitRepository" else "the latest tag"
+        return f"{self.pinned_by} {self.ref}"
 
     @property
     def id(self) -> str:
@@ -131,7 +141,7 @@ def repo_of_url(url: str) -> tuple[str, str, str] | None:
 def _documents(path: str, data: bytes) -> list[Node]:
     try:
         text, _ = decode_utf8(data, MAX_SOURCE_BYTES)
-        return compose_documents(text)
+        return compose_documents(text, merge_keys=False)
     except YamlProblem as exc:
         raise InputError(path, exc.line, exc.message) from None
 
@@ -176,7 +186,7 @@ def _source(path: str, cluster: str, doc: Node, kind: SourceKind) -> SourceRef:
     if not name or not url:
         missing = "metadata.name" if not name else "spec.url"
         raise InputError(path, line_of(doc), f"this {kind} has no {missing}")
-    pinned_by, tag = _pin(
+    pinned_by, tag, value = _pin(
         kind, {key: _scalar(path, doc, ("spec", "ref", key)) for key in _REF_KEYS}
     )
     return SourceRef(
@@ -188,20 +198,25 @@ def _source(path: str, cluster: str, doc: Node, kind: SourceKind) -> SourceRef:
         url=url,
         tag=tag,
         pinned_by=pinned_by,
+        ref=value,
+        line=line_of(doc),
     )
 
 
-def _pin(kind: SourceKind, ref: dict[str, str | None]) -> tuple[PinnedBy, str | None]:
-    """Which ref Flux follows (its precedence order), and the tag when a tag is written."""
+def _pin(kind: SourceKind, ref: dict[str, str | None]) -> tuple[PinnedBy, str | None, str | None]:
+    """Which ref Flux follows (its precedence order), the tag when a tag is written, and the
+    value of the ref followed."""
     if kind == "OCIRepository":
         order: tuple[PinnedBy, ...] = ("digest", "semver", "tag")
     elif ref["commit"]:
-        return "commit", ref["tag"]
+        return "commit", ref["tag"], ref["commit"]
     elif ref["name"]:
         git_ref = ref["name"]
         if git_ref.startswith(_TAG_NAME_PREFIX):
-            return "tag", git_ref[len(_TAG_NAME_PREFIX) :]
-        return "branch", ref["tag"]
+            tag = git_ref[len(_TAG_NAME_PREFIX) :]
+            return "tag", tag, tag
+        return "branch", ref["tag"], git_ref
     else:
         order = ("semver", "tag", "branch")
-    return next((key for key in order if ref[key]), "none"), ref["tag"]
+    pinned: PinnedBy = next((key for key in order if ref[key]), "none")
+    return pinned, ref["tag"], ref[pinned] if pinned != "none" else None

@@ -101,12 +101,18 @@ def line_of(node: Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def compose_documents(text: str) -> list[Node]:
-    """Parse ``text`` into one root node per document, within the depth and alias limits."""
+def compose_documents(text: str, *, merge_keys: bool = True) -> list[Node]:
+    """Parse ``text`` into one root node per document, within the depth and alias limits.
+
+    A key written twice in one mapping is an error wherever it is: which of the two a cluster
+    sees depends on the tool that reads the file, so the bot could judge the one that does not
+    apply. With ``merge_keys=False`` a ``<<`` merge key is refused too (readers that walk the
+    nodes by key would not see what a merge brings in).
+    """
     yaml = _YAML(typ="safe", pure=True)
     yaml.Scanner = _Scanner
     try:
-        return _Composer().run(yaml.parse(text))
+        return _Composer(merge_keys=merge_keys).run(yaml.parse(text))
     except MarkedYAMLError as exc:
         raise _syntax_problem(exc) from None
     except YAMLError as exc:
@@ -177,9 +183,11 @@ class _Scanner(Scanner):
 class _Composer:
     """Events -> nodes without recursion, counting depth and alias expansion as it goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, merge_keys: bool = True) -> None:
+        self.merge_keys = merge_keys
         self.documents: list[Node] = []
-        self.stack: list[list[Any]] = []  # [collection node, pending mapping key or None]
+        # [collection node, pending mapping key or None, {key: line} of a mapping's keys]
+        self.stack: list[list[Any]] = []
         self.anchors: dict[str, Node] = {}
         self.sizes: dict[str, int] = {}  # anchor -> expanded size of its node
         self.open_anchors: dict[str, int] = {}  # anchor -> expanded count when it opened
@@ -246,7 +254,7 @@ class _Composer:
         if event.anchor is not None:
             self.anchors[event.anchor] = node
             self.open_anchors[event.anchor] = self.expanded - 1
-        self.stack.append([node, None])
+        self.stack.append([node, None, {}])
 
     def _end(self, event: SequenceEndEvent | MappingEndEvent) -> None:
         node = self.stack.pop()[0]
@@ -281,10 +289,32 @@ class _Composer:
         if isinstance(parent, SequenceNode):
             parent.value.append(node)
         elif top[1] is None:
+            self._key(node, top[2])
             top[1] = node
         else:
             parent.value.append((top[1], node))
             top[1] = None
+
+    def _key(self, key: Node, seen: dict[tuple[str, str], int]) -> None:
+        """Refuse a scalar key the mapping already has (and ``<<`` when merges are off)."""
+        if not isinstance(key, ScalarNode):
+            return
+        line = int(key.start_mark.line) + 1
+        if key.value == "<<" and not self.merge_keys and not key.style:
+            raise YamlProblem(
+                "a merge key (<<) is not supported in this file: write the values out, so "
+                "that what the bot reads is what the cluster gets",
+                line,
+            )
+        identity = (str(key.tag), key.value)
+        first = seen.get(identity)
+        if first is not None:
+            raise YamlProblem(
+                f"duplicate key {key.value!r}: it appears twice in one mapping (lines {first} "
+                f"and {line}); which one a cluster sees depends on the tool, so keep one",
+                line,
+            )
+        seen[identity] = line
 
 
 class FileProblem(ValueError):

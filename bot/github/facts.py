@@ -148,6 +148,13 @@ class RepoFacts:
         assert isinstance(hit, TenantInput | InputError)
         return hit
 
+    async def parsed_blob(
+        self, key: tuple[str, ...], sha: str, parse: Callable[[bytes], object]
+    ) -> object:
+        """``parse(blob)`` remembered by ``key`` (which must name the SHA) for the life of the
+        process; a :class:`FileProblem` is the result, not raised."""
+        return await self._parsed(key, sha, parse)
+
     async def _parsed(
         self, key: tuple[str, ...], sha: str, parse: Callable[[bytes], object]
     ) -> object:
@@ -245,17 +252,27 @@ class RepoFacts:
             cached: str | None = derived[key]
             return cached
         value: str | None
-        try:
-            data = await self.ctx.gateway.get(
-                f"/repos/{self.repo}/contents/{quote(path)}?ref={commit}"
-            )
-        except gidgethub.BadRequest as exc:
-            if exc.status_code != 404:
-                raise
-            value = None
+        # The file's blob at that commit is remembered apart from what was extracted from it:
+        # another value of the same file (a second promoteKeys entry) then costs no call.
+        blob_key = ("blob-at", self.repo, path, commit)
+        known = derived.get(blob_key)
+        if isinstance(known, str):
+            content: bytes | None = await self.ctx.gateway.blob(self.repo, known)
+        elif blob_key in derived:
+            content = None  # absent at that commit (or not a file)
         else:
-            content = await self._content_of(data)
-            value = extract(path, content) if content is not None else None
+            try:
+                data = await self.ctx.gateway.get(
+                    f"/repos/{self.repo}/contents/{quote(path)}?ref={commit}"
+                )
+            except gidgethub.BadRequest as exc:
+                if exc.status_code != 404:
+                    raise
+                data = None
+            content = await self._content_of(data) if data is not None else None
+            sha = data.get("sha") if isinstance(data, dict) and content is not None else None
+            derived[blob_key] = sha if isinstance(sha, str) else None
+        value = extract(path, content) if content is not None else None
         derived[key] = value
         return value
 

@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -55,11 +55,18 @@ class GatewayError(Exception):
 
 @dataclass(frozen=True)
 class RepoTree:
-    """A commit's files: path -> blob SHA (regular files and symlinks; no submodules)."""
+    """A commit's files: path -> blob SHA (regular files and symlinks; no submodules).
+
+    ``links`` names the symlinks among them (path -> blob SHA, whose content is the target),
+    ``submodules`` the gitlinks (path -> commit SHA in another repository): both are rare, and
+    the gate must know them, as a link makes one path show another's content.
+    """
 
     commit_sha: str
     tree_sha: str
     blobs: Mapping[str, str]
+    links: Mapping[str, str] = field(default_factory=dict)
+    submodules: Mapping[str, str] = field(default_factory=dict)
 
     def paths(self) -> Iterable[str]:
         return self.blobs.keys()
@@ -237,10 +244,12 @@ class Gateway:
         if root is None:
             root = await self._root_of(repo, commit_sha, read)
         while True:
-            blobs, missing = self._flatten(root, read)
+            blobs, missing, special = self._flatten(root, read)
             if not missing:
                 self.objects.last_read[repo] = commit_sha
-                return RepoTree(commit_sha=commit_sha, tree_sha=root, blobs=blobs)
+                links = {p: sha for p, (mode, sha) in special.items() if mode == LINK_MODE}
+                modules = {p: sha for p, (mode, sha) in special.items() if mode != LINK_MODE}
+                return RepoTree(commit_sha, root, blobs, links, modules)
             await map_bounded(lambda item: self._read_dir(repo, item[0], item[1], read), missing)
 
     async def _root_by_compare(self, repo: str, commit_sha: str) -> str | None:
@@ -309,12 +318,16 @@ class Gateway:
         level = await self.client.getitem(f"/repos/{repo}/git/trees/{sha}")
         self._remember_level(repo, sha, level, read)
 
-    def _flatten(self, root: str, read: Levels) -> tuple[dict[str, str], list[tuple[str, str]]]:
-        """Blob SHAs by path under ``root`` as far as levels are known (in git's order), and
-        ``(path, sha)`` of each directory whose level is not."""
+    def _flatten(
+        self, root: str, read: Levels
+    ) -> tuple[dict[str, str], list[tuple[str, str]], dict[str, tuple[str, str]]]:
+        """Blob SHAs by path under ``root`` as far as levels are known (in git's order),
+        ``(path, sha)`` of each directory whose level is not, and ``path -> (mode, sha)`` of
+        every symlink and submodule."""
         trees = self.objects.trees
         blobs: dict[str, str] = {}
         missing: dict[str, str] = {}
+        special: dict[str, tuple[str, str]] = {}
 
         def walk(prefix: str, sha: str) -> None:
             level = read.get(sha)
@@ -323,14 +336,18 @@ class Gateway:
             if level is None:
                 missing.setdefault(sha, prefix[:-1])
                 return
-            for name, _mode, kind, entry in level:
+            for name, mode, kind, entry in level:
                 if kind == "blob":
                     blobs[prefix + name] = entry
+                    if mode == LINK_MODE:
+                        special[prefix + name] = (mode, entry)
                 elif kind == "tree":
                     walk(f"{prefix}{name}/", entry)
+                else:  # a submodule ("commit")
+                    special[prefix + name] = (mode, entry)
 
         walk("", root)
-        return blobs, [(path, sha) for sha, path in missing.items()]
+        return blobs, [(path, sha) for sha, path in missing.items()], special
 
     def _remember_recursive(
         self, root: str, raw: Sequence[Mapping[str, Any]], read: Levels
@@ -487,6 +504,14 @@ class Gateway:
                 self.objects.blobs[git_blob_sha(content)] = content
 
     # --- commits and statuses ---------------------------------------------------------------
+
+    async def merge_base(self, repo: str, base: str, head: str) -> str:
+        """The commit a pull request's changes are counted from (``base...head``)."""
+        data = await self.client.getitem(f"/repos/{repo}/compare/{base}...{head}?per_page=1")
+        merge_base = (data.get("merge_base_commit") or {}).get("sha")
+        if not isinstance(merge_base, str):
+            raise GatewayError(f"GitHub named no merge base of {base[:7]} and {head[:7]}")
+        return merge_base
 
     async def path_history(
         self, repo: str, path: str, *, sha: str, limit: int = 300
@@ -710,6 +735,7 @@ class Gateway:
 
 FILE_MODE = "100644"
 TREE_MODE = "040000"
+LINK_MODE = "120000"
 
 
 def _entry(name: str, raw: Mapping[str, Any]) -> Entry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,10 +21,11 @@ from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github import discovery
 from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, WINDOW, DesiredCheck, publish
 from bot.github.context import Context
-from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
+from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import appchanges, window
 from bot.handlers.fleetcheck import fleet_check
 from bot.handlers.payload import field as pfield
+from bot.handlers.visibility import see_pull
 from bot.rules import sources
 from bot.rules.approvals import (
     ApprovalFacts,
@@ -33,7 +34,7 @@ from bot.rules.approvals import (
     combine_approvals,
     evaluate_approvals,
 )
-from bot.rules.gate import FileChange, InputChange, Scope, file_changes, scope_of
+from bot.rules.gate import FileChange, InputChange, Scope, file_changes
 from bot.rules.lineage import (
     Change,
     Deployment,
@@ -46,6 +47,7 @@ from bot.rules.lineage import (
     image_matcher,
     status_commits_needed,
 )
+from bot.rules.tracing import traced_value, value_changes, value_extractor
 from bot.texts import markers
 from bot.texts.summaries import (
     Annotation,
@@ -162,11 +164,7 @@ async def scope_for(ctx: Context, facts: RepoFacts, pr: dict[str, Any]) -> Scope
         policy = await facts.policy(base_head)
     except (NotAFleetRepo, PolicyError):
         return None
-    files = await pull_files(
-        ctx, facts.repo, pfield(pr, "number", int), pfield(pr, "head.sha", str), base_head
-    )
-    fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in files])
-    return scope_of(files, fleet, policy)
+    return (await see_pull(ctx, facts, pr, policy, base_head)).scope
 
 
 async def gate_pull(
@@ -182,7 +180,6 @@ async def gate_pull(
     repo = facts.repo
     if not await discovery.is_fleet_repo(ctx, repo, facts.known_default_branch):
         return None
-    number = pfield(pr, "number", int)
     head_sha = pfield(pr, "head.sha", str)
     base_ref = pfield(pr, "base.ref", str)
     base_head = await facts.head(base_ref)
@@ -195,18 +192,21 @@ async def gate_pull(
         return GateOutcome(
             head_sha, None, "failure", "failure", "failure", "failure", notes=[str(exc)]
         )
-    files = await pull_files(ctx, repo, number, head_sha, base_head)
-    fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in files])
-    scope = scope_of(files, fleet, policy)
-    outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet)
+    seen = await see_pull(ctx, facts, pr, policy, base_head)
+    files, fleet, scope = seen.files, seen.fleet, seen.scope
+    outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet, notes=list(seen.notes))
     desired: list[DesiredCheck] = []
     if "lineage" in parts:
-        check = await lineage_check(ctx, facts, policy, fleet, scope, files, base_head)
+        check = await lineage_check(
+            ctx, facts, policy, fleet, scope, files, base_head, notes=seen.notes
+        )
         check = await window.with_overrides(ctx, facts, policy, pr, "lineage", check)
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
-        check = await approvals_check(ctx, facts, policy, scope, pr, outcome=outcome)
+        check = await approvals_check(
+            ctx, facts, policy, scope, pr, outcome=outcome, notes=seen.notes
+        )
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
     if "fleet" in parts:
@@ -263,26 +263,30 @@ async def lineage_check(
     scope: Scope,
     files: Sequence[FileChange],
     base_head: str,
+    *,
+    notes: Sequence[str] = (),
 ) -> DesiredCheck:
+    """``promotion/lineage``: every traced value of every environment with an upstream ran
+    there first; fails on any blind spot, as nothing can vouch for what was not judged."""
+    spots = scope.blind_spots
     envs = [
         policy.environment(name)
         for name in scope.environments
         if (e := policy.environment(name)) is not None and e.upstream is not None
     ]
     traced = [e for e in envs if e is not None]
-    if not traced:
-        return DesiredCheck(LINEAGE, "success", render_not_gated(no_lineage_reason(scope)))
+    if not traced and not spots:
+        reason = no_lineage_reason(scope)
+        return DesiredCheck(LINEAGE, "success", render_not_gated(reason, notes=notes))
     default_head = await facts.head()
-    notes: list[str] = []
-    broken: list[Annotation] = []
     images: dict[str, list[Change]] = {}
     for item in scope.inputs:
         env_name = item.environment
         if env_name is None or env_name not in {e.name for e in traced}:
             continue
-        change = await input_change(facts, item, base_head, notes, broken)
-        if change is not None:
-            images.setdefault(env_name, []).append(change)
+        images.setdefault(env_name, []).extend(
+            await value_changes_of(facts, item, base_head, policy.promote_keys)
+        )
     reports = await lineage_reports(
         ctx,
         facts,
@@ -295,26 +299,18 @@ async def lineage_check(
         now=datetime.now(UTC),
     )
     repo_url = f"{ctx.settings.github_url}/{facts.repo}"
-    if not reports and not broken:
+    if not reports and not spots:
         reason = (
-            "No image or blueprint version changed in "
+            "No traced value or blueprint version changed in "
             + ", ".join(e.name for e in traced)
             + ": nothing to trace."
         )
-        return DesiredCheck(LINEAGE, "success", render_not_gated(reason))
-    output = render_lineage(reports, repo_url=repo_url, notes=notes)
-    section = await appchanges.lineage_section(ctx, facts, fleet, policy, images, default_head)
+        return DesiredCheck(LINEAGE, "success", render_not_gated(reason, notes=notes))
+    output = render_lineage(reports, repo_url=repo_url, notes=notes, blind_spots=spots)
+    moved = {env: [c for c in cs if c.key == "image"] for env, cs in images.items()}
+    section = await appchanges.lineage_section(ctx, facts, fleet, policy, moved, default_head)
     output = appchanges.with_section(output, section)
-    if broken:
-        output = CheckOutput(
-            title=output.title
-            if reports and not all(r.ok for r in reports)
-            else f"{len(broken)} input file(s) cannot be read",
-            summary=output.summary,
-            text=output.text,
-            annotations=output.annotations + tuple(broken),
-        )
-    ok = all(r.ok for r in reports) and not broken
+    ok = all(r.ok for r in reports) and not spots
     return DesiredCheck(LINEAGE, "success" if ok else "failure", output)
 
 
@@ -326,6 +322,29 @@ def no_lineage_reason(scope: Scope) -> str:
         + ", ".join(scope.environments)
         + " only): nothing to trace."
     )
+
+
+async def value_changes_of(
+    facts: RepoFacts, item: InputChange, base_head: str, keys: Sequence[str]
+) -> list[Change]:
+    """The traced values (every ``promoteKeys`` entry of every provider document) a changed
+    input moves. A file that cannot be read, or a value that cannot be traced, moves nothing
+    here: :func:`bot.handlers.visibility.see_pull` made it a blind spot already."""
+    old_input = await facts.tenant_input(base_head, item.path)
+    old = old_input if isinstance(old_input, TenantInput) else None
+    if item.status == "removed" or item.sha is None:
+        if old is None:
+            return []
+        return [
+            Change(item.cluster, item.tenant, item.path, None, old.image, None)
+        ]  # a removal needs no lineage; one row says so
+    new = await facts.input_by_blob(item.path, item.sha)
+    if isinstance(new, InputError):
+        return []
+    changes, _ = value_changes(
+        item.cluster, item.tenant, item.path, old, new, keys, added=item.status == "added"
+    )
+    return changes
 
 
 async def input_change(
@@ -378,20 +397,23 @@ async def lineage_reports(
     default branch's head and the time now; the audit uses a merge's parent and its time."""
     reports: list[LineageReport] = []
     for env in envs:
-        mine = images.get(env.name, ())
-        if mine:
+        by_key: dict[str, list[Change]] = {}
+        for change in images.get(env.name, ()):
+            by_key.setdefault(change.key, []).append(change)
+        for key, mine in sorted(by_key.items(), key=lambda item: item[0] != "image"):
+            matcher = image_matcher if key == "image" else exact_matcher
             # First the history of the few upstream clusters that run the value now: that is
             # where evidence usually is, and a large fleet has hundreds of upstream clusters.
             # Only when that does not settle it is every upstream cluster's history read.
             narrow = env.upstream_clusters == "any"
             upstream = await upstream_histories(
-                facts, fleet, env, mine, history_head, narrow=narrow
+                facts, fleet, env, mine, history_head, narrow=narrow, key=key
             )
-            report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
+            report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
             if narrow and not report.ok:
-                upstream = await upstream_histories(facts, fleet, env, mine, history_head)
-                report = await judge_lineage(ctx, facts, env, mine, upstream, image_matcher, now)
-            reports.append(report)
+                upstream = await upstream_histories(facts, fleet, env, mine, history_head, key=key)
+                report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
+            reports.append(replace(report, key=key))
         blueprints = await source_changes(facts, fleet, env, files, base_head)
         if blueprints:
             upstream = await source_histories(facts, fleet, env, blueprints, history_head)
@@ -511,11 +533,15 @@ async def upstream_histories(
     default_head: str,
     *,
     narrow: bool = False,
+    key: str = "image",
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
-    """Each changed tenant's history in every upstream cluster that has it. ``narrow`` reads
-    the history only of a few clusters that run a wanted value now; the others appear with
-    their current value and no history (enough for ``upstreamClusters: any``)."""
+    """Each changed tenant's history of its ``key`` value in every upstream cluster that has
+    it. ``narrow`` reads the history only of a few clusters that run a wanted value now; the
+    others appear with their current value and no history (enough for ``upstreamClusters:
+    any``)."""
     assert env.upstream is not None
+    extract = value_extractor(key)
+    matcher = image_matcher if key == "image" else exact_matcher
     upstream_clusters = fleet.clusters_of(env.upstream)
     by_tenant: dict[str, list[UpstreamHistory]] = {}
     result: dict[tuple[str, str], list[UpstreamHistory]] = {}
@@ -528,8 +554,8 @@ async def upstream_histories(
                 path = fleet.input_path(cluster, change.item)
                 if path is not None:
                     current = await facts.tenant_input(default_head, path)
-                    now = current.image if isinstance(current, TenantInput) else None
-                    runs_it = now is not None and any(image_matcher(w, now) for w in wanted)
+                    now = current_value(current, key)
+                    runs_it = now is not None and any(matcher(w, now) for w in wanted)
                     if narrow and (not runs_it or picked >= NARROW_CLUSTERS):
                         jobs.append(_known(cluster, change.item, now))
                         continue
@@ -542,14 +568,21 @@ async def upstream_histories(
                             path,
                             default_head,
                             wanted,
-                            image_of,
-                            image_matcher,
+                            extract,
+                            matcher,
                             now,
                         )
                     )
             by_tenant[change.item] = list(await asyncio.gather(*jobs))
         result[(change.cluster, change.item)] = by_tenant[change.item]
     return result
+
+
+def current_value(current: TenantInput | InputError | None, key: str) -> str | None:
+    """A tenant's ``key`` value now, as lineage compares it (None: absent or unreadable)."""
+    if not isinstance(current, TenantInput):
+        return None
+    return current.image if key == "image" else traced_value(current.values, key).text
 
 
 async def _known(cluster: str, item: str, now: str | None) -> UpstreamHistory:
@@ -632,6 +665,7 @@ async def approvals_check(
     pr: dict[str, Any],
     *,
     outcome: GateOutcome | None = None,
+    notes: Sequence[str] = (),
 ) -> DesiredCheck:
     envs = [
         e for name in scope.gated if (e := policy.environment(name)) is not None and e.approvals
@@ -642,7 +676,10 @@ async def approvals_check(
             if scope.environments
             else "no environment changed."
         )
-        return DesiredCheck(APPROVALS, "success", render_not_gated(reason))
+        output = render_not_gated(
+            reason, notes=[*scope_notes(scope), *notes], blind_spots=scope.blind_spots
+        )
+        return DesiredCheck(APPROVALS, "success", output)
     repo = facts.repo
     number = pfield(pr, "number", int)
     head_sha = pfield(pr, "head.sha", str)
@@ -654,7 +691,7 @@ async def approvals_check(
     org = facts.owner
     teams = sorted({rule.team for env in envs for rule in env.approvals})
     members = await asyncio.gather(*(ctx.team_members(org, team) for team in teams))
-    notes: list[str] = []
+    notes = list(notes)
     team_members: dict[str, frozenset[str]] = {}
     for team, who in zip(teams, members, strict=True):
         if who is None:
@@ -664,15 +701,7 @@ async def approvals_check(
             )
             who = frozenset()
         team_members[team] = who
-    if scope.touches_policy:
-        notes.append(
-            "This pull request changes `.github/`: the approvals of every gated environment apply."
-        )
-    if scope.unassigned:
-        notes.append(
-            "Files in clusters that belong to no environment (every gate applies): "
-            + ", ".join(f"`{p}`" for p in scope.unassigned[:10])
-        )
+    notes += scope_notes(scope)
     approval_facts = ApprovalFacts(
         head_sha=head_sha,
         reviews=[review_of(r) for r in reviews_raw],
@@ -686,9 +715,37 @@ async def approvals_check(
     state = combine_approvals(verdicts)
     if outcome is not None:
         outcome.approval_verdicts, outcome.approval_facts = tuple(verdicts), approval_facts
-    output = render_approvals(verdicts, org=org, notes=notes)
+    output = render_approvals(verdicts, org=org, notes=notes, blind_spots=scope.blind_spots)
     conclusion = {"success": "success", "failure": "failure"}.get(state)
     return DesiredCheck(APPROVALS, conclusion, output)  # type: ignore[arg-type]
+
+
+def scope_notes(scope: Scope) -> list[str]:
+    """Why every gate applies (or why some files need none), for the approvals summary."""
+    notes: list[str] = []
+    if scope.touches_policy:
+        notes.append(
+            "This pull request changes `.github/`: the approvals of every gated environment apply."
+        )
+    if scope.unassigned:
+        notes.append(
+            "Files in clusters that belong to no environment (every gate applies): "
+            + _paths(scope.unassigned)
+        )
+    if scope.outside:
+        notes.append(
+            "Files outside `clusters/` (every gate applies: the bot cannot tell which clusters "
+            "use them; name paths that need no gate under `ungated` in "
+            f"`{POLICY_PATH}`): " + _paths(scope.outside)
+        )
+    if scope.ungated:
+        notes.append("Files that need no gate (`ungated`): " + _paths(scope.ungated))
+    return notes
+
+
+def _paths(paths: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(f"`{p}`" for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
 async def pull_commits(ctx: Context, repo: str, number: int, head_sha: str) -> list[dict[str, Any]]:

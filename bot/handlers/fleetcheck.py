@@ -112,5 +112,7 @@ async def fleet_check(
         memo[base_key] = before
     after = await cpu.run(consistency_findings, head, policy)
     new_errors, warnings = classify(before, after)
-    output = render_fleet(new_errors, warnings, clusters=clusters)
-    return DesiredCheck(FLEET, "failure" if new_errors else "success", output)
+    output = render_fleet(new_errors, warnings, clusters=clusters, blind_spots=scope.blind_spots)
+    # Consistency is judged on the files seen; a change not seen whole cannot pass.
+    unseen = any(spot.kind == "incomplete" for spot in scope.blind_spots)
+    return DesiredCheck(FLEET, "failure" if new_errors or unseen else "success", output)

@@ -21,6 +21,7 @@ from bot.handlers import automerge
 from bot.handlers.checks import gate_pull
 from bot.rules.bump import is_older
 from bot.rules.gate import FileChange
+from bot.rules.refs import is_valid_branch
 from bot.texts import markers, prtext
 
 
@@ -105,6 +106,11 @@ async def _open(
 ) -> dict[str, Any] | None:
     repo = facts.repo
     branch = proposal.branch
+    if not is_valid_branch(branch):
+        # Checked before anything is written: GitHub would refuse the ref (422) after the
+        # commit was made, and leave that commit behind, reachable from nothing.
+        ctx.log.warning("%s: %r is not a valid branch name; not proposing it", repo, branch)
+        return None
     commit = await ctx.gateway.commit_files(
         repo, parent=head, changes=dict(proposal.changes), message=proposal.message
     )

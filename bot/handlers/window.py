@@ -155,8 +155,9 @@ async def eligible(
 
 def judged_environments(scope: Scope, policy: Policy) -> tuple[str, ...]:
     """The environments whose calendar applies: those the PR changes and those whose gates it
-    takes on; a change to the policy or to clusters no environment claims takes them all."""
-    if scope.touches_policy or scope.unassigned:
+    takes on; a change to the policy, to clusters no environment claims, to gated files outside
+    ``clusters/``, or one the bot cannot see whole takes them all (fail closed)."""
+    if scope.every_gate:
         return tuple(env.name for env in policy.environments)
     touched = {*scope.environments, *scope.gated}
     return tuple(env.name for env in policy.environments if env.name in touched)

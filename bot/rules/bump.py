@@ -15,6 +15,7 @@ from bot.fleet.images import DEFAULT_REGISTRY, ImageRef, ImageRefError, parse_im
 from bot.fleet.inputs import InputError, read_input_cached, set_image
 from bot.fleet.layout import Fleet
 from bot.rules.provenance import BuiltFrom
+from bot.rules.refs import ref_component, safe_slug
 
 
 @dataclass(frozen=True)
@@ -193,12 +194,11 @@ def _decide(ref: ImageRef, image: PublishedImage) -> tuple[str, str]:
 
 def bump_branch(repository: str, tag: str) -> str:
     """Deterministic branch for (image, tag): a redelivered event finds the same branch."""
-    safe = tag if not tag.endswith((".", ".lock")) else f"{tag}-"
-    return f"{bump_prefix(repository)}{safe}"
+    return f"{bump_prefix(repository)}{ref_component(tag)}"
 
 
 def bump_prefix(repository: str) -> str:
     """The branch prefix shared by every bump of one image (used to find older bumps)."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", repository.lower()).strip("-.")
     slug = re.sub(r"\.{2,}", ".", slug)
-    return f"fleet-bot/bump/{slug}/"
+    return f"fleet-bot/bump/{safe_slug(slug, repository)}/"

@@ -3,18 +3,27 @@
 From this the handlers know which rules apply: lineage for changed inputs of environments with
 an upstream, approvals for every gated environment touched, automatic merge only when every
 file lies in clusters of ``autoMerge`` environments.
+
+The gate fails closed. Whatever the bot cannot place or cannot see makes every gate apply at
+once: the policy itself, clusters no environment claims, files outside ``clusters/`` that the
+policy does not name as ``ungated``, and every :class:`BlindSpot` (a change it could not see
+whole, a file it could not read, a value it cannot trace). A blind spot also fails lineage
+(nothing can vouch for what was not seen) and is listed in every check's summary.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 
 POLICY_DIR = ".github/"
+#: How many links deep a change is followed (a link to a link to ...).
+LINK_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -39,19 +48,74 @@ class InputChange:
     sha: str | None
 
 
+BlindKind = Literal["incomplete", "unreadable", "link", "untraceable", "unknown"]
+
+
+@dataclass(frozen=True)
+class BlindSpot:
+    """Part of a change the bot could not see or could not judge, and why.
+
+    One is enough for the gate to fail closed: the PR counts as touching every gated
+    environment, lineage fails, it is never merged automatically, and every check summary
+    lists the blind spots. ``kind``: ``incomplete`` (the change could not be read whole),
+    ``unreadable`` (a file that does not parse), ``link`` (a symlink or submodule),
+    ``untraceable`` (a value lineage has no way to trace), ``unknown`` (anything else).
+    """
+
+    kind: BlindKind
+    reason: str  # a sentence a person can act on
+    path: str | None = None
+    line: int | None = None
+
+
 @dataclass(frozen=True)
 class Scope:
     environments: tuple[str, ...]  # every environment with a changed file, policy order
     gated: tuple[str, ...]  # environments whose rules apply, policy order
     touches_policy: bool  # anything under .github/
     unassigned: tuple[str, ...]  # files in clusters that belong to no environment
-    outside: tuple[str, ...]  # files outside clusters/ and .github/
+    outside: tuple[str, ...]  # files outside clusters/ and .github/ (gated: not ``ungated``)
     inputs: tuple[InputChange, ...]
     auto_merge: bool  # every file inside clusters of autoMerge environments
+    ungated: tuple[str, ...] = ()  # files outside clusters/ the policy names ``ungated``
+    blind_spots: tuple[BlindSpot, ...] = ()
 
     @property
     def needs_gate(self) -> bool:
         return bool(self.gated)
+
+    @property
+    def every_gate(self) -> bool:
+        """True when the rules of every gated environment apply (see the module docstring)."""
+        return bool(self.touches_policy or self.unassigned or self.outside or self.blind_spots)
+
+
+def with_blind_spots(scope: Scope, spots: Iterable[BlindSpot], policy: Policy) -> Scope:
+    """``scope`` with more blind spots: every gate applies and nothing merges by itself."""
+    new = tuple(spot for spot in spots if spot not in scope.blind_spots)
+    if not new:
+        return scope
+    return replace(
+        scope,
+        blind_spots=scope.blind_spots + new,
+        gated=tuple(e.name for e in policy.environments if e.gated),
+        auto_merge=False,
+    )
+
+
+def tree_changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[FileChange, ...]:
+    """The changes from one tree's files (path -> blob SHA) to another's, sorted by path.
+
+    What ``GET /pulls/{n}/files`` would list without its 3,000-file limit, except that a rename
+    is a removal and an addition (each counts in its place, as a rename does).
+    """
+    out = [
+        FileChange(path, "modified" if path in old else "added", sha=sha)
+        for path, sha in new.items()
+        if old.get(path) != sha
+    ]
+    out += [FileChange(path, "removed") for path in old if path not in new]
+    return tuple(sorted(out, key=lambda change: change.path))
 
 
 def file_changes(files: Iterable[Mapping[str, Any]]) -> tuple[FileChange, ...]:
@@ -74,11 +138,17 @@ def file_changes(files: Iterable[Mapping[str, Any]]) -> tuple[FileChange, ...]:
     return tuple(out)
 
 
-def scope_of(changes: Sequence[FileChange], fleet: Fleet, policy: Policy) -> Scope:
+def scope_of(
+    changes: Sequence[FileChange],
+    fleet: Fleet,
+    policy: Policy,
+    blind_spots: Iterable[BlindSpot] = (),
+) -> Scope:
     """Classify a PR's files. A rename counts in both its old and its new place."""
     touched: set[str] = set()
     unassigned: list[str] = []
     outside: list[str] = []
+    ungated: list[str] = []
     inputs: list[InputChange] = []
     touches_policy = False
     auto = True
@@ -93,7 +163,7 @@ def scope_of(changes: Sequence[FileChange], fleet: Fleet, policy: Policy) -> Sco
                 continue
             loc = fleet.locate(path)
             if loc is None:
-                outside.append(path)
+                (ungated if policy.is_ungated(path) else outside).append(path)
                 auto = False
                 continue
             if loc.environment is None:
@@ -119,17 +189,57 @@ def scope_of(changes: Sequence[FileChange], fleet: Fleet, policy: Policy) -> Sco
     order = [e.name for e in policy.environments]
     environments = tuple(n for n in order if n in touched)
     gated_names = {e.name for e in policy.environments if e.gated}
-    if touches_policy or unassigned:
-        # The rules themselves, or clusters no rule covers: every gate applies together.
-        gated = tuple(n for n in order if n in gated_names)
-    else:
-        gated = tuple(n for n in environments if n in gated_names)
-    return Scope(
+    scope = Scope(
         environments=environments,
-        gated=gated,
+        gated=tuple(n for n in environments if n in gated_names),
         touches_policy=touches_policy,
         unassigned=tuple(unassigned),
         outside=tuple(outside),
         inputs=tuple(inputs),
         auto_merge=auto and bool(changes),
+        ungated=tuple(ungated),
     )
+    if scope.every_gate:
+        # The rules themselves, clusters no rule covers, files whose reach the bot cannot
+        # tell (a shared directory prod includes): every gate applies together.
+        scope = replace(scope, gated=tuple(n for n in order if n in gated_names))
+    return with_blind_spots(scope, blind_spots, policy)
+
+
+# --- symlinks -------------------------------------------------------------------------------
+
+
+def link_target(path: str, content: bytes) -> str | None:
+    """The repository path a symlink at ``path`` points to; None outside the repository."""
+    text = content.decode("utf-8", "replace")
+    if not text or text.startswith("/"):
+        return None
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), text))
+    if resolved == ".." or resolved.startswith("../") or resolved == ".":
+        return None
+    return resolved
+
+
+def through_links(
+    changed: Iterable[str], targets: Mapping[str, str | None]
+) -> list[tuple[str, str, str]]:
+    """``(path, link, target)`` for every path where a changed file also shows up, because a
+    symlink (or a chain of them, up to :data:`LINK_DEPTH`) points at it or a directory above."""
+    out: list[tuple[str, str, str]] = []
+    seen = set(changed)
+    frontier = sorted(seen)
+    for _ in range(LINK_DEPTH):
+        found: list[str] = []
+        for path in frontier:
+            for link, target in targets.items():
+                if target is None or not (path == target or path.startswith(target + "/")):
+                    continue
+                shown = link + path[len(target) :]
+                if shown not in seen:
+                    seen.add(shown)
+                    found.append(shown)
+                    out.append((shown, link, target))
+        if not found:
+            break
+        frontier = found
+    return out

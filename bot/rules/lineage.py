@@ -71,6 +71,7 @@ class Change:
     line: int | None  # 1-based line of the value, for annotations
     old: str | None  # None: a new tenant input
     new: str | None  # None: removed
+    key: str = "image"  # which value of the tenant's input (a promoteKeys entry)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class LineageReport:
     upstream_clusters: Literal["any", "all"] = "any"
     min_soak: timedelta | None = None
     require_upstream_status: str | None = None
+    key: str = "image"  # the value traced (a promoteKeys entry; sources: their tag)
 
     @property
     def ok(self) -> bool:
@@ -144,17 +146,21 @@ class LineageReport:
 
 
 def image_matcher(new: str, upstream: str) -> bool:
-    """Same image: same repository (canonical, case-insensitive) and tag, and the same digest when
-    the upstream pinned one. A value that does not parse as an image matches nothing."""
+    """Same image: same repository (canonical, case-insensitive) and tag, and the same digest
+    whenever either value pins one. What runs is the digest: ``app:v1@sha256:e…`` did not run
+    upstream because ``app:v1`` did (the tag may have named another digest there), only where
+    upstream pinned that very digest. A value that does not parse as an image matches nothing."""
     try:
         new_ref, upstream_ref = parse_image(new), parse_image(upstream)
     except ImageRefError:
         return False
     if not same_repository(new_ref, upstream_ref) or new_ref.tag != upstream_ref.tag:
         return False
-    if upstream_ref.digest is None:
+    if new_ref.digest is None and upstream_ref.digest is None:
         return True
-    return new_ref.digest is not None and new_ref.digest.lower() == upstream_ref.digest.lower()
+    if new_ref.digest is None or upstream_ref.digest is None:
+        return False
+    return new_ref.digest.lower() == upstream_ref.digest.lower()
 
 
 def exact_matcher(new: str, upstream: str) -> bool:

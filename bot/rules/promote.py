@@ -18,6 +18,7 @@ from typing import Any
 from bot.fleet.inputs import InputError, TenantInput, set_values
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy
+from bot.rules.refs import ref_component
 
 COMMAND = "/promote"
 USAGE = (
@@ -309,4 +310,4 @@ def promotion_branch(environment: str, tenants: Sequence[str]) -> str:
     names = "+".join(sorted(tenants))
     if len(names) > 80 or not re.fullmatch(r"[A-Za-z0-9._+-]+", names):
         names = hashlib.sha256(names.encode()).hexdigest()[:16]
-    return f"fleet-bot/promote/{environment}/{names}"
+    return f"fleet-bot/promote/{ref_component(environment)}/{ref_component(names)}"

@@ -17,6 +17,7 @@ from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.sources import SOURCE_API_GROUP, SourceRef, read_sources, repo_of_url, set_source_tag
 from bot.rules.bump import is_older
 from bot.rules.promote import PromotionPlan, ValueMove
+from bot.rules.refs import ref_component, safe_slug
 
 PREFIX = "source:"
 YAML = (".yaml", ".yml")
@@ -101,6 +102,11 @@ def collect(fleet: Fleet, files: Mapping[str, bytes]) -> FleetSources:
     return FleetSources(by_key, problems)
 
 
+def is_source_file(data: bytes) -> bool:
+    """Cheap: may ``data`` hold a Flux source (it names the source API group)?"""
+    return _MARK in data
+
+
 def sources_in(path: str, cluster: str, data: bytes | None) -> dict[str, SourceRef]:
     if data is None or _MARK not in data:
         return {}
@@ -108,6 +114,51 @@ def sources_in(path: str, cluster: str, data: bytes | None) -> dict[str, SourceR
         return {s.id: s for s in read_sources(path, cluster, data)}
     except InputError:
         return {}
+
+
+def untraceable_moves(
+    old: Mapping[str, SourceRef], new: Mapping[str, SourceRef], own: tuple[str, str, str] | None
+) -> list[tuple[SourceRef, str]]:
+    """Sources of a changed file that now follow what lineage cannot trace, with why.
+
+    Only a tag names one release that can have run upstream. A source that comes to follow a
+    branch, a commit, a semver range or a digest (which win over a tag in Flux: a ``commit:``
+    written beside ``tag:`` is what Flux checks out), or whose repository changes while it
+    follows one, would move the environment with no promotion at all. A source that points at
+    ``own`` (host, owner, repo: the fleet repository itself, as Flux's own ``flux-system``
+    does) is the gate itself and is left alone.
+    """
+    out: list[tuple[SourceRef, str]] = []
+    for sid, source in sorted(new.items()):
+        if value_of(source) is not None:
+            continue  # a tag: traced like an image
+        before = old.get(sid)
+        if before is not None and (before.pin, before.url) == (source.pin, source.url):
+            continue  # unchanged
+        if own is not None and _points_at(source, own):
+            continue
+        was = f" (was {before.pin})" if before is not None else ""
+        out.append(
+            (
+                source,
+                f"{source.kind} {sid} would follow {source.pin}{was}: only a tag names a "
+                "release that can have run upstream, so lineage cannot vouch for it; pin "
+                "`spec.ref.tag` and promote it",
+            )
+        )
+    return out
+
+
+def _points_at(source: SourceRef, own: tuple[str, str, str]) -> bool:
+    repo = repo_of_url(source.url)
+    if repo is None:
+        return False
+    host, owner, name = repo
+    return (host, owner.lower(), name.lower().removesuffix(".git")) == (
+        own[0].lower(),
+        own[1].lower(),
+        own[2].lower(),
+    )
 
 
 def extractor(source_id: str) -> Callable[[str, bytes], str | None]:
@@ -228,12 +279,12 @@ def plan_source_bumps(
 
 
 def source_branch(source_id: str, tag: str) -> str:
-    return f"{source_prefix(source_id)}{tag}"
+    return f"{source_prefix(source_id)}{ref_component(tag)}"
 
 
 def source_prefix(source_id: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source_id.replace("/", "-")).strip("-.")
-    return f"fleet-bot/bump/source-{slug}/"
+    return f"fleet-bot/bump/{safe_slug(f'source-{slug}', f'source-{source_id}')}/"
 
 
 # --- promotion -------------------------------------------------------------------------------

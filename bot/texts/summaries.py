@@ -19,6 +19,7 @@ from bot.fleet.check import Finding
 from bot.fleet.images import ImageRefError, parse_image
 from bot.fleet.policy import ApprovalRule
 from bot.rules.approvals import ApprovalVerdict, Counted
+from bot.rules.gate import BlindSpot
 from bot.rules.lineage import (
     NEVER_RAN_KINDS,
     ChangeVerdict,
@@ -100,9 +101,14 @@ class CheckOutput:
 
 
 def render_lineage(
-    reports: Sequence[LineageReport], *, repo_url: str, notes: Sequence[str] = ()
+    reports: Sequence[LineageReport],
+    *,
+    repo_url: str,
+    notes: Sequence[str] = (),
+    blind_spots: Sequence[BlindSpot] = (),
 ) -> CheckOutput:
-    """The ``promotion/lineage`` output: one table per environment, failures first.
+    """The ``promotion/lineage`` output: what could not be judged first, then one table per
+    environment (and traced key), failures first.
 
     ``repo_url`` (``https://github.com/owner/repo``) links evidence whose commit URL is unknown.
     ``notes`` are Markdown lines from the caller (skipped clusters, policy problems).
@@ -110,18 +116,75 @@ def render_lineage(
     verdicts = [verdict for report in reports for verdict in report.verdicts]
     failures = [verdict for verdict in verdicts if not verdict.ok]
     lines = [f"**{_lineage_headline(len(verdicts), len(failures))}**", ""]
+    if blind_spots:
+        lines = [
+            f"**Lineage cannot pass: the bot could not judge {_n(len(blind_spots), 'part')} "
+            "of this change.**",
+            "",
+        ]
+        if verdicts:
+            lines += [_lineage_headline(len(verdicts), len(failures)), ""]
+    lines += render_blind_spots(blind_spots)
     for report in reports:
         lines += _lineage_section(report, repo_url.rstrip("/"))
     lines += _notes(notes)
+    title = _lineage_title(reports, len(verdicts), failures)
+    if blind_spots:
+        title = f"Could not judge {_n(len(blind_spots), 'part')} of the change"
+        if failures:
+            title += f"; {_lineage_title(reports, len(verdicts), failures)}"
     return CheckOutput(
-        title=_lineage_title(reports, len(verdicts), failures),
+        title=_clip(title, ANNOTATION_TITLE_LIMIT),
         summary=truncate_markdown("\n".join(lines)),
         text=truncate_markdown(_lineage_explanation(reports)),
-        annotations=tuple(
+        annotations=blind_spot_annotations(blind_spots)
+        + tuple(
             _lineage_annotation(verdict, report.upstream)
             for report in reports
             for verdict in report.failures
         ),
+    )
+
+
+# --- blind spots ------------------------------------------------------------------------------
+
+
+def render_blind_spots(spots: Sequence[BlindSpot]) -> list[str]:
+    """The section every check shows when the bot could not see or judge part of a change."""
+    if not spots:
+        return []
+    lines = [
+        "### ⚠️ What the bot could not see",
+        "",
+        "The gate fails closed: this pull request counts as touching every gated environment, "
+        "the approvals of each apply, lineage cannot pass, and the bot never merges it by "
+        "itself.",
+        "",
+    ]
+    for spot in spots[:50]:
+        where = ""
+        if spot.path is not None:
+            where = md_code(f"{spot.path}:{spot.line}" if spot.line else spot.path) + ": "
+        lines.append(f"- {where}{md_escape(spot.reason)}")
+    if len(spots) > 50:
+        lines.append(f"- … and {len(spots) - 50} more")
+    lines.append("")
+    return lines
+
+
+def blind_spot_annotations(spots: Sequence[BlindSpot]) -> tuple[Annotation, ...]:
+    """A failure annotation on each blind spot that has a file."""
+    return tuple(
+        Annotation(
+            spot.path,
+            spot.line or 1,
+            spot.line or 1,
+            "failure",
+            _clip_bytes(spot.reason, ANNOTATION_MESSAGE_BYTES),
+            "The gate could not judge this",
+        )
+        for spot in spots
+        if spot.path is not None
     )
 
 
@@ -157,8 +220,9 @@ def _lineage_section(report: LineageReport, repo_url: str) -> list[str]:
             "",
         ]
     mark = _STATE_MARK["success" if report.ok else "failure"]
+    key = "" if report.key == "image" else f" · {md_code(report.key)}"
     lines = [
-        f"### {mark} {md_escape(report.environment)} ← {md_escape(report.upstream)}",
+        f"### {mark} {md_escape(report.environment)} ← {md_escape(report.upstream)}{key}",
         "",
         "| Tenant | Cluster | Change (old → new) | Evidence |",
         "| --- | --- | --- | --- |",
@@ -225,9 +289,10 @@ def _lineage_explanation(reports: Sequence[LineageReport]) -> str:
     lines = [
         "### How lineage is checked",
         "A changed value passes when the same artifact (image repository and tag, and the digest "
-        "when the upstream pinned one) was in place upstream on the default branch, now or "
-        "earlier; the evidence is the commit that brought it there. The policy is read from the "
-        "base branch, never from the pull request.",
+        "when either side pins one) was in place upstream on the default branch, now or "
+        "earlier; the evidence is the commit that brought it there. Every `promoteKeys` value "
+        "of every provider document is traced (other keys than the image by their exact "
+        "value). The policy is read from the base branch, never from the pull request.",
         "",
     ]
     for report in reports:
@@ -252,11 +317,16 @@ def _lineage_rule(report: LineageReport) -> str:
 
 
 def render_approvals(
-    verdicts: Sequence[ApprovalVerdict], *, org: str, notes: Sequence[str] = ()
+    verdicts: Sequence[ApprovalVerdict],
+    *,
+    org: str,
+    notes: Sequence[str] = (),
+    blind_spots: Sequence[BlindSpot] = (),
 ) -> CheckOutput:
     """The ``promotion/approvals`` output: per environment, who is still needed, who counted,
     whose review did not count and why, and who blocks."""
     lines = [f"**{_approvals_headline(verdicts, org)}**", ""]
+    lines += render_blind_spots(blind_spots)
     for verdict in verdicts:
         lines += _approvals_section(verdict, org)
     lines += _notes(notes)
@@ -366,13 +436,17 @@ def _counted_row(item: Counted, verdict: ApprovalVerdict, org: str) -> str:
 # --- not gated ---------------------------------------------------------------------------------
 
 
-def render_not_gated(reason: str) -> CheckOutput:
+def render_not_gated(
+    reason: str, *, notes: Sequence[str] = (), blind_spots: Sequence[BlindSpot] = ()
+) -> CheckOutput:
     """A one-line success for pull requests no rule applies to, e.g. "No gated environment
     changed: dev only.", so that branch protection can require both checks everywhere."""
     first = reason.strip().splitlines()[0] if reason.strip() else "Nothing to check."
+    extra = [*render_blind_spots(blind_spots), *_notes(notes)]
+    summary = reason if not extra else "\n".join([reason, "", *extra])
     return CheckOutput(
         title=_clip(first, ANNOTATION_TITLE_LIMIT),
-        summary=truncate_markdown(reason),
+        summary=truncate_markdown(summary),
         text="",
         annotations=(),
     )
@@ -382,7 +456,11 @@ def render_not_gated(reason: str) -> CheckOutput:
 
 
 def render_fleet(
-    new_errors: Sequence[Finding], warnings: Sequence[Finding], *, clusters: Sequence[str]
+    new_errors: Sequence[Finding],
+    warnings: Sequence[Finding],
+    *,
+    clusters: Sequence[str],
+    blind_spots: Sequence[BlindSpot] = (),
 ) -> CheckOutput:
     """The ``promotion/fleet`` output: what this PR breaks (fails the check), then what was
     already there or is only worth knowing (listed, does not fail)."""
@@ -396,7 +474,9 @@ def render_fleet(
     else:
         title = "Consistent"
         head = "**No consistency findings.**"
-    lines = [head, "", f"Checked: {scope}.", ""]
+    lines = [head, "", f"Checked: {scope}.", "", *render_blind_spots(blind_spots)]
+    if any(spot.kind == "incomplete" for spot in blind_spots):
+        title = "The whole change could not be checked"
     if new_errors:
         lines += ["### ❌ Errors this pull request introduces", ""]
         lines += [f"- {md_code(_where(f))}: {md_escape(f.message)}" for f in new_errors]

@@ -82,3 +82,41 @@ def test_source_arguments_and_branches() -> None:
     assert source_branch("flux-system/platform-blueprints", "v1.3.0") == (
         "fleet-bot/bump/source-flux-system-platform-blueprints/v1.3.0"
     )
+
+
+# --- sources lineage cannot trace (issue 16, item 3) --------------------------------------------
+
+
+def _source(ref: str, url: str = "https://github.com/acme/platform-blueprints") -> bytes:
+    return (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n"
+        f"  name: platform\n  namespace: flux-system\nspec:\n  url: {url}\n  ref:\n{ref}"
+    ).encode()
+
+
+def _moves(old: bytes | None, new: bytes) -> list[str]:
+    from bot.rules.sources import sources_in, untraceable_moves
+
+    path = "clusters/prod-use1-01/flux-system/sources.yaml"
+    before = sources_in(path, "prod-use1-01", old)
+    after = sources_in(path, "prod-use1-01", new)
+    return [why for _, why in untraceable_moves(before, after, ("github.com", "acme", "fleet"))]
+
+
+def test_moving_away_from_a_tag_cannot_be_traced() -> None:
+    tagged = _source("    tag: v1.1.0\n")
+    assert _moves(tagged, _source("    tag: v1.2.0\n")) == []  # a tag: traced as a value
+    (why,) = _moves(tagged, _source("    branch: main\n"))
+    assert "branch main (was tag v1.1.0)" in why
+    (why,) = _moves(tagged, _source("    tag: v1.1.0\n    commit: abc\n"))
+    assert "commit abc" in why
+    (why,) = _moves(None, _source("    semver: '>=1'\n"))  # a new source
+    assert "semver >=1" in why
+
+
+def test_an_unchanged_branch_pin_and_the_fleet_repo_itself_pass() -> None:
+    main = _source("    branch: main\n")
+    assert _moves(main, main.replace(b"ref:", b"interval: 1m\n  ref:")) == []
+    assert _moves(main, main.replace(b"platform-blueprints", b"other")) != []  # repo changed
+    own = _source("    branch: main\n", url="https://github.com/Acme/fleet.git")
+    assert _moves(None, own) == []

@@ -238,6 +238,23 @@ async def test_pull_files_and_commits_lists(gh: Seeded) -> None:
     assert commits[0]["author"]["login"] == "bob"
 
 
+async def test_the_file_list_stops_at_3000_and_changed_files_counts_them_all(gh: Seeded) -> None:
+    gh.fake.create_branch("acme/fleet", "huge", by="alice")
+    gh.fake.commit(
+        "acme/fleet",
+        "huge",
+        {f"notes/n{i:04}.txt": b"%d\n" % i for i in range(3002)},
+        message="notes",
+        author="bob",
+    )
+    n = gh.fake.open_pr("acme/fleet", "huge", "main", title="Huge", author="bob")
+    bot = await gh.bot()
+    files = [f async for f in bot.getiter(f"/repos/acme/fleet/pulls/{n}/files?per_page=100")]
+    assert len(files) == 3000 and files[-1]["filename"] == "notes/n2999.txt"
+    pr = await bot.getitem(f"/repos/acme/fleet/pulls/{n}")
+    assert pr["changed_files"] == 3002
+
+
 async def test_merged_pr_keeps_its_files_after_the_base_moves(gh: Seeded) -> None:
     promo_branch(gh)
     number = gh.fake.open_pr("acme/fleet", "promo", title="p", author="alice")

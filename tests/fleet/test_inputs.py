@@ -519,3 +519,65 @@ def test_any_string_value_reads_back_exactly(line: str, value: str) -> None:
     span = tenant.span("note")
     assert span is not None
     assert result[: span.start] == data[: span.start]
+
+
+# --- hidden values (issue 16, item 4) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "fragment"),
+    [
+        (  # a second defaultValues: the reader would take one, a cluster maybe the other
+            b"kind: ResourceSetInputProvider\nspec:\n  type: Static\n  defaultValues:\n"
+            b"    image: reg.io/app:v1\n  defaultValues:\n    image: reg.io/app:evil\n",
+            6,
+            "duplicate key 'defaultValues'",
+        ),
+        (
+            b"kind: ResourceSetInputProvider\nspec:\n  defaultValues: {image: a:v1}\n"
+            b"spec:\n  defaultValues: {image: a:evil}\n",
+            4,
+            "duplicate key 'spec'",
+        ),
+        (
+            b"kind: ResourceSetInputProvider\nkind: ConfigMap\nspec: {defaultValues: {}}\n",
+            2,
+            "duplicate key 'kind'",
+        ),
+        (  # keys spelled differently but equal
+            b"kind: ResourceSetInputProvider\nspec:\n  defaultValues:\n    image: a:v1\n"
+            b'    "image": a:evil\n',
+            5,
+            "appears twice",
+        ),
+        (  # a merge key hides the values from a reader that walks the keys
+            b"x: &s {type: Static, defaultValues: {image: a:evil}}\n"
+            b"kind: ResourceSetInputProvider\nspec:\n  <<: *s\n",
+            4,
+            "merge key",
+        ),
+    ],
+)
+def test_duplicate_keys_and_merge_keys_are_located_errors(
+    data: bytes, line: int, fragment: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        read_input(PATH, data)
+    assert info.value.line == line
+    assert fragment in info.value.message
+
+
+def test_every_provider_document_of_a_file_is_read() -> None:
+    data = (
+        b"kind: ResourceSetInputProvider\nspec:\n  type: Static\n  defaultValues:\n"
+        b"    image: reg.io/app:v1\n---\nkind: ConfigMap\n---\n"
+        b"kind: ResourceSetInputProvider\nspec:\n  type: Static\n  defaultValues:\n"
+        b"    image: reg.io/app:evil\n"
+    )
+    tenant = read_input(PATH, data)
+    assert tenant.image == "reg.io/app:v1"
+    assert [d.get("image") for d in tenant.documents] == ["reg.io/app:v1", "reg.io/app:evil"]
+    span = tenant.span("image", 1)
+    assert span is not None and span.line == 13
+    with pytest.raises(InputError, match="has no spec"):
+        read_input(PATH, data + b"---\nkind: ResourceSetInputProvider\n")

@@ -285,3 +285,64 @@ def test_aliases_within_budget_are_fine() -> None:
         b"  - name: prod\n    approvals: *two\n"
     )
     assert policy.environments[0].approvals == policy.environments[1].approvals
+
+
+# --- bounds (issue 16, item 9) and ungated paths (item 8) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("environments:\n  - name: a\n    minSoak: 1000000000d\n", 3, "at most 365d"),
+        ("environments:\n  - name: a\n    minSoak: 366d\n", 3, "at most 365d"),
+        ("environments:\n  - name: a\n    minSoak: 8761h\n", 3, "at most 365d"),
+        ("environments:\n  - name: a\n    minSoak: " + "9" * 5000 + "s\n", 3, "at most 365d"),
+        (
+            "environments:\n  - name: a\n    approvals: [{team: sre, count: 1000000000}]\n",
+            3,
+            "at most 50",
+        ),
+        (
+            "environments:\n  - name: a\n    approvals:\n      - {team: a, count: 30}\n"
+            "      - {team: b, count: 30}\n",
+            5,
+            "add up to 60",
+        ),
+        ("environments:\n" + "  - name: e\n" * 51, 52, "at most 50"),
+        ("promoteKeys: [" + ", ".join(f"k{i}" for i in range(201)) + "]\n", 1, "at most 200"),
+        ("ungated: docs\n", 1, "non-empty list of strings"),
+        ("ungated:\n  - docs/**\n  - clusters/**\n", 3, "always gated"),
+        ("ungated:\n  - .github/**\n", 2, "always gated"),
+        ("ungated:\n  - /docs/**\n", 2, "leading '/'"),
+        ("ungated:\n  - 'docs/[ab]*'\n", 2, "*, ** and ? only"),
+        ("ungated: [3]\n", 1, "non-empty string"),
+    ],
+)
+def test_numbers_and_lists_are_bounded_with_a_located_error(
+    text: str, line: int, fragment: str
+) -> None:
+    error = _error(text)
+    assert error.line == line, error
+    assert fragment in error.message, error.message
+    assert len(error.message) < 300  # a huge value is shown shortened
+
+
+def test_the_largest_allowed_values_are_read() -> None:
+    policy = parse_policy(
+        b"environments:\n  - name: a\n    minSoak: 365d\n    approvals: [{team: sre, count: 50}]\n"
+    )
+    env = policy.environments[0]
+    assert env.min_soak == timedelta(days=365)
+    assert env.approvals[0].count == 50
+
+
+def test_ungated_globs_match_like_gitignore_and_never_inside_clusters() -> None:
+    policy = parse_policy(b'ungated: ["docs/**", "*.md", "tools/?.txt", "site/"]\n')
+    assert policy.ungated == ("docs/**", "*.md", "tools/?.txt", "site/")
+    yes = ["docs/a.txt", "docs/x/y/z.png", "README.md", "infra/notes.md", "tools/a.txt"]
+    yes += ["site/index.html"]
+    no = ["infrastructure/base.yaml", "tools/ab.txt", "docs", "doc/a.txt", "sites/x"]
+    no += ["clusters/prod-use1-01/README.md", ".github/CODEOWNERS.md", "clusters/README.md"]
+    assert [p for p in yes if not policy.is_ungated(p)] == []
+    assert [p for p in no if policy.is_ungated(p)] == []
+    assert not DEFAULT_POLICY.is_ungated("docs/a.md")  # nothing is ungated by default

@@ -61,8 +61,9 @@ def test_reads_git_and_oci_sources_and_skips_other_kinds() -> None:
         url="https://github.com/acme/acme-platform-blueprints.git",
         tag="v1.2.0",
         pinned_by="tag",
+        ref="v1.2.0",
     )
-    assert git.id == "flux-system/platform-blueprints"
+    assert git.id == "flux-system/platform-blueprints" and git.pin == "tag v1.2.0"
     assert (oci.kind, oci.namespace, oci.name, oci.tag, oci.pinned_by) == (
         "OCIRepository",
         "default",
@@ -74,27 +75,51 @@ def test_reads_git_and_oci_sources_and_skips_other_kinds() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ref", "kind", "pinned_by", "tag"),
+    ("ref", "kind", "pinned_by", "tag", "pin"),
     [
-        ("  ref: {branch: main}\n", "GitRepository", "branch", None),
-        ("  ref: {branch: main, tag: v1}\n", "GitRepository", "tag", "v1"),
-        ("  ref: {tag: v1, semver: '>=1.0.0'}\n", "GitRepository", "semver", "v1"),
-        ("  ref: {semver: '>=1.0.0', name: refs/tags/v2}\n", "GitRepository", "tag", "v2"),
-        ("  ref: {name: refs/heads/main, tag: v1}\n", "GitRepository", "branch", "v1"),
-        ("  ref: {commit: abc123, tag: v1}\n", "GitRepository", "commit", "v1"),
-        ("", "GitRepository", "none", None),
-        ("  ref: {}\n", "GitRepository", "none", None),
-        ("  ref: {digest: 'sha256:abc', tag: v1}\n", "OCIRepository", "digest", "v1"),
-        ("  ref: {semver: '1.x', tag: v1}\n", "OCIRepository", "semver", "v1"),
-        ("  ref: {tag: latest}\n", "OCIRepository", "tag", "latest"),
-        ("", "OCIRepository", "none", None),
+        ("  ref: {branch: main}\n", "GitRepository", "branch", None, "branch main"),
+        ("  ref: {branch: main, tag: v1}\n", "GitRepository", "tag", "v1", "tag v1"),
+        (
+            "  ref: {tag: v1, semver: '>=1.0.0'}\n",
+            "GitRepository",
+            "semver",
+            "v1",
+            "semver >=1.0.0",
+        ),
+        (
+            "  ref: {semver: '>=1.0.0', name: refs/tags/v2}\n",
+            "GitRepository",
+            "tag",
+            "v2",
+            "tag v2",
+        ),
+        (
+            "  ref: {name: refs/heads/main, tag: v1}\n",
+            "GitRepository",
+            "branch",
+            "v1",
+            "branch refs/heads/main",
+        ),
+        ("  ref: {commit: abc123, tag: v1}\n", "GitRepository", "commit", "v1", "commit abc123"),
+        ("", "GitRepository", "none", None, "the default branch"),
+        ("  ref: {}\n", "GitRepository", "none", None, "the default branch"),
+        (
+            "  ref: {digest: 'sha256:abc', tag: v1}\n",
+            "OCIRepository",
+            "digest",
+            "v1",
+            "digest sha256:abc",
+        ),
+        ("  ref: {semver: '1.x', tag: v1}\n", "OCIRepository", "semver", "v1", "semver 1.x"),
+        ("  ref: {tag: latest}\n", "OCIRepository", "tag", "latest", "tag latest"),
+        ("", "OCIRepository", "none", None, "the latest tag"),
     ],
 )
 def test_pinned_by_follows_flux_precedence(
-    ref: str, kind: str, pinned_by: str, tag: str | None
+    ref: str, kind: str, pinned_by: str, tag: str | None, pin: str
 ) -> None:
     (source,) = read_sources(PATH, "c", _git(ref, kind))
-    assert (source.pinned_by, source.tag) == (pinned_by, tag)
+    assert (source.pinned_by, source.tag, source.pin) == (pinned_by, tag, pin)
 
 
 def test_other_api_groups_are_not_sources() -> None:

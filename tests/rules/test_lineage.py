@@ -209,7 +209,8 @@ OTHER_DIGEST = "sha256:" + "cd" * 32
         (f"{REPO}:v1@{DIGEST.upper().replace('SHA256', 'sha256')}", f"{REPO}:v1@{DIGEST}", True),
         (f"{REPO}:v1", f"{REPO}:v1@{DIGEST}", False),  # upstream pinned a digest
         (f"{REPO}:v1@{OTHER_DIGEST}", f"{REPO}:v1@{DIGEST}", False),
-        (f"{REPO}:v1@{DIGEST}", f"{REPO}:v1", True),  # upstream did not pin one
+        # what runs is the digest: the tag ran upstream, that digest may not have (issue 16)
+        (f"{REPO}:v1@{DIGEST}", f"{REPO}:v1", False),
         ("not an image", "not an image", False),
         (f"{REPO}:v1", "", False),
     ],
