@@ -56,10 +56,10 @@ from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.github.gateway import GatewayError, ObjectCache
 from bot.handlers import window as windowfacts
 from bot.handlers.checks import (
-    exclusions,
     input_change,
     lineage_reports,
     no_lineage_reason,
+    people_of,
     pull_commits,
     pull_files,
     review_of,
@@ -74,6 +74,7 @@ from bot.rules.lineage import (
     LineageReport,
 )
 from bot.rules.overrides import Override, acknowledged, evaluate_overrides
+from bot.rules.people import People
 from bot.settings import (
     CREDENTIAL_NAMES,
     Settings,
@@ -355,7 +356,7 @@ class PullFacts:
 
     head_sha: str
     reviews: tuple[Review, ...]
-    excluded: Mapping[str, str]
+    people: People
 
 
 @dataclass(frozen=True)
@@ -574,9 +575,9 @@ class Auditor:
         head = str(pr["head"]["sha"])
         merge_sha = str(pr["merge_commit_sha"])
         merged_at = _merged_at(pr)
-        full, commits, raw_reviews, runs = await asyncio.gather(
+        full, (commits, unread), raw_reviews, runs = await asyncio.gather(
             self.gateway.pull(self.repo, number),
-            pull_commits(self.ctx, self.repo, number, head),
+            pull_commits(self.ctx, self.repo, number, head, base),
             self.gateway.pull_reviews(self.repo, number),
             self.gateway.collect(
                 f"/repos/{self.repo}/commits/{head}/check-runs?per_page={PER_PAGE}&filter=all",
@@ -591,7 +592,7 @@ class Auditor:
         bot_login = self._bot_login(checks)
         reviews = tuple(review_of(r) for r in raw_reviews)
         before = tuple(r for r in reviews if r.submitted_at and r.submitted_at <= merged_at)
-        pull = PullFacts(head, before, exclusions(full, commits, bot_login))
+        pull = PullFacts(head, before, people_of(full, commits, bot_login, unread=unread))
         judged = await self._judge(base, files, merged_at, pull, bot_login)
         notes = list(judged.notes)
         overrides, override_exceptions = await self._overrides(
@@ -950,9 +951,11 @@ class Auditor:
         facts = ApprovalFacts(
             head_sha=pull.head_sha,
             reviews=pull.reviews,
-            excluded=pull.excluded,
+            excluded=pull.people.excluded,
             team_members=members,
             org=self.org,
+            unattributed=pull.people.unattributed,
+            unread=pull.people.unread,
         )
         verdicts = tuple(judge_approvals(env.name, env.approvals, facts) for env in envs)
         return combine_approvals(verdicts), verdicts, ""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -30,9 +32,24 @@ from bot.fake.state import (
     User,
 )
 from bot.fake.webhooks import Delivery
-from bot.fake.world import World
+from bot.fake.world import CommitSpec, World
 
-__all__ = ["ApiError", "Delivery", "FakeGitHub", "Fault", "RecordedRequest"]
+__all__ = ["ApiError", "Delivery", "FakeCommit", "FakeGitHub", "Fault", "RecordedRequest"]
+
+
+@dataclass(frozen=True)
+class FakeCommit:
+    """A commit for :meth:`FakeGitHub.push_commits`: who it says wrote it, by login, or the
+    name and email typed into git."""
+
+    changes: Mapping[str, ChangeValue]
+    message: str = "Update files"
+    author: str | None = None
+    name: str | None = None
+    email: str | None = None
+    committer: str | None = None
+    date: float | datetime | None = None
+
 
 DEFAULT_EVENTS = [
     "check_run",
@@ -262,20 +279,37 @@ class FakeGitHub:
         *,
         name: str | None = None,
         email: str | None = None,
+        committer: str | None = None,
+        date: float | datetime | None = None,
         by: str | None = None,
     ) -> str:
         """Commit `{path: bytes | None}` on a branch as a person and push it; returns the SHA.
 
-        ``name``/``email`` are what the pusher typed into git instead of the account's own (an
-        e-mail no account has gives `author: null`, one that is an account's links the commit to
-        it, as on GitHub); ``by`` who pushes (default: the author)."""
+        ``name``/``email`` are what the pusher typed into git instead of the account's own
+        (an email no account has gives `author: null`, as on GitHub); ``committer`` another
+        account as committer; ``date`` the author and committer date; ``by`` who pushes
+        (default: the author)."""
+        spec = FakeCommit(changes, message, author, name, email, committer, date)
+        return self.push_commits(repo, branch, [spec], by=by or author)
+
+    def push_commits(
+        self, repo: str, branch: str, commits: Sequence[FakeCommit], by: str | None = None
+    ) -> str:
+        """Several commits in one push (one `push` event, one `synchronize`); returns the head."""
         r = self.world.need_repo(repo)
-        pusher = self._author(r, by or author)
-        identity = None
-        if name is not None or email is not None:
-            base = self._author(r, author)
-            identity = (name or base.name or base.login, email or base.commit_email)
-        return self.world.commit_files(r, branch, changes, message, pusher, identity=identity)
+        specs = [
+            CommitSpec(
+                c.changes,
+                c.message,
+                author=self._user(c.author) if c.author else None,
+                name=c.name,
+                email=c.email,
+                committer=self._user(c.committer) if c.committer else None,
+                date=c.date.timestamp() if isinstance(c.date, datetime) else c.date,
+            )
+            for c in commits
+        ]
+        return self.world.push_commits(r, branch, specs, pusher=self._author(r, by))
 
     def create_branch(
         self, repo: str, name: str, from_ref: str | None = None, by: str | None = None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.fake.gitobjects import ChangeValue, GitError, ObjectStore, Signature, unified_patch
@@ -60,6 +61,21 @@ SUITE_PRIORITY = (
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
 
+@dataclass(frozen=True)
+class CommitSpec:
+    """One commit to push: its changes and message, and who it says wrote it. ``name`` and
+    ``email`` are what the pusher typed into git (GitHub links a commit to the account whose
+    email it carries, or to none); by default the account's own."""
+
+    changes: Mapping[str, ChangeValue]
+    message: str = "Update files"
+    author: User | None = None  # whose identity (default: the pusher's)
+    name: str | None = None
+    email: str | None = None
+    committer: User | None = None  # default: the same identity as the author
+    date: float | None = None  # seconds since the epoch (default: now)
+
+
 class World:
     """The state plus the rules for changing it."""
 
@@ -69,6 +85,9 @@ class World:
         self.shapes = Shapes(self.state, urls)
         self.hooks = Dispatcher(self.state)
         self.objects = ObjectStore()  # one object store for all repositories, like a fork network
+        # GitHub's own account, the committer of what GitHub commits itself (merges, the web
+        # editor): commits by "GitHub <noreply@github.com>" link to it.
+        self.create_user("web-flow", "GitHub", WEB_FLOW.email)
 
     # ---- helpers ---------------------------------------------------------------------------
     def emit(
@@ -365,28 +384,39 @@ class World:
         ``identity`` (name, e-mail) writes that author and committer into the commit instead
         of ``author``'s, as ``git commit`` with any configured identity does (``author`` still
         pushes): GitHub links such a commit to an account only by its e-mail."""
-        ref = f"refs/heads/{branch}"
-        parent = repo.refs.get(ref)
-        base_tree = self.objects.commits[parent].tree if parent else None
-        try:
-            tree = (
-                self.objects.apply_changes(base_tree, changes)
-                if base_tree
-                else self.objects.write_tree(changes)
-            )
-        except GitError as exc:
-            raise ApiError(422, str(exc)) from None
-        now = time.time()
-        if identity is not None:
-            written = Signature(identity[0], identity[1], int(now))
-            author_sig, committer_sig = written, written
-        else:
-            author_sig = self.signature(author, now)
-            committer_sig = self.signature(committer or author, now)
-        sha = self.objects.put_commit(
-            tree, [parent] if parent else [], author_sig, committer_sig, message
+        name, email = identity if identity is not None else (None, None)
+        spec = CommitSpec(
+            changes, message, author=author, name=name, email=email, committer=committer
         )
-        self.set_ref(repo, ref, sha, pusher=committer or author, force=False)
+        return self.push_commits(repo, branch, [spec], pusher=committer or author)
+
+    def push_commits(
+        self, repo: Repo, branch: str, specs: Sequence[CommitSpec], *, pusher: User
+    ) -> str:
+        """Several commits on top of a branch in one push (one push event), as ``git push``
+        after committing locally: each says who wrote it, which need not be the pusher."""
+        ref = f"refs/heads/{branch}"
+        sha = repo.refs.get(ref)
+        for spec in specs:
+            base_tree = self.objects.commits[sha].tree if sha else None
+            try:
+                tree = (
+                    self.objects.apply_changes(base_tree, spec.changes)
+                    if base_tree
+                    else self.objects.write_tree(spec.changes)
+                )
+            except GitError as exc:
+                raise ApiError(422, str(exc)) from None
+            now = spec.date if spec.date is not None else time.time()
+            author = self.signature(spec.author or pusher, now)
+            if spec.name is not None or spec.email is not None:
+                author = Signature(spec.name or author.name, spec.email or author.email, int(now))
+            committer = self.signature(spec.committer, now) if spec.committer else author
+            sha = self.objects.put_commit(
+                tree, [sha] if sha else [], author, committer, spec.message
+            )
+        assert sha is not None
+        self.set_ref(repo, ref, sha, pusher=pusher, force=False)
         return sha
 
     def set_ref(self, repo: Repo, ref: str, sha: str | None, *, pusher: User, force: bool) -> None:

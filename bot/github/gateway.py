@@ -42,6 +42,10 @@ Levels = dict[str, tuple[Entry, ...]]
 FileChange = tuple[str | None, str] | None
 #: A comparison lists at most this many files; a longer one may be cut short.
 COMPARE_FILES_LIMIT = 300
+#: GitHub lists at most this many commits of a pull request.
+PULL_COMMITS_LIMIT = 250
+#: Past that, commits are read from a comparison, up to this many (then: "could not be read").
+COMPARE_COMMITS_LIMIT = 2_500
 
 #: GETs of objects named by SHA: never revalidated, so never worth an ETag-cache slot.
 _IMMUTABLE_URL = re.compile(
@@ -608,7 +612,46 @@ class Gateway:
         return await self.collect(f"/repos/{repo}/pulls/{number}/files?per_page=100", limit=3000)
 
     async def pull_commits(self, repo: str, number: int) -> list[dict[str, Any]]:
-        return await self.collect(f"/repos/{repo}/pulls/{number}/commits?per_page=100", limit=250)
+        """The PR's commits as GitHub lists them: at most the first 250."""
+        return await self.collect(
+            f"/repos/{repo}/pulls/{number}/commits?per_page=100", limit=PULL_COMMITS_LIMIT
+        )
+
+    async def all_pull_commits(
+        self, repo: str, number: int, base: str, head: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Every commit of a pull request, oldest first, and how many could not be read.
+
+        GitHub lists at most 250 commits of a pull request; past that the complete list comes
+        from the comparison of its base and head (paginated, up to COMPARE_COMMITS_LIMIT).
+        """
+        listed = await self.pull_commits(repo, number)
+        if len(listed) < PULL_COMMITS_LIMIT:
+            return listed, 0
+        commits: list[dict[str, Any]] = []
+        total = len(listed) + 1  # at least one more, until GitHub says how many
+        page = 1
+        while len(commits) < min(total, COMPARE_COMMITS_LIMIT):
+            try:
+                data = await self.client.getitem(
+                    f"/repos/{repo}/compare/{base}...{head}?per_page=100&page={page}"
+                )
+            except gidgethub.BadRequest as exc:
+                if exc.status_code not in (404, 422):
+                    raise
+                break  # the base is gone or unrelated: what was listed is all we know
+            total = int(data.get("total_commits") or 0)
+            chunk = data.get("commits") or []
+            if not chunk:
+                break
+            commits.extend(chunk)
+            page += 1
+        if total <= len(listed):
+            return listed, 0  # exactly as many as GitHub lists: it listed them all
+        if len(commits) <= len(listed):
+            return listed, total - len(listed)
+        commits = commits[:COMPARE_COMMITS_LIMIT]
+        return commits, max(0, total - len(commits))
 
     async def pull_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
         return await self.collect(f"/repos/{repo}/pulls/{number}/reviews?per_page=100")

@@ -15,7 +15,9 @@ closes, the emergency stop (``/freeze``, ``/unfreeze``) and break-glass (``/over
   judged by ``bot.rules.overrides``.
 
 Who may freeze, unfreeze and override: the ``overrides`` team of the policy, or the repository's
-admins when it names none. Everyone else gets a reply saying who may.
+admins when it names none. Everyone else gets a reply saying who may. Which lines of a comment
+are commands is decided by ``bot.rules.commands.extract_commands``, and ``handlers.commands``
+dispatches them here (:func:`run_command`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from typing import Any
 from gidgethub import routing, sansio
 
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
-from bot.github import discovery
 from bot.github.context import Context, Services
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import automerge, dashboard, window
@@ -202,68 +203,17 @@ async def regate_all(ctx: Context, facts: RepoFacts) -> None:
 # --- /freeze, /unfreeze, /override -------------------------------------------------------------
 
 
-@router.register("issue_comment", action="created")
-async def on_comment(event: sansio.Event, ctx: Context) -> None:
-    """``/freeze``, ``/unfreeze`` and ``/override`` lines of a comment, each answered."""
-    data = event.data
-    comment = pfield(data, "comment", dict)
-    author = pfield(comment, "user", dict)
-    sender = data.get("sender") or {}
-    if author.get("type") == "Bot" or sender.get("type") == "Bot":
-        return  # never act on bots' comments (our own replies included)
-    commands = _calendar_commands(str(comment.get("body") or ""))
-    if not commands:
-        return
-    facts = facts_for(ctx, data)
-    if not await discovery.is_fleet_repo(ctx, facts.repo, facts.known_default_branch):
-        return
-    login = pfield(author, "login", str)
-    number = pfield(data, "issue.number", int)
-    for name, args in commands:
-        text = await run_command(ctx, facts, data, login, name, args)
-        if text is not None:
-            await ctx.gateway.comment(facts.repo, number, f"@{login} {text}")
-
-
-def _calendar_commands(body: str) -> list[tuple[str, list[str]]]:
-    """TEMPORARY: to be replaced by ``bot.rules.commands.extract_commands`` (issue 16), which
-    reads a comment the CommonMark way, once it lands on main. Until then, a minimal reader:
-    lines that start with one of :data:`COMMANDS` (any case), outside fenced and indented code,
-    quotes and HTML comments; at most five."""
-    found: list[tuple[str, list[str]]] = []
-    fence: str | None = None
-    hidden = False  # inside <!-- ... -->
-    for raw in body.replace("\r\n", "\n").split("\n"):
-        line = raw.strip()
-        if hidden:
-            hidden = "-->" not in line
-            continue
-        if "<!--" in line:
-            hidden = "-->" not in line.split("<!--", 1)[1]
-            if line.startswith("<!--"):
-                continue
-        if fence is not None or line.startswith(("```", "~~~")):
-            if fence is None:
-                fence = line[:3]
-            elif line.startswith(fence):
-                fence = None
-            continue
-        if raw.startswith(("    ", "\t")) or line.startswith(">"):
-            continue
-        words = line.split()
-        if not words or not words[0].startswith("/"):
-            continue
-        name = words[0][1:].lower()
-        if name in COMMANDS:
-            found.append((name, words[1:]))
-    return found[:5]
-
-
-#: The calendar's commands and what they let someone do (for the reply to others).
+#: The calendar's commands (found in comments by ``bot.rules.commands``, dispatched by
+#: ``handlers.commands``) and what they let someone do, for the reply to others.
 COMMANDS = {
     "freeze": "freeze an environment",
     "unfreeze": "lift a freeze",
     "override": "override a check",
+}
+USAGES = {
+    "freeze": "Usage: `/freeze <environment> <reason>`, e.g. `/freeze prod incident 42`.",
+    "unfreeze": "Usage: `/unfreeze <environment>`, e.g. `/unfreeze prod`.",
+    "override": "Usage: `/override <check> <reason>` with `window` or `lineage`.",
 }
 
 
@@ -306,7 +256,7 @@ async def freeze(
     ctx: Context, facts: RepoFacts, policy: Policy, login: str, args: list[str], comment_url: str
 ) -> str:
     """``/freeze <environment> <reason>``; returns the reply."""
-    usage = "Usage: `/freeze <environment> <reason>`, e.g. `/freeze prod incident 42`."
+    usage = USAGES["freeze"]
     if len(args) < 2:
         return f"`/freeze` needs an environment and a reason. {usage}"
     env = policy.environment(args[0].lower())
@@ -341,7 +291,7 @@ async def unfreeze(
 ) -> str:
     """``/unfreeze <environment>``; returns the reply."""
     if len(args) != 1:
-        return "Usage: `/unfreeze <environment>`, e.g. `/unfreeze prod`."
+        return USAGES["unfreeze"]
     name = args[0].lower()
     if policy.environment(name) is None:
         known = ", ".join(f"`{e.name}`" for e in policy.environments)
@@ -369,7 +319,7 @@ async def override(
 ) -> str | None:
     """``/override <check> <reason>`` on a pull request; returns the reply (None: the bot's
     acknowledgement was the reply)."""
-    usage = "Usage: `/override <check> <reason>` with `window` or `lineage`."
+    usage = USAGES["override"]
     if not (data.get("issue") or {}).get("pull_request"):
         return f"`/override` works on a pull request only. {usage}"
     check = args[0].lower() if args else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gidgethub import routing, sansio
@@ -44,9 +44,11 @@ from bot.rules.lineage import (
     deployments_of,
     evaluate_lineage,
     exact_matcher,
+    history_suffices,
     image_matcher,
     status_commits_needed,
 )
+from bot.rules.people import People, people_behind
 from bot.rules.tracing import traced_value, value_changes, value_extractor
 from bot.texts import markers
 from bot.texts.summaries import (
@@ -205,7 +207,7 @@ async def gate_pull(
         desired.append(check)
     if "approvals" in parts:
         check = await approvals_check(
-            ctx, facts, policy, scope, pr, outcome=outcome, notes=seen.notes
+            ctx, facts, policy, scope, pr, base_head, outcome=outcome, notes=seen.notes
         )
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
@@ -406,21 +408,53 @@ async def lineage_reports(
             # where evidence usually is, and a large fleet has hundreds of upstream clusters.
             # Only when that does not settle it is every upstream cluster's history read.
             narrow = env.upstream_clusters == "any"
+            reading = Reading(env.min_soak, now)
             upstream = await upstream_histories(
-                facts, fleet, env, mine, history_head, narrow=narrow, key=key
+                facts, fleet, env, mine, history_head, reading, narrow=narrow, key=key
             )
             report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
             if narrow and not report.ok:
-                upstream = await upstream_histories(facts, fleet, env, mine, history_head, key=key)
+                upstream = await upstream_histories(
+                    facts, fleet, env, mine, history_head, reading, key=key
+                )
+                report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
+            if _status_missing(report):
+                # The newest runs lacked the status: an older run may have had it.
+                whole = Reading(env.min_soak, now, whole=True)
+                upstream = await upstream_histories(
+                    facts, fleet, env, mine, history_head, whole, key=key
+                )
                 report = await judge_lineage(ctx, facts, env, mine, upstream, matcher, now)
             reports.append(replace(report, key=key))
         blueprints = await source_changes(facts, fleet, env, files, base_head)
         if blueprints:
-            upstream = await source_histories(facts, fleet, env, blueprints, history_head)
-            reports.append(
-                await judge_lineage(ctx, facts, env, blueprints, upstream, exact_matcher, now)
-            )
+            reading = Reading(env.min_soak, now)
+            upstream = await source_histories(facts, fleet, env, blueprints, history_head, reading)
+            report = await judge_lineage(ctx, facts, env, blueprints, upstream, exact_matcher, now)
+            if _status_missing(report):
+                whole = Reading(env.min_soak, now, whole=True)
+                upstream = await source_histories(
+                    facts, fleet, env, blueprints, history_head, whole
+                )
+                report = await judge_lineage(
+                    ctx, facts, env, blueprints, upstream, exact_matcher, now
+                )
+            reports.append(report)
     return reports
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How far back an upstream file's history is read: until a run of the wanted value that
+    lasted ``min_soak`` (at the clock ``now``) is complete, or (``whole``) to the limit."""
+
+    min_soak: timedelta | None
+    now: datetime
+    whole: bool = False
+
+
+def _status_missing(report: LineageReport) -> bool:
+    return any(verdict.kind == "status-missing" for verdict in report.failures)
 
 
 async def judge_lineage(
@@ -488,6 +522,7 @@ async def source_histories(
     env: Environment,
     changes: Sequence[Change],
     default_head: str,
+    reading: Reading,
 ) -> dict[tuple[str, str], list[UpstreamHistory]]:
     """For each changed source, its history in every upstream cluster that has it."""
     assert env.upstream is not None
@@ -515,6 +550,7 @@ async def source_histories(
                         sources.extractor(sid),
                         exact_matcher,
                         sources.value_of(source),
+                        reading,
                     )
                 )
         result[(change.cluster, change.item)] = list(await asyncio.gather(*jobs))
@@ -531,6 +567,7 @@ async def upstream_histories(
     env: Environment,
     changes: Sequence[Change],
     default_head: str,
+    reading: Reading,
     *,
     narrow: bool = False,
     key: str = "image",
@@ -571,6 +608,7 @@ async def upstream_histories(
                             extract,
                             matcher,
                             now,
+                            reading,
                         )
                     )
             by_tenant[change.item] = list(await asyncio.gather(*jobs))
@@ -599,20 +637,17 @@ async def _history(
     wanted: Sequence[str],
     extract: Callable[[str, bytes], str | None],
     matcher: Callable[[str, str], bool],
-    now: str | None,
+    current: str | None,
+    reading: Reading,
 ) -> UpstreamHistory:
     def enough(seen: list[ValueAt]) -> bool:
-        # Stop once a run of a wanted value is complete: an older commit with another value
-        # (or the end of the list) tells us which commit brought it.
-        for i, at in enumerate(seen):
-            if at.value is not None and any(matcher(w, at.value) for w in wanted):
-                later = seen[i + 1 :]
-                if any(o.value != at.value for o in later):
-                    return True
-        return False
+        # Stop once a run of a wanted value that soaked long enough is complete.
+        return history_suffices(seen, wanted, matcher, min_soak=reading.min_soak, now=reading.now)
 
-    history = await facts.value_history(path, head, extract, enough=enough)
-    return UpstreamHistory(cluster, item, deployments_of(history), now)
+    history = await facts.value_history(
+        path, head, extract, enough=None if reading.whole else enough
+    )
+    return UpstreamHistory(cluster, item, deployments_of(history), current)
 
 
 async def with_branch_commits(
@@ -663,6 +698,7 @@ async def approvals_check(
     policy: Policy,
     scope: Scope,
     pr: dict[str, Any],
+    base_head: str,
     *,
     outcome: GateOutcome | None = None,
     notes: Sequence[str] = (),
@@ -683,11 +719,12 @@ async def approvals_check(
     repo = facts.repo
     number = pfield(pr, "number", int)
     head_sha = pfield(pr, "head.sha", str)
-    reviews_raw, commits = await asyncio.gather(
-        ctx.gateway.pull_reviews(repo, number), pull_commits(ctx, repo, number, head_sha)
+    reviews_raw, (commits, unread) = await asyncio.gather(
+        ctx.gateway.pull_reviews(repo, number),
+        pull_commits(ctx, repo, number, head_sha, base_head),
     )
     identity = await ctx.identity()
-    excluded = exclusions(pr, commits, identity.bot_login)
+    people = people_of(pr, commits, identity.bot_login, unread=unread)
     org = facts.owner
     teams = sorted({rule.team for env in envs for rule in env.approvals})
     members = await asyncio.gather(*(ctx.team_members(org, team) for team in teams))
@@ -705,9 +742,11 @@ async def approvals_check(
     approval_facts = ApprovalFacts(
         head_sha=head_sha,
         reviews=[review_of(r) for r in reviews_raw],
-        excluded=excluded,
+        excluded=people.excluded,
         team_members=team_members,
         org=org,
+        unattributed=people.unattributed,
+        unread=people.unread,
     )
     verdicts: list[ApprovalVerdict] = [
         evaluate_approvals(env.name, env.approvals, approval_facts) for env in envs
@@ -748,40 +787,43 @@ def _paths(paths: Sequence[str], limit: int = 10) -> str:
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
-async def pull_commits(ctx: Context, repo: str, number: int, head_sha: str) -> list[dict[str, Any]]:
-    key = ("pr-commits", repo, number, head_sha)
+async def pull_commits(
+    ctx: Context, repo: str, number: int, head_sha: str, base_sha: str
+) -> tuple[list[dict[str, Any]], int]:
+    """Every commit of the PR (against this base: a retargeted PR has other commits) and how
+    many could not be read; memoised per head and base."""
+    key = ("pr-commits", repo, number, head_sha, base_sha)
     memo = ctx.services.caches.derived
     hit = memo.get(key)
     if hit is None:
-        hit = await ctx.gateway.pull_commits(repo, number)
+        hit = await ctx.gateway.all_pull_commits(repo, number, base_sha, head_sha)
         memo[key] = hit
-    assert isinstance(hit, list)
-    return hit
+    commits, unread = hit
+    assert isinstance(commits, list) and isinstance(unread, int)
+    return commits, unread
 
 
-def exclusions(
-    pr: dict[str, Any], commits: Sequence[dict[str, Any]], bot_login: str
-) -> dict[str, str]:
-    """Who never counts, and why: the PR's author, commit authors/committers, the requester."""
-    excluded: dict[str, str] = {}
+def people_of(
+    pr: Mapping[str, Any],
+    commits: Sequence[Mapping[str, Any]],
+    bot_login: str,
+    *,
+    unread: int = 0,
+) -> People:
+    """Who never counts as an approver of ``pr``, and which commits nobody can be named for:
+    the PR's author, commit authors and committers, the requester of a promotion."""
     author = (pr.get("user") or {}).get("login")
-    if author:
-        excluded[str(author).lower()] = "opened the pull request"
-    for commit in commits:
-        short = str(commit.get("sha", ""))[:7]
-        for role in ("author", "committer"):
-            login = (commit.get(role) or {}).get("login")
-            if login and str(login).lower() not in excluded:
-                verb = "authored" if role == "author" else "committed"
-                excluded[str(login).lower()] = f"{verb} commit {short}"
-    asked = markers.requesters(commits, bot_login)
+    body_requester = None
     if author and str(author).lower() == bot_login.lower():
-        who = markers.read_marker(pr.get("body")).get("requested_by")
-        if isinstance(who, str):
-            asked.add(who.lower())
-    for login in asked:
-        excluded[login] = "asked for this promotion with /promote"
-    return excluded
+        asked = markers.read_marker(pr.get("body")).get("requested_by")
+        body_requester = asked if isinstance(asked, str) else None
+    return people_behind(
+        str(author) if author else None,
+        [markers.commit_facts(commit) for commit in commits],
+        bot_login,
+        body_requester=body_requester,
+        unread=unread,
+    )
 
 
 def review_of(raw: dict[str, Any]) -> Review:

@@ -1,7 +1,14 @@
-"""``/promote <env> [tenant ...]`` in an issue or PR comment opens the promotion PR.
+"""Slash commands in issue and PR comments: ``/promote <env> [tenant ...]``, ``/status``, and the
+calendar's ``/freeze``, ``/unfreeze`` and ``/override`` (carried out by ``handlers.calendar``).
 
-The commenter needs write, maintain or admin on the fleet repo. Feedback goes where the request
-was made: an eyes reaction when work starts, then a reply with the PR or a plain reason.
+Which lines of a comment are commands is decided by :func:`bot.rules.commands.extract_commands`
+(the lines of its visible text). Every command of a comment runs, in order, each with its own
+reply; more than :data:`MAX_COMMANDS` in one comment run none. ``/promote`` needs write,
+maintain or admin on the fleet repo; a near miss (``/promte``) is answered only for those
+people. Feedback goes where the request was made: an eyes reaction when work starts, then a
+reply with the PR or a plain reason. A new command adds its name to
+:data:`bot.rules.commands.KNOWN`, its usage to :data:`USAGES` and a branch to
+:func:`run_command`.
 """
 
 from __future__ import annotations
@@ -20,21 +27,23 @@ from bot.github.appcommits import app_changes
 from bot.github.checkruns import mark_fresh_commit
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
-from bot.handlers import dashboard
+from bot.handlers import calendar, dashboard
 from bot.handlers.checks import facts_for, gate_pull, pull_files
 from bot.handlers.payload import field as pfield
 from bot.rules import sources
 from bot.rules.appchanges import promotion_moves
+from bot.rules.commands import Command, extract_commands
 from bot.rules.gate import scope_of
 from bot.rules.promote import (
-    Command,
+    USAGE,
     CommandError,
+    PromoteRequest,
     PromotionPlan,
     check_tenants,
     differing_tenants,
     merge_plans,
-    parse_command,
     plan_promotion,
+    promote_request,
     promotion_branch,
     resolve_environment,
 )
@@ -45,6 +54,14 @@ router = routing.Router()
 WRITERS = frozenset({"admin", "maintain", "write"})
 
 
+#: More commands than this in one comment are refused as a whole, with a reply saying so: a
+#: pasted list or a script should not open a dozen PRs, and taking only some would be a guess.
+MAX_COMMANDS = 5
+
+STATUS_USAGE = "Usage: `/status [tenant]`, for example `/status` or `/status payment-app`."
+USAGES = {"promote": USAGE, "status": STATUS_USAGE, **calendar.USAGES}
+
+
 @router.register("issue_comment", action="created")
 async def on_comment(event: sansio.Event, ctx: Context) -> None:
     data = event.data
@@ -53,56 +70,110 @@ async def on_comment(event: sansio.Event, ctx: Context) -> None:
     sender = data.get("sender") or {}
     if author.get("type") == "Bot" or sender.get("type") == "Bot":
         return  # never act on bots' comments (our own replies included): no loops
-    login = pfield(author, "login", str)
-    number = pfield(data, "issue.number", int)
+    commands = extract_commands(str(comment.get("body") or ""))
+    if not commands:
+        return
     facts = facts_for(ctx, data)
-    try:
-        command = parse_command(comment.get("body"))
-    except CommandError as exc:
-        if await _is_fleet_repo(facts):
-            await reply(ctx, facts.repo, number, login, str(exc))
-        return
-    if command is None:
-        status = parse_status(comment.get("body"))
-        if status is not None and await _is_fleet_repo(facts):
-            await dashboard.on_status_command(ctx, facts, number, login, status[0])
-        return
     if not await _is_fleet_repo(facts):
         return
+    asked = Asked(ctx, facts, data, pfield(author, "login", str), pfield(data, "issue.number", int))
+    if len(commands) > MAX_COMMANDS:
+        await asked.reply(
+            f"This comment holds {len(commands)} commands; I take at most {MAX_COMMANDS} from "
+            "one comment, so I ran none of them. Split them over several comments."
+        )
+        return
+    several = len(commands) > 1
+    for command in commands:
+        text = await run_command(asked, command)
+        if text is not None:
+            await asked.reply(f"`{_shown(command.shown)}`: {text}" if several else text)
+
+
+class Asked:
+    """One comment's requests: who asked where, with their role read once and only if needed."""
+
+    def __init__(
+        self, ctx: Context, facts: RepoFacts, data: dict[str, Any], login: str, number: int
+    ) -> None:
+        self.ctx, self.facts, self.data = ctx, facts, data
+        self.login, self.number = login, number
+        self._role: str | None = None
+        self._reacted = False
+        self.refused = False  # told already that they may not run commands
+
+    async def role(self) -> str:
+        if self._role is None:
+            self._role = await self.ctx.gateway.permission(self.facts.repo, self.login)
+        return self._role
+
+    async def may_run(self) -> bool:
+        return await self.role() in WRITERS
+
+    async def reply(self, text: str) -> None:
+        await reply(self.ctx, self.facts.repo, self.number, self.login, text)
+
+    async def react(self) -> None:
+        if not self._reacted:
+            self._reacted = True
+            comment_id = pfield(self.data, "comment.id", int)
+            await self.ctx.gateway.react(self.facts.repo, comment_id, "eyes")
+
+
+async def run_command(asked: Asked, command: Command) -> str | None:
+    """Carry out one command; returns the reply to post (None: nothing, or already posted)."""
+    if command.suggestion is not None:
+        # A typo gets help only from people who may run commands: nobody else is answered.
+        if not await asked.may_run():
+            return None
+        return f"Did you mean `/{command.suggestion}`? {USAGES.get(command.suggestion, '')}"
+    if command.name == "status":
+        if len(command.args) > 1:
+            return f"`/status` takes at most one tenant. {STATUS_USAGE}"
+        argument = command.args[0] if command.args else None
+        await dashboard.on_status_command(
+            asked.ctx, asked.facts, asked.number, asked.login, argument
+        )
+        return None
+    if command.name == "promote":
+        return await run_promote(asked, command)
+    if command.name in calendar.COMMANDS:
+        return await calendar.run_command(
+            asked.ctx, asked.facts, asked.data, asked.login, command.name, list(command.args)
+        )
+    return None
+
+
+async def run_promote(asked: Asked, command: Command) -> str | None:
+    ctx, facts = asked.ctx, asked.facts
+    try:
+        request = promote_request(command)
+    except CommandError as exc:
+        return str(exc)
     head = await facts.head()
     try:
         policy = await facts.policy(head)
     except NotAFleetRepo:
-        return
+        return None
     except PolicyError as exc:
-        await reply(ctx, facts.repo, number, login, f"The promotion policy is invalid: {exc}")
-        return
-    role = await ctx.gateway.permission(facts.repo, login)
-    if role not in WRITERS:
-        await reply(
-            ctx,
-            facts.repo,
-            number,
-            login,
+        return f"The promotion policy is invalid: {exc}"
+    if not await asked.may_run():
+        if asked.refused:
+            return None  # one refusal per comment is enough
+        asked.refused = True
+        return (
             f"Only people with write access to {facts.repo} can ask for promotions "
-            f"(you have {role}). Nothing was changed.",
+            f"(you have {await asked.role()}). Nothing was changed."
         )
-        return
-    await ctx.gateway.react(facts.repo, int(comment["id"]), "eyes")
+    await asked.react()
     try:
-        text = await promote(ctx, facts, policy, head, command, data, login)
+        return await promote(ctx, facts, policy, head, request, asked.data, asked.login)
     except CommandError as exc:
-        text = str(exc)
-    await reply(ctx, facts.repo, number, login, text)
+        return str(exc)
 
 
-def parse_status(body: str | None) -> tuple[str | None] | None:
-    """``/status`` or ``/status <tenant>`` on a line of its own: (tenant or None,)."""
-    for raw in (body or "").splitlines():
-        words = raw.strip().split()
-        if words and words[0].lower() == "/status" and len(words) <= 2:
-            return (words[1] if len(words) == 2 else None,)
-    return None
+def _shown(text: str) -> str:
+    return text.replace("`", "'")[:120]
 
 
 async def _is_fleet_repo(facts: RepoFacts) -> bool:
@@ -118,7 +189,7 @@ async def promote(
     facts: RepoFacts,
     policy: Policy,
     head: str,
-    command: Command,
+    command: PromoteRequest,
     data: dict[str, Any],
     login: str,
 ) -> str:

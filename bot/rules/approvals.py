@@ -63,6 +63,10 @@ class ApprovalFacts:
     excluded: Mapping[str, str]  # login -> why they never count ("opened the pull request")
     team_members: Mapping[str, frozenset[str]]  # team slug -> member logins
     org: str  # for rendering teams as "@acme/sre"
+    # Commits GitHub links to no account, and commits that could not be read: whoever pushed
+    # them may be among the approvers, so the rule must hold without any one of them.
+    unattributed: tuple[str, ...] = ()
+    unread: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,11 @@ class ApprovalVerdict:
     # Teams not in ``missing`` whose next approver would also fill a slot, because someone who is
     # in two teams can move over: "1 from tech-leads" is then not the only way forward.
     also_from: tuple[str, ...] = ()
+    # With unattributed commits: the approvers the rule cannot do without, and what it would
+    # lack without each ("without @bob: 1 from sre").
+    irreplaceable: tuple[tuple[str, tuple[Missing, ...]], ...] = ()
+    unattributed: tuple[str, ...] = ()
+    unread: int = 0
 
 
 def evaluate_approvals(
@@ -137,13 +146,22 @@ def evaluate_approvals(
     by_slot = {slot: person for person, slot in max_matching(edges, [s for s, _ in slots]).items()}
     counted = tuple(_counted(eligible[by_slot[s]], team) for s, team in slots if s in by_slot)
     matched = set(by_slot.values())
+    robust = bool(facts.unattributed or facts.unread)
     for person in edges:
         if person not in matched:
             full = judge.names(judge.teams_of(person), "and")
             reason = f"approved, but the {full} slots are already filled"
+            if robust:
+                reason = (
+                    f"approved as a spare for the {full} slots (needed while who pushed is unknown)"
+                )
             not_counted.append(NotCounted(person, reason))
 
     missing = _missing(slots, by_slot)
+    irreplaceable: tuple[tuple[str, tuple[Missing, ...]], ...] = ()
+    if robust:
+        irreplaceable = _irreplaceable(slots, edges, by_slot, missing)
+        missing = _robust_missing(slots, missing, irreplaceable)
     helpful = _teams_that_can_add(slots, edges, by_slot)
     also_from = tuple(team for team in helpful if team not in {m.team for m in missing})
     state: ApprovalState = "failure" if blocking else "pending" if missing else "success"
@@ -156,6 +174,9 @@ def evaluate_approvals(
         missing=missing,
         blocking=tuple(blocking),
         also_from=also_from,
+        irreplaceable=irreplaceable,
+        unattributed=tuple(facts.unattributed),
+        unread=facts.unread,
     )
 
 
@@ -339,6 +360,44 @@ def _teams_that_can_add(
                 reachable.add(slot)
                 grown = True
     return _unique(team for slot, team in slots if slot in reachable)
+
+
+def _irreplaceable(
+    slots: Sequence[tuple[str, str]],
+    edges: Mapping[str, Sequence[str]],
+    by_slot: Mapping[str, str],
+    missing: Sequence[Missing],
+) -> tuple[tuple[str, tuple[Missing, ...]], ...]:
+    """Matched approvers without whom more slots would be empty, each with what would be
+    missing then (beyond what is missing anyway). Only a matched person can matter."""
+    slot_ids = [slot for slot, _ in slots]
+    already = {item.team: item.count for item in missing}
+    out: list[tuple[str, tuple[Missing, ...]]] = []
+    for person in dict.fromkeys(by_slot[slot] for slot in slot_ids if slot in by_slot):
+        others = {p: e for p, e in edges.items() if p != person}
+        again = {slot: p for p, slot in max_matching(others, slot_ids).items()}
+        worse = tuple(
+            item for item in _missing(slots, again) if item.count > already.get(item.team, 0)
+        )
+        if worse:
+            out.append((person, worse))
+    return tuple(out)
+
+
+def _robust_missing(
+    slots: Sequence[tuple[str, str]],
+    missing: Sequence[Missing],
+    irreplaceable: Sequence[tuple[str, tuple[Missing, ...]]],
+) -> tuple[Missing, ...]:
+    """Approvals still needed when the rule must hold without any one approver, per team in
+    rule order: a team that is short needs one more than it lacks (a newcomer must be
+    spareable too); otherwise as many as it would lack without its most needed approver."""
+    need: dict[str, int] = {item.team: item.count + 1 for item in missing if item.count}
+    for _, lacking in irreplaceable:
+        for item in lacking:
+            need[item.team] = max(need.get(item.team, 0), item.count)
+    order = _unique(team for _, team in slots)
+    return tuple(Missing(team, need[team]) for team in order if need.get(team))
 
 
 def _missing(slots: Sequence[tuple[str, str]], by_slot: Mapping[str, str]) -> tuple[Missing, ...]:

@@ -35,6 +35,7 @@ __all__ = [
     "evaluate_lineage",
     "exact_matcher",
     "format_duration",
+    "history_suffices",
     "image_matcher",
     "status_commits_needed",
 ]
@@ -432,6 +433,36 @@ class ValueAt:
     commit_url: str
     date: datetime
     value: str | None
+
+
+def history_suffices(
+    seen: Sequence[ValueAt],
+    wanted: Sequence[str],
+    matcher: Matcher,
+    *,
+    min_soak: timedelta | None,
+    now: datetime,
+) -> bool:
+    """Whether a file's history read so far (newest first) already holds the evidence the soak
+    rule can use, so that older commits need not be read: a *complete* run of a wanted value
+    (an older commit with another value shows where it began) that lasted at least
+    ``min_soak``. A run that was too short does not settle it: an older run of the same value
+    may have soaked. (Whether a run had a required status is only known once the statuses are
+    read; the caller reads the whole history when that rule fails.)"""
+    if not seen:
+        return False
+    deployments = deployments_of(seen)
+    oldest_value = seen[-1].value
+    for i, deployment in enumerate(deployments):
+        last = i == len(deployments) - 1
+        if last and deployment.value == oldest_value:
+            break  # the run that reaches the oldest commit read may have begun earlier
+        if not any(matcher(w, deployment.value) for w in wanted):
+            continue
+        lasted = (deployment.until or now) - deployment.since
+        if min_soak is None or lasted >= min_soak:
+            return True
+    return False
 
 
 def deployments_of(history: Sequence[ValueAt]) -> list[Deployment]:

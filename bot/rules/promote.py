@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from bot.fleet.inputs import InputError, TenantInput, set_values
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy
+from bot.rules.commands import Command
 from bot.rules.refs import ref_component
 
 COMMAND = "/promote"
@@ -32,56 +32,36 @@ class CommandError(ValueError):
 
 
 @dataclass(frozen=True)
-class Command:
+class PromoteRequest:
+    """What one ``/promote`` line asks for: the environment (lower-case) and the items."""
+
     environment: str
     tenants: tuple[str, ...]
     line: str
 
 
-def _close_to(word: str, target: str) -> bool:
-    """True for a likely typo of ``target`` (edit distance at most 2)."""
-    if abs(len(word) - len(target)) > 2:
-        return False
-    prev = list(range(len(target) + 1))
-    for i, a in enumerate(word, 1):
-        cur = [i]
-        for j, b in enumerate(target, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a != b)))
-        prev = cur
-    return prev[-1] <= 2
+def promote_request(command: Command) -> PromoteRequest:
+    """The request of a ``/promote`` command (see :func:`bot.rules.commands.extract_commands`).
 
-
-def parse_command(body: str | None) -> Command | None:
-    """The first ``/promote`` line of a comment; None when the comment has none.
-
-    Raises CommandError for a ``/promote`` without an environment, a likely typo of the
-    command, or names that are not plain names (paths, globs, look-alike characters).
+    Raises CommandError for a ``/promote`` without an environment, or names that are not plain
+    names (paths, globs, look-alike characters). Environment names are case-insensitive, tenant
+    names are directory names and kept as written.
     """
-    if not body:
-        return None
-    for raw in body.splitlines():
-        line = raw.strip()
-        if not line.startswith("/"):
+    args = command.args
+    if not args:
+        raise CommandError(f"`{COMMAND}` needs an environment. {USAGE}")
+    for name in args:
+        if name.startswith("source:") and _plain_source(name):
             continue
-        words = line.split()
-        head = unicodedata.normalize("NFKC", words[0]).lower()
-        if head != COMMAND:
-            if _close_to(head, COMMAND) and head.isascii():
-                raise CommandError(f"Did you mean `{COMMAND}`? {USAGE}")
-            continue
-        args = words[1:]
-        if not args:
-            raise CommandError(f"`{COMMAND}` needs an environment. {USAGE}")
-        for name in args:
-            if name.startswith("source:") and _plain_source(name):
-                continue
-            if not is_safe_name(name):
-                raise CommandError(
-                    f"`{_shown(name)}` is not a plain name (letters, digits, `.`, `_`, `-`). "
-                    + USAGE
-                )
-        return Command(environment=args[0], tenants=tuple(dict.fromkeys(args[1:])), line=line)
-    return None
+        if not is_safe_name(name):
+            raise CommandError(
+                f"`{_shown(name)}` is not a plain name (letters, digits, `.`, `_`, `-`). " + USAGE
+            )
+    return PromoteRequest(
+        environment=args[0].lower(),
+        tenants=tuple(dict.fromkeys(args[1:])),
+        line=command.shown,
+    )
 
 
 def _plain_source(text: str) -> bool:
@@ -149,7 +129,7 @@ def merge_plans(first: PromotionPlan, second: PromotionPlan) -> PromotionPlan:
 def resolve_environment(policy: Policy, name: str) -> tuple[str, str]:
     """(environment, its upstream) or CommandError listing the valid choices."""
     promotable = [e.name for e in policy.environments if e.upstream is not None]
-    env = policy.environment(name)
+    env = policy.environment(name.lower())
     if env is None:
         raise CommandError(
             f"There is no environment `{_shown(name)}`. You can promote to: "

@@ -2,8 +2,9 @@
 
 Git is the state (design.md): who asked for a promotion survives restarts because it is written
 in the promotion PR. The commit trailer is the one the gate trusts, because a commit cannot be
-edited without a push (which makes every approval stale and the pusher a non-counting author),
-while a PR body can be edited by anyone with write access.
+edited without a push (which makes every approval stale), while a PR body can be edited by anyone
+with write access; and only in commits GitHub attributes to the app (its bot account, a signature
+GitHub verified), never in a commit whose author name or email a person typed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.rules.people import CommitFacts, from_app
 from bot.rules.provenance import BuiltFrom, parse_repository, parse_revision
 
 MARKER_RE = re.compile(r"<!--\s*fleet-bot:\s*(\{.*?\})\s*-->", re.S)
@@ -44,17 +46,39 @@ def trailer(login: str) -> str:
     return f"{TRAILER}: @{login}"
 
 
+def trailer_logins(message: str) -> tuple[str, ...]:
+    """Logins named by ``Requested-by:`` trailers in a commit message, lower-case."""
+    return tuple(m.group(1).lower() for m in TRAILER_RE.finditer(message))
+
+
+def commit_facts(commit: Mapping[str, Any]) -> CommitFacts:
+    """A REST ``commit`` object as the approval rules see it: the accounts GitHub links it to,
+    whether GitHub verified its signature, and the trailers it carries."""
+    meta = commit.get("commit") or {}
+    return CommitFacts(
+        sha=str(commit.get("sha") or ""),
+        author=_login(commit.get("author")),
+        committer=_login(commit.get("committer")),
+        verified=(meta.get("verification") or {}).get("verified") is True,
+        requested_by=trailer_logins(str(meta.get("message") or "")),
+    )
+
+
 def requesters(commits: Iterable[Mapping[str, Any]], bot_login: str) -> set[str]:
-    """Logins named by ``Requested-by:`` trailers in commits the bot itself authored."""
+    """Logins named by ``Requested-by:`` trailers in commits the app itself made: linked to
+    its bot account by GitHub and signed as GitHub verifies. A name, an email or a trailer a
+    person typed into a commit of their own is never believed."""
     found: set[str] = set()
     for commit in commits:
-        login = (commit.get("author") or {}).get("login")
-        name = ((commit.get("commit") or {}).get("author") or {}).get("name")
-        if str(login or name or "").lower() != bot_login.lower():
-            continue
-        message = str((commit.get("commit") or {}).get("message") or "")
-        found.update(m.group(1).lower() for m in TRAILER_RE.finditer(message))
+        facts = commit_facts(commit)
+        if from_app(facts, bot_login):
+            found.update(facts.requested_by)
     return found
+
+
+def _login(account: Any) -> str | None:
+    login = account.get("login") if isinstance(account, Mapping) else None
+    return str(login) if login else None
 
 
 # --- where an image was built from (issue 22) ---------------------------------------------------
@@ -72,13 +96,7 @@ def is_bot_commit(commit: Mapping[str, Any], bot_login: str) -> bool:
     and the merges it makes). Names, e-mail addresses and message text are what a pusher
     writes, so none of them counts; neither does an account linked by e-mail alone, since
     anyone can put the bot's no-reply address in a commit they push."""
-    account = commit.get("author")
-    login = account.get("login") if isinstance(account, Mapping) else None
-    if not isinstance(login, str) or login.lower() != bot_login.lower():
-        return False
-    meta = commit.get("commit")
-    verification = meta.get("verification") if isinstance(meta, Mapping) else None
-    return isinstance(verification, Mapping) and verification.get("verified") is True
+    return from_app(commit_facts(commit), bot_login)
 
 
 def provenance_trailers(image: str, built_from: BuiltFrom) -> str:

@@ -339,7 +339,9 @@ def render_approvals(
             "review is no vote. Only approvals of the head commit count. The pull request's "
             "author, the authors and committers of its commits, whoever asked for the promotion, "
             "and bots never count. Each person fills at most one slot. A request for changes from "
-            "a member of a required team fails the check until it is dismissed or replaced."
+            "a member of a required team fails the check until it is dismissed or replaced. "
+            "When a commit names no GitHub account (or cannot be read), whoever pushed it is "
+            "unknown: the approvals must then suffice without any one approver."
         ),
         annotations=(),
     )
@@ -389,6 +391,7 @@ def _approvals_section(verdict: ApprovalVerdict, org: str) -> list[str]:
         lines += ["", "The check fails until these reviews are dismissed or replaced.", ""]
     if verdict.missing:
         lines += [f"**Still needed:** {_still_needed(verdict, org)}", ""]
+    lines += _unknown_pushers(verdict, org)
     if verdict.counted:
         lines += ["**Counted**", "", "| Reviewer | Slot | Approved |", "| --- | --- | --- |"]
         lines += [_counted_row(item, verdict, org) for item in verdict.counted]
@@ -398,6 +401,36 @@ def _approvals_section(verdict: ApprovalVerdict, org: str) -> list[str]:
         lines += [
             f"- @{md_escape(item.user)} {md_escape(item.reason)}" for item in verdict.not_counted
         ]
+        lines.append("")
+    return lines
+
+
+def _unknown_pushers(verdict: ApprovalVerdict, org: str) -> list[str]:
+    """Why the rule must hold without any one approver: commits nobody can be named for."""
+    if not verdict.unattributed and not verdict.unread:
+        return []
+    parts = []
+    if verdict.unattributed:
+        shas = ", ".join(f"`{sha[:7]}`" for sha in verdict.unattributed[:10])
+        more = len(verdict.unattributed) - 10
+        shas += f" and {more} more" if more > 0 else ""
+        parts.append(
+            f"{_n(len(verdict.unattributed), 'commit')} ({shas}) name no GitHub account as "
+            "author or committer (an email no account has)"
+        )
+    if verdict.unread:
+        parts.append(f"{_n(verdict.unread, 'commit')} of this pull request could not be read")
+    lines = [
+        "**Who pushed is unknown:** "
+        + "; ".join(parts)
+        + ". Whoever pushed them may be one of the approvers, so the approvals must suffice "
+        "without any one of them.",
+        "",
+    ]
+    for person, lacking in verdict.irreplaceable:
+        what = ", ".join(f"{item.count} from {_team(org, item.team)}" for item in lacking)
+        lines.append(f"- Without @{md_escape(person)}: {what} would be missing.")
+    if verdict.irreplaceable:
         lines.append("")
     return lines
 

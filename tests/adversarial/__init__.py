@@ -1,0 +1,1 @@
+"""Adversarial tests, one module per part of docs/threat-model.md."""

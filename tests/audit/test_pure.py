@@ -208,7 +208,7 @@ def test_who_asked_the_trailer_then_the_marker_then_the_author() -> None:
     message = f"promote\n\n{markers.trailer('carol')}\n"
     trailer: dict[str, Any] = {
         "author": {"login": bot},
-        "commit": {"message": message, "author": {"name": bot}},
+        "commit": {"message": message, "author": {"name": bot}, "verification": {"verified": True}},
     }
     by_bot = {"user": {"login": bot}, "body": markers.marker(requested_by="dana")}
     assert [r.login for r in requested_by(by_bot, [trailer], bot)] == ["carol"]
@@ -218,6 +218,9 @@ def test_who_asked_the_trailer_then_the_marker_then_the_author() -> None:
     assert (alice.login, alice.how) == ("alice", "opened the pull request")
     forged = {"author": {"login": "mallory"}, "commit": {"message": message}}
     assert requested_by(by_person, [forged], bot)[0].login == "alice"
+    # the bot's noreply email typed into a person's commit: linked to the bot, but unsigned
+    spoofed = {"author": {"login": bot}, "commit": {"message": message, "author": {"name": bot}}}
+    assert requested_by(by_person, [spoofed], bot)[0].login == "alice"
 
 
 # --- credentials --------------------------------------------------------------------------------

@@ -115,14 +115,16 @@ async def test_bad_environment_and_typos_get_usage(world: Harness) -> None:
     world.fake.comment(FLEET, issue, "alice", "/promote dev")
     world.fake.comment(FLEET, issue, "alice", "/promote prod ../etc")
     world.fake.comment(FLEET, issue, "alice", "/status is not ours, /lgtm neither")
+    world.fake.comment(FLEET, issue, "alice", "/promoted to staging yesterday, /statuses fine")
     await world.settle()
     replies = bot_comments(world, issue)
-    assert len(replies) == 5
+    assert len(replies) == 6  # ordinary words such as /promoted get no reply
     assert "`staging`" in replies[0] and "`prod`" in replies[0] and "Usage" in replies[0]
     assert "Did you mean" in replies[1]
     assert "needs an environment" in replies[2]
     assert "no upstream" in replies[3]
     assert "not a plain name" in replies[4]
+    assert "at most one tenant" in replies[5]
     assert promotion_prs(world) == []
 
 

@@ -170,13 +170,22 @@ def inbox_rows(data_dir: Path) -> list[Delivery]:
 
 
 async def wait_inbox(
-    data_dir: Path, event: str, statuses: tuple[str, ...], within: float = 30.0
+    data_dir: Path,
+    event: str,
+    statuses: tuple[str, ...],
+    within: float = 30.0,
+    action: str | None = None,
 ) -> Delivery:
-    """Wait until a delivery of ``event`` is in one of ``statuses``."""
+    """Wait until a delivery of ``event`` (and ``action``, when given) is in one of
+    ``statuses``."""
     deadline = time.monotonic() + within
     seen: list[Delivery] = []
     while time.monotonic() < deadline:
-        seen = [d for d in inbox_rows(data_dir) if d.event == event]
+        seen = [
+            d
+            for d in inbox_rows(data_dir)
+            if d.event == event and (action is None or d.action == action)
+        ]
         for delivery in seen:
             if delivery.status in statuses:
                 return delivery

@@ -83,7 +83,9 @@ async def test_sigterm_mid_delivery_finishes_the_work_before_exiting(
         assert await service.wait_exit() == 0
     finally:
         service.kill()
-    delivery = await wait_inbox(deployment.data, "pull_request", ("done",), within=1)
+    delivery = await wait_inbox(
+        deployment.data, "pull_request", ("done",), within=1, action="opened"
+    )
     assert delivery.api_calls and delivery.api_calls > 3
     assert gate_checks(deployment.fake, number) == GATED
     stopped = [r for r in service.log_records() if r["message"].startswith("stopped after")]
@@ -101,12 +103,13 @@ async def test_sigkill_mid_delivery_leaves_it_in_the_inbox_and_a_restart_finishe
         assert await service.wait_exit() == -signal.SIGKILL
     finally:
         service.kill()
-    await wait_inbox(deployment.data, "pull_request", ("running",), within=1)
+    await wait_inbox(deployment.data, "pull_request", ("running",), within=1, action="opened")
     deployment.fake.latency = 0.0
     again = deployment.start()
     try:
         await again.wait_healthy("ok")
-        done = await wait_inbox(deployment.data, "pull_request", ("done",))
+        # the PR's own delivery (the review request it causes is another one)
+        done = await wait_inbox(deployment.data, "pull_request", ("done",), action="opened")
         assert done.attempts == 2
         assert gate_checks(deployment.fake, number) == GATED
         assert any("resuming 1 unfinished" in r["message"] for r in again.log_records())

@@ -515,3 +515,81 @@ def test_matching_is_maximum_and_respects_membership(
     }
     reviews = [review(person) for person in people] + [review(n, minute=1) for n, _ in newcomers]
     assert evaluate(reviews, rules=rules, teams=grown).state == "success"
+
+
+# --- commits nobody can be named for (threat A3) -----------------------------------------------
+
+
+def evaluate_unattributed(
+    reviews: Sequence[Review],
+    *,
+    rules: Sequence[ApprovalRule] = PROD,
+    teams: Mapping[str, frozenset[str]] = TEAMS,
+    unread: int = 0,
+) -> ApprovalVerdict:
+    facts = ApprovalFacts(
+        head_sha=HEAD,
+        reviews=reviews,
+        excluded={},
+        team_members=teams,
+        org="acme",
+        unattributed=() if unread else ("f" * 40,),
+        unread=unread,
+    )
+    return evaluate_approvals("prod", rules, facts)
+
+
+def test_an_unattributed_commit_needs_approvals_that_do_without_any_one() -> None:
+    three = [review("alice"), review("bob", minute=1), review("carol", minute=2)]
+    assert evaluate(three).state == "success"
+    verdict = evaluate_unattributed(three)
+    assert verdict.state == "pending"
+    assert verdict.missing == (Missing("sre", 1), Missing("tech-leads", 1))
+    assert dict(verdict.irreplaceable) == {
+        "alice": (Missing("sre", 1),),
+        "bob": (Missing("sre", 1),),
+        "carol": (Missing("tech-leads", 1),),
+    }
+    # dana is in both teams: the one spare both teams need
+    verdict = evaluate_unattributed([*three, review("dana", minute=3)])
+    assert verdict.state == "success" and verdict.irreplaceable == ()
+    assert verdict.unattributed == ("f" * 40,)
+
+
+def test_unread_commits_count_like_unattributed_ones() -> None:
+    three = [review("alice"), review("bob", minute=1), review("carol", minute=2)]
+    verdict = evaluate_unattributed(three, unread=4)
+    assert verdict.state == "pending" and verdict.unread == 4
+
+
+def test_a_spare_approver_is_named_as_one() -> None:
+    teams = {"sre": frozenset({"alice", "bob", "dana"})}
+    reviews = [review("alice"), review("bob", minute=1), review("dana", minute=2)]
+    verdict = evaluate_unattributed(reviews, rules=(ApprovalRule("sre", 2),), teams=teams)
+    assert verdict.state == "success"
+    assert "spare" in reasons(verdict)["dana"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_cases())
+def test_with_unattributed_commits_success_means_any_one_approver_can_be_spared(
+    case: tuple[list[ApprovalRule], dict[str, frozenset[str]], list[str]],
+) -> None:
+    rules, members, people = case
+    slots = expand_slots(rules)
+    slot_names = [slot for slot, _ in slots]
+    edges = {person: [slot for slot, team in slots if person in members[team]] for person in people}
+    robust = _oracle(edges, slot_names) == len(slots) and all(
+        _oracle({p: e for p, e in edges.items() if p != gone}, slot_names) == len(slots)
+        for gone in people
+    )
+    reviews = [review(person) for person in people]
+    verdict = evaluate_unattributed(reviews, rules=rules, teams=members)
+    assert verdict.state == ("success" if robust else "pending")
+    # what it says is missing is enough: newcomers from exactly those teams complete it
+    newcomers = [(f"new-{m.team}-{i}", m.team) for m in verdict.missing for i in range(m.count)]
+    grown = {
+        team: logins | {n for n, t in newcomers if t == team} for team, logins in members.items()
+    }
+    more = reviews + [review(n, minute=1) for n, _ in newcomers]
+    assert evaluate_unattributed(more, rules=rules, teams=grown).state == "success"

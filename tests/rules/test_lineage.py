@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.fleet.policy import ApprovalRule, Environment
 from bot.rules.lineage import (
@@ -16,10 +18,13 @@ from bot.rules.lineage import (
     Evidence,
     LineageReport,
     UpstreamHistory,
+    ValueAt,
+    deployments_of,
     describe_item,
     evaluate_lineage,
     exact_matcher,
     format_duration,
+    history_suffices,
     image_matcher,
     status_commits_needed,
 )
@@ -480,3 +485,74 @@ def test_describe_item() -> None:
 )
 def test_format_duration(duration: timedelta, text: str) -> None:
     assert format_duration(duration) == text
+
+
+# --- how far back a history must be read (issue 16, item 10) ----------------------------------
+
+
+def values_at(*values: tuple[str | None, float]) -> list[ValueAt]:
+    """A file's history, newest first, from ``(value, hours ago)``."""
+    return [
+        ValueAt(f"{i:040x}", "", NOW - timedelta(hours=hours), value)
+        for i, (value, hours) in enumerate(values)
+    ]
+
+
+def test_reading_stops_at_a_complete_run_that_soaked() -> None:
+    seen = values_at(("v3", 1), ("v1", 5), ("v2", 100))  # v1 ran 4h, complete
+    assert history_suffices(seen, ["v1"], exact_matcher, min_soak=None, now=NOW)
+    assert not history_suffices(seen, ["v1"], exact_matcher, min_soak=timedelta(hours=24), now=NOW)
+    older = [*seen, ValueAt("e" * 40, "", NOW - timedelta(hours=200), "v1")]
+    assert not history_suffices(older, ["v1"], exact_matcher, min_soak=timedelta(days=1), now=NOW)
+    complete = [*older, ValueAt("f" * 40, "", NOW - timedelta(hours=300), "v0")]
+    assert history_suffices(complete, ["v1"], exact_matcher, min_soak=timedelta(days=1), now=NOW)
+
+
+def test_the_oldest_run_read_is_not_complete() -> None:
+    seen = values_at(("v1", 1), ("v1", 50))  # began at 50h ago or earlier: unknown
+    assert not history_suffices(seen, ["v1"], exact_matcher, min_soak=None, now=NOW)
+    assert history_suffices(
+        [*seen, *values_at((None, 60))[:1]], ["v1"], exact_matcher, min_soak=None, now=NOW
+    )
+
+
+histories = st.lists(
+    st.tuples(st.sampled_from(["v1", "v2", "v3", None]), st.integers(1, 30)),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=histories, soak_hours=st.sampled_from([None, 1, 12, 24, 72]))
+def test_reading_less_never_changes_the_soak_verdict(
+    steps: list[tuple[str | None, int]], soak_hours: int | None
+) -> None:
+    """Cutting the history where history_suffices says so judges exactly like the whole."""
+    ago, full = 0, []
+    for i, (value, gap) in enumerate(steps):
+        ago += gap
+        full.append(ValueAt(f"{i:040x}", "", NOW - timedelta(hours=ago), value))
+    soak = None if soak_hours is None else timedelta(hours=soak_hours)
+    cut = next(
+        (
+            full[: n + 1]
+            for n in range(len(full))
+            if history_suffices(full[: n + 1], ["v1"], exact_matcher, min_soak=soak, now=NOW)
+        ),
+        full,
+    )
+
+    def judge(seen: list[ValueAt]) -> bool:
+        up = history("staging-use1-01", *deployments_of(seen), current=full[0].value)
+        report = evaluate_lineage(
+            prod(min_soak=soak),
+            "staging",
+            [change("v1")],
+            {("prod-use1-01", "payment-app"): [up]},
+            NOW,
+            exact_matcher,
+        )
+        return report.ok
+
+    assert judge(cut) == judge(full)
