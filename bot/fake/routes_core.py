@@ -14,6 +14,7 @@ from bot.fake.gitobjects import (
     ALL_MODES,
     BLOB_MODES,
     MODE_COMMIT,
+    MODE_LINK,
     MODE_TREE,
     ChangeValue,
     GitError,
@@ -295,6 +296,7 @@ class CoreRoutes:
         if entry is None:
             raise not_found()
         store = self.world.objects
+        path, entry = self.follow_link(tree, path, entry)
         if entry.mode == MODE_TREE:
             items = [
                 self.shapes.content_entry(
@@ -309,7 +311,7 @@ class CoreRoutes:
                 body=store.blobs[entry.sha], content_type="application/vnd.github.raw"
             )
         out = self.shapes.content_entry(repo, path, entry.mode, entry.sha, ref)
-        if entry.mode == "120000":
+        if entry.mode == MODE_LINK:
             out["target"] = store.blobs[entry.sha].decode("utf-8", "replace")
         elif entry.mode == MODE_COMMIT:
             out["type"] = "submodule"
@@ -319,6 +321,38 @@ class CoreRoutes:
             out["content"] = b64_wrapped(data) if len(data) <= 1024 * 1024 else ""
             out["encoding"] = "base64" if len(data) <= 1024 * 1024 else "none"
         return json_response(out)
+
+    def follow_link(self, tree: str, path: str, entry: Any) -> tuple[str, Any]:
+        """GitHub: "If the requested path points to a symlink, and the symlink's target is a
+        normal file in the repository, then the API responds with the content of the file."
+        Any other symlink (a directory, outside the repository, dangling) is answered as one."""
+        store = self.world.objects
+        seen = 0
+        current_path, current = path, entry
+        while current.mode == MODE_LINK and seen < 40:
+            seen += 1
+            target = store.blobs[current.sha].decode("utf-8", "replace")
+            if target.startswith("/"):
+                return path, entry  # absolute: outside the repository
+            parts = current_path.split("/")[:-1]
+            for part in target.split("/"):
+                if part in ("", "."):
+                    continue
+                if part == "..":
+                    if not parts:
+                        return path, entry  # outside the repository
+                    parts.pop()
+                else:
+                    parts.append(part)
+            resolved = "/".join(parts)
+            try:
+                found = store.lookup(tree, resolved)
+            except GitError:
+                found = None
+            if found is None or found.mode in (MODE_TREE, MODE_COMMIT):
+                return path, entry
+            current_path, current = resolved, found
+        return (current_path, current) if current.mode != MODE_LINK else (path, entry)
 
     async def put_contents(self, request: web.Request) -> web.Response:
         """`PUT /contents/{path}`: create or update one file with GitHub's `sha` rules."""

@@ -225,8 +225,8 @@ async def promote(
     owner = facts.repo.split("/", 1)[0]
     comment_url = str((data.get("comment") or {}).get("html_url") or "")
     existing = await ctx.gateway.find_pull(facts.repo, owner, branch)
-    title = prtext.promotion_title(plan)
     changes = await app_changes(ctx, facts, fleet, policy, promotion_moves(plan), head)
+    title = prtext.promotion_title(plan, changes)
     body = prtext.promotion_body(
         plan,
         evidence,

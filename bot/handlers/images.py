@@ -21,7 +21,13 @@ from bot.github.facts import RepoFacts
 from bot.handlers.payload import PayloadError
 from bot.handlers.payload import field as pfield
 from bot.handlers.proposals import Proposal, propose, target
-from bot.rules.bump import PublishedImage, bump_branch, bump_prefix, plan_bump
+from bot.rules.bump import (
+    PublishedImage,
+    bump_branch,
+    bump_prefix,
+    legacy_bump_prefix,
+    plan_bump,
+)
 from bot.rules.provenance import BuiltFrom, parse_repository, parse_revision, repository_from_url
 from bot.texts import prtext
 
@@ -247,6 +253,8 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
         still_needed=still_needed,
         branch=bump_branch(image.repository, image.tag),
         prefix=bump_prefix(image.repository),
+        legacy_prefix=legacy_bump_prefix(image.repository),
+        legacy_image=image.repository,
         tag=image.tag,
         changes=plan.changes,
         title=prtext.bump_title(plan),

@@ -63,6 +63,10 @@ class Proposal:
     #: when the default branch moved while the PR was being made (a second replica, or a
     #: person, may have applied the same change meanwhile).
     still_needed: Callable[[str], Awaitable[bool]] | None = None
+    #: Older versions named branches under this prefix, which other artifacts could share:
+    #: open PRs under it count as ours only when their marker names ``legacy_image``.
+    legacy_prefix: str | None = None
+    legacy_image: str | None = None
 
 
 async def propose(
@@ -71,7 +75,7 @@ async def propose(
     """Open (or find) the PR for ``proposal``, supersede older ones, gate and merge it."""
     repo = facts.repo
     pulls = await ctx.gateway.open_pulls(repo)
-    ours = [p for p in pulls if _head_ref(p).startswith(proposal.prefix)]
+    ours = [p for p in pulls if _is_ours(p, proposal)]
     existing = next((p for p in ours if _head_ref(p) == proposal.branch), None)
     newer = [p for p in ours if p is not existing and is_older(proposal.tag, tag_of(p))]
     if newer:
@@ -95,6 +99,16 @@ async def propose(
     if outcome is not None:
         await automerge.consider(ctx, facts, existing, outcome)
     return number
+
+
+def _is_ours(pr: Mapping[str, Any], proposal: Proposal) -> bool:
+    ref = _head_ref(pr)
+    if ref.startswith(proposal.prefix):
+        return True
+    legacy = proposal.legacy_prefix
+    if legacy is None or legacy == proposal.prefix or not ref.startswith(legacy):
+        return False
+    return markers.read_marker(pr.get("body")).get("image") == proposal.legacy_image
 
 
 def _head_ref(pr: Mapping[str, Any]) -> str:

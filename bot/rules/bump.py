@@ -7,6 +7,7 @@ accident: the same tag is a no-op, and an older version (when both tags are vers
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from bot.fleet.images import DEFAULT_REGISTRY, ImageRef, ImageRefError, parse_im
 from bot.fleet.inputs import InputError, read_input_cached, set_image
 from bot.fleet.layout import Fleet
 from bot.rules.provenance import BuiltFrom
-from bot.rules.refs import ref_component, safe_slug
+from bot.rules.refs import is_valid_ref, ref_component, safe_slug
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,26 @@ def bump_branch(repository: str, tag: str) -> str:
 
 
 def bump_prefix(repository: str) -> str:
-    """The branch prefix shared by every bump of one image (used to find older bumps)."""
+    """The branch prefix shared by every bump of one image (used to find older bumps).
+
+    Different images never share one: the readable slug (``/`` written as ``-``) is used alone
+    only when it can be read back (lower-case letters, digits, ``.``, ``_`` and ``/``, no
+    ``-``); otherwise a hash of the repository follows it, so ``reg.io/a/b`` and ``reg.io/a-b``
+    get different branches."""
+    repository = repository.lower()  # registry hosts are case-insensitive, paths lower-case
+    slug = _legacy_slug(repository)
+    if re.fullmatch(r"[a-z0-9._/]+", repository) and is_valid_ref(slug):
+        return f"fleet-bot/bump/{slug}/"
+    digest = hashlib.sha256(repository.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"fleet-bot/bump/{safe_slug(f'{slug}-{digest}', repository)}/"
+
+
+def legacy_bump_prefix(repository: str) -> str:
+    """The prefix versions before 0.2 used (lossy: ``reg.io/a-b`` and ``reg.io/a/b`` shared
+    it): older open bumps under it are still found and superseded."""
+    return f"fleet-bot/bump/{safe_slug(_legacy_slug(repository), repository)}/"
+
+
+def _legacy_slug(repository: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", repository.lower()).strip("-.")
-    slug = re.sub(r"\.{2,}", ".", slug)
-    return f"fleet-bot/bump/{safe_slug(slug, repository)}/"
+    return re.sub(r"\.{2,}", ".", slug)

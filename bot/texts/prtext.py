@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.fleet.images import ImageRefError, parse_image
 from bot.rules.appchanges import AppChange, AppCommit
-from bot.rules.bump import BumpPlan
+from bot.rules.bump import BumpPlan, is_older
 from bot.rules.promote import PromotionPlan
 from bot.rules.provenance import BuiltFrom
 from bot.texts import markers
@@ -111,13 +111,33 @@ def _promoted_version(plan: PromotionPlan, tenant: str) -> str:
     return ", ".join(sorted(values))
 
 
-def promotion_title(plan: PromotionPlan) -> str:
+def rolled_back(plan: PromotionPlan, app_changes: Sequence[AppChange] = ()) -> list[str]:
+    """The tenants a promotion moves backwards: to an older version (both tags versions), or
+    to a build whose commits GitHub says are behind the running one."""
+    out = {t for change in app_changes if change.rollback for t in change.tenants}
+    for move in plan.moves:
+        if move.key != "image" or move.old is None or move.new is None:
+            continue
+        old, new = version_of(str(move.old)), version_of(str(move.new))
+        if old and new and is_older(new, old):
+            out.add(move.tenant)
+    return sorted(out)
+
+
+def promotion_title(plan: PromotionPlan, app_changes: Sequence[AppChange] = ()) -> str:
+    """``Promote x to prod (v2)``; a promotion that goes backwards says so first, so that a
+    rollback is never mistaken for an ordinary promotion in a list of PRs."""
     tenants = plan.promoted
+    back = rolled_back(plan, app_changes)
     if len(tenants) == 1:
         version = _promoted_version(plan, tenants[0])
         suffix = f" ({version})" if version else ""
-        return f"Promote {tenants[0]} to {plan.environment}{suffix}"
-    return f"Promote {len(tenants)} tenants to {plan.environment}: {', '.join(tenants)}"[:250]
+        verb = "Roll back" if back else "Promote"
+        return f"{verb} {tenants[0]} {'in' if back else 'to'} {plan.environment}{suffix}"
+    text = f"Promote {len(tenants)} tenants to {plan.environment}: {', '.join(tenants)}"
+    if back:
+        text = f"Rollback of {', '.join(back)}: " + text
+    return text[:250]
 
 
 def promotion_body(

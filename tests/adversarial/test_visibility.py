@@ -1,7 +1,7 @@
 """The gate fails closed (issue 16): what the bot cannot see or judge never passes.
 
 Each test is an attack by someone with push access, written as they would try it: a signed
-webhook in, the in-package fake GitHub out. docs/threat-model-visibility.md names each attack,
+webhook in, the in-package fake GitHub out. docs/threat-model.md (section V) names each attack,
 who can try it, and the check that stops it.
 """
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.fake import samples
 from bot.fleet.layout import build_fleet
@@ -13,6 +15,7 @@ from bot.rules.bump import (
     bump_branch,
     bump_prefix,
     is_older,
+    legacy_bump_prefix,
     plan_bump,
     version_key,
 )
@@ -127,6 +130,41 @@ def test_branches_are_deterministic_and_share_a_prefix() -> None:
     assert ":" not in bump_branch("localhost:5000/app", "v1")
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("reg.io/a/b", "reg.io/a-b"),
+        ("reg.io:5000/app", "reg.io/5000/app"),
+        ("reg.io/a--b", "reg.io/a-b"),
+        ("source-flux/app", "source/flux/app"),
+    ],
+)
+def test_different_images_never_share_a_bump_branch(a: str, b: str) -> None:
+    assert bump_prefix(a) != bump_prefix(b)
+    assert not bump_prefix(a).startswith(bump_prefix(b))
+    assert not bump_prefix(b).startswith(bump_prefix(a))
+    assert bump_branch(a, "v1") != bump_branch(b, "v1")
+
+
+@given(
+    st.lists(
+        st.from_regex(r"[a-z0-9]{1,3}([._/-]{1,2}[a-z0-9]{1,3}){0,3}", fullmatch=True),
+        min_size=2,
+        max_size=2,
+        unique=True,
+    )
+)
+def test_bump_prefixes_are_injective_and_valid(names: list[str]) -> None:
+    a, b = names
+    assert bump_prefix(a) != bump_prefix(b)
+    assert is_valid_branch(bump_branch(a, "v1.0.0")) and is_valid_branch(bump_branch(b, "v1"))
+
+
+def test_readable_names_stay_readable() -> None:
+    assert bump_prefix("registry.acme.com/payment") == "fleet-bot/bump/registry.acme.com-payment/"
+    assert bump_prefix("reg.io/a-b").startswith("fleet-bot/bump/reg.io-a-b-")
+
+
 def test_only_files_that_spell_the_repository_path_are_parsed() -> None:
     files = samples.fleet_files()
     repo = "registry.acme.com/team01/app"
@@ -154,3 +192,30 @@ def test_every_spelling_of_the_repository_still_moves(written: str, published: s
     plan = plan_for(files, image("v2.2.0", repo=published))
     assert list(plan.changes) == [DEV]
     assert plan.changes[DEV] == files[DEV].replace(b":v2.1.0-rc1", b":v2.2.0")
+
+
+def test_older_bumps_under_the_legacy_prefix_count_only_for_their_own_image() -> None:
+    from bot.handlers.proposals import Proposal, _is_ours
+    from bot.texts import markers
+
+    def pr(ref: str, image: str) -> dict[str, object]:
+        body = "x\n" + markers.marker(kind="bump", image=image, tag="v1", env="dev")
+        return {"head": {"ref": ref}, "body": body}
+
+    image = "reg.io/a-b"
+    proposal = Proposal(
+        branch=bump_branch(image, "v2"),
+        prefix=bump_prefix(image),
+        tag="v2",
+        changes={},
+        title="t",
+        body="b",
+        message="m",
+        legacy_prefix=legacy_bump_prefix(image),
+        legacy_image=image,
+    )
+    legacy = legacy_bump_prefix(image)
+    assert legacy == "fleet-bot/bump/reg.io-a-b/" != proposal.prefix
+    assert _is_ours(pr(proposal.branch, image), proposal)
+    assert _is_ours(pr(legacy + "v1", image), proposal)  # opened before the upgrade
+    assert not _is_ours(pr(legacy + "v1", "reg.io/a/b"), proposal)  # the other image's

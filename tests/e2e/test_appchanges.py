@@ -145,6 +145,7 @@ async def test_a_rollback_is_named_as_one(world: Harness) -> None:
     assert f"/{APP}/compare/{first}...{between[-1]})" in line  # the commits it takes out
     assert listed(pr.body) == []
     assert "**rollback**" in summary(world, pr.number, LINEAGE)
+    assert pr.title == "Roll back payment-app in staging (v2.1.0)"
 
 
 async def test_an_unknown_revision_says_so_in_one_line(world: Harness) -> None:

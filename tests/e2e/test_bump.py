@@ -245,3 +245,35 @@ async def test_merge_retried_by_itself_while_github_computes_mergeability(
     world.fake.set_status(FLEET, pr.head_sha, "ci/build", "success", by="ci-bot")
     await world.settle()
     assert world.fake.repo(FLEET).prs[pr.number].merged
+
+
+async def test_two_images_whose_names_differ_only_by_a_slash_get_a_pr_each(
+    world: Harness,
+) -> None:
+    """``team/pay`` and ``team-pay`` once shared a bump branch: the second image's bump found
+    the first one's branch, took it for its own, and was never proposed."""
+    files = samples.fleet_files()
+    world.fake.commit(
+        FLEET,
+        "main",
+        {
+            DEV_PAY: files[DEV_PAY].replace(
+                b"registry.acme.com/payment:v2.1.0-rc1", b"registry.acme.com/team/pay:v1.0.0"
+            ),
+            DEV_SHOP: files[DEV_SHOP].replace(
+                b"ghcr.io/acme/checkout:v3.4.0", b"registry.acme.com/team-pay:v1.0.0"
+            ),
+        },
+        author="alice",
+    )
+    world.fake.set_required_checks(FLEET, "main", ["ci/build"])  # keep the PRs open
+    await world.settle()
+    for image in ("registry.acme.com/team/pay", "registry.acme.com/team-pay"):
+        world.fake.dispatch(
+            FLEET, "image-published", {"image": image, "tag": "v2.0.0"}, by="ci-bot"
+        )
+        await world.settle()
+    prs = bot_prs(world)
+    assert len(prs) == 2 and len({p.head_ref for p in prs}) == 2
+    assert all(p.state == "open" for p in prs)
+    assert sorted(changed_paths(world, p.number)[0] for p in prs) == sorted([DEV_PAY, DEV_SHOP])

@@ -210,3 +210,35 @@ async def test_ghes_base_path(ghes: Seeded) -> None:
         link = resp.headers["Link"]
     assert f'<{ghes.fake.api_url}/repos/acme/fleet/commits?per_page=2&page=2>; rel="next"' in link
     assert 'rel="last"' in link
+
+
+async def test_contents_of_a_symlink_to_a_file_answer_the_file_as_github_does(
+    gh: Seeded,
+) -> None:
+    """GitHub follows a symlink whose target is a normal file of the repository; a link to a
+    directory, outside the repository, or to nothing is answered as the link itself."""
+    base = "clusters/prod-use1-01/tenants/payment"
+    gh.fake.commit(
+        "acme/fleet",
+        "main",
+        {
+            f"{base}/input.yaml": ("120000", b"../../../dev-use1-01/tenants/payment/input.yaml"),
+            f"{base}/chain.yaml": ("120000", b"input.yaml"),
+            f"{base}/dir": ("120000", b"../../../dev-use1-01"),
+            f"{base}/outside": ("120000", b"../../../../../etc/passwd"),
+            f"{base}/absolute": ("120000", b"/etc/passwd"),
+            f"{base}/dangling": ("120000", b"nothing-here.yaml"),
+        },
+        author="alice",
+    )
+    bot = await gh.bot()
+    target = gh.fake.file("acme/fleet", "main", INPUT)
+    assert target is not None
+    for name in ("input.yaml", "chain.yaml"):
+        got = await bot.getitem(f"/repos/acme/fleet/contents/{base}/{name}")
+        assert got["type"] == "file" and got["path"] == INPUT
+        assert base64.b64decode(got["content"]) == target
+    for name in ("dir", "outside", "absolute", "dangling"):
+        got = await bot.getitem(f"/repos/acme/fleet/contents/{base}/{name}")
+        assert got["type"] == "symlink" and got["path"] == f"{base}/{name}", name
+        assert "content" not in got
