@@ -61,14 +61,14 @@ from bot.handlers.checks import (
     no_lineage_reason,
     people_of,
     pull_commits,
-    pull_files,
     review_of,
 )
+from bot.handlers.visibility import ChangeList, pull_change
 from bot.rules.appchanges import ImageMove, comparison_url, plan
 from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, combine_approvals
 from bot.rules.approvals import evaluate_approvals as judge_approvals
 from bot.rules.calendar import EmergencyFreeze, evaluate_calendar
-from bot.rules.gate import FileChange, Scope, file_changes, scope_of
+from bot.rules.gate import BlindSpot, FileChange, Scope, file_changes, scope_of
 from bot.rules.lineage import (
     Change,
     LineageReport,
@@ -367,6 +367,9 @@ class Merged:
     base: str  # the merge commit's first parent: the default branch just before the merge
     files: tuple[FileChange, ...]
     clusters: frozenset[str]  # the environment's clusters it touched
+    #: what the audit could not see of the change (a file list GitHub cut off and the trees
+    #: could not complete): the change counts as reaching the environment, unverified
+    blind_spots: tuple[BlindSpot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -503,25 +506,30 @@ class Auditor:
         return found
 
     async def _touching(self, pr: dict[str, Any]) -> Merged | None:
-        """The PR as merged, if it touched the environment's clusters."""
-        number = int(pr["number"])
+        """The PR as merged, if it touched the environment's clusters (or if the audit cannot
+        see its whole change: then it counts as touching every one of them)."""
         head = str(pr["head"]["sha"])
         merge_sha = str(pr["merge_commit_sha"])
         commit = await self.gateway.get(f"/repos/{self.repo}/git/commits/{merge_sha}")
         base = str(commit["parents"][0]["sha"])
-        files = await self._files_at_merge(number, base, head)
-        clusters = self._clusters_in(files)
-        return Merged(pr, base, files, frozenset(clusters)) if clusters else None
+        change = await self._files_at_merge(pr, base, head)
+        clusters = self._clusters_in(change.files)
+        if change.blind_spots:
+            clusters |= set(self.fleet.clusters_of(self.environment))
+        if not clusters:
+            return None
+        return Merged(pr, base, change.files, frozenset(clusters), change.blind_spots)
 
-    async def _files_at_merge(self, number: int, base: str, head: str) -> tuple[FileChange, ...]:
+    async def _files_at_merge(self, pr: dict[str, Any], base: str, head: str) -> ChangeList:
         """The PR's files as the gate last judged them: the three-dot diff of the merge's base
         and the head. Compare lists at most 300 files; a bigger PR uses its own file list,
-        which GitHub freezes at the merge."""
+        which GitHub freezes at the merge and cuts at 3,000 files, completed from the trees of
+        the merge base and the head as the gate does."""
         data = await self.gateway.get(f"/repos/{self.repo}/compare/{base}...{head}?per_page=1")
         files = data.get("files") or []
         if len(files) >= COMPARE_FILE_LIMIT:
-            return await pull_files(self.ctx, self.repo, number, head, base)
-        return file_changes(files)
+            return await pull_change(self.ctx, self.facts, pr, base)
+        return ChangeList(file_changes(files))
 
     def _clusters_in(self, files: Iterable[FileChange]) -> set[str]:
         found = set()
@@ -593,7 +601,9 @@ class Auditor:
         reviews = tuple(review_of(r) for r in raw_reviews)
         before = tuple(r for r in reviews if r.submitted_at and r.submitted_at <= merged_at)
         pull = PullFacts(head, before, people_of(full, commits, bot_login, unread=unread))
-        judged = await self._judge(base, files, merged_at, pull, bot_login)
+        judged = await self._judge(
+            base, files, merged_at, pull, merged.blind_spots, bot_login=bot_login
+        )
         notes = list(judged.notes)
         overrides, override_exceptions = await self._overrides(
             number, head, merged_at, bot_login, checks, judged
@@ -643,7 +653,7 @@ class Auditor:
         links: tuple[AppLink, ...] = ()
         if parents:
             bot_login = self.app.bot_login if self.app is not None else None
-            judged = await self._judge(parents[0], files, at, None, bot_login)
+            judged = await self._judge(parents[0], files, at, None, bot_login=bot_login)
             rows, gate, notes = judged.rows, judged.gate, judged.notes
             reason = f"pushed to {self.branch} without a pull request"
             reason = "; ".join((reason, *calendar_exceptions(gate, overridden=False)))
@@ -718,10 +728,12 @@ class Auditor:
         files: Sequence[FileChange],
         at: datetime,
         pull: PullFacts | None,
+        blind_spots: Sequence[BlindSpot] = (),
         bot_login: str | None = None,
     ) -> Judged:
-        """The gate's verdicts for ``files`` landing on ``base`` at ``at``."""
-        notes: list[str] = []
+        """The gate's verdicts for ``files`` landing on ``base`` at ``at``. What could not be
+        seen fails lineage and asks every gated environment's approvals, as at the gate."""
+        notes: list[str] = [f"Could not be seen: {spot.reason}" for spot in blind_spots]
         try:
             policy = await self.facts.policy(base)
         except (NotAFleetRepo, PolicyError) as exc:
@@ -729,10 +741,13 @@ class Auditor:
             rows, _, _ = await self._changes(scope, files, self.fleet, base, notes)
             return Judged(_ungated(exc, pull is not None), rows, tuple(notes))
         fleet = await self.facts.fleet(base, policy, extra_paths=[f.path for f in files])
-        scope = scope_of(files, fleet, policy)
+        scope = scope_of(files, fleet, policy, blind_spots)
         rows, changes, broken = await self._changes(scope, files, fleet, base, notes)
         reports, lineage_note = await self._lineage(policy, fleet, scope, files, changes, base, at)
-        lineage = "success" if all(r.ok for r in reports) and not broken else "failure"
+        ok = all(r.ok for r in reports) and not broken and not blind_spots
+        lineage = "success" if ok else "failure"
+        if blind_spots:
+            lineage_note = "the change could not be seen whole, so lineage cannot be verified"
         approvals: str | None = None
         verdicts: tuple[ApprovalVerdict, ...] = ()
         approvals_note = "no pull request, so no reviews"

@@ -292,3 +292,34 @@ async def test_blueprint_tags_are_traced_as_the_check_traces_them(world: Harness
     assert (verdict["item"], verdict["ok"]) == ("source:flux-system/platform-blueprints", False)
     assert verdict["to"].endswith("/acme/platform-blueprints:v9.0.0")
     assert records[f"#{good}"]["disagreements"] == []
+
+
+def _many_dev_notes(count: int) -> dict[str, bytes | None]:
+    return {f"clusters/dev-use1-01/notes/n{i:04d}.txt": b"%d\n" % i for i in range(count)}
+
+
+@pytest.mark.parametrize("trees_readable", [True, False])
+async def test_a_prod_change_past_the_3000th_file_of_a_merged_pr_is_audited(
+    world: Harness, trees_readable: bool
+) -> None:
+    """GitHub lists 3,000 files of a PR; a prod change past them was left out of the audit
+    (the PR looked dev-only). It is found from the trees, or, when those cannot show it
+    either, the PR counts as reaching prod unverified."""
+    changes = _many_dev_notes(3000)
+    changes[path(PROD)] = with_image(world, PROD, f"{IMG}:v9.9.9")  # never ran in staging
+    number = open_change(world, "hidden-prod", changes, title="notes")
+    await world.settle()
+    world.fake.merge_pr(FLEET, number, by="bob", method="merge", admin=True)
+    await world.settle()
+    if not trees_readable:
+        # the notes go again (the fleet today reads fine); the PR's own trees stay too big
+        world.fake.commit(FLEET, "main", dict.fromkeys(_many_dev_notes(3000)), author="bob")
+        await world.settle()
+        world.fake.tree_entry_limit = 2000  # GitHub truncates the 3,000-entry directory
+    records = by_label((await audit(world, "--format", "json")).json())
+    record = records[f"#{number}"]
+    assert record["lineage"]["state"] == "failure"
+    if trees_readable:
+        assert any("v9.9.9" in json.dumps(change) for change in record["changes"])
+    else:
+        assert any("Could not be seen" in note and "3,000" in note for note in record["notes"])
