@@ -494,6 +494,11 @@ class FakeGitHub:
         r = self.world.need_repo(repo)
         self.world.edit_issue(r, self.world.need_issue(r, number), fields, self._author(r, by))
 
+    def delete_issue(self, repo: str, number: int, by: str | None = None) -> None:
+        """Delete an issue, as an admin can in the web UI (`issues.deleted`)."""
+        r = self.world.need_repo(repo)
+        self.world.delete_issue(r, self.world.need_issue(r, number), self._author(r, by))
+
     def close_issue(self, repo: str, number: int, by: str | None = None) -> None:
         """Close an issue (or a PR through its issue)."""
         self.edit_issue(repo, number, by, state="closed")

@@ -1261,6 +1261,15 @@ class World:
             issue.updated_at = time.time()
             self.emit_issue(repo, issue, "reopened", by)
 
+    def delete_issue(self, repo: Repo, issue: Issue, by: User) -> None:
+        """Delete an issue (GitHub has no REST endpoint for it; admins do it in the web UI or
+        with GraphQL's ``deleteIssue``): gone from every listing, ``issues.deleted`` sent with
+        the issue as it was."""
+        if isinstance(issue, PullRequest):
+            raise ApiError(422, "Pull requests cannot be deleted")
+        self.emit_issue(repo, issue, "deleted", by)
+        del repo.issues[issue.number]
+
     def add_comment(
         self, repo: Repo, issue: Issue, user: User, body: str, via_app: App | None = None
     ) -> Comment:
@@ -1269,11 +1278,14 @@ class World:
             raise validation_failed(
                 errors=[{"resource": "IssueComment", "field": "body", "code": "missing_field"}]
             )
+        now = time.time()  # one instant: a new comment's updated_at equals its created_at
         comment = Comment(
             id=self.state.ids.new("comment"),
             issue_number=issue.number,
             user=user,
             body=body,
+            created_at=now,
+            updated_at=now,
             performed_via_app=via_app,
         )
         issue.comments.append(comment)

@@ -809,6 +809,25 @@ class Gateway:
         except gidgethub.BadRequest as exc:
             log.info("could not react to comment %s: %s", comment_id, exc)
 
+    async def issues_by(
+        self, repo: str, creator: str, *, state: str = "open"
+    ) -> list[dict[str, Any]]:
+        """Issues (and pull requests: they carry ``pull_request``) opened by ``creator``."""
+        url = f"/repos/{repo}/issues?state={state}&creator={quote(creator)}&per_page=100"
+        return await self.collect(url)
+
+    async def create_issue(self, repo: str, title: str, body: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.client.post(
+            f"/repos/{repo}/issues", data={"title": title, "body": body}
+        )
+        return data
+
+    async def update_issue(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
+        data: dict[str, Any] = await self.client.patch(
+            f"/repos/{repo}/issues/{number}", data=fields
+        )
+        return data
+
     async def issue(self, repo: str, number: int) -> dict[str, Any]:
         data: dict[str, Any] = await self.client.getitem(f"/repos/{repo}/issues/{number}")
         return data

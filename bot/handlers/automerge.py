@@ -48,7 +48,7 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         return "from a fork"
     if any(str(label.get("name")).lower() == DO_NOT_MERGE for label in pr.get("labels") or []):
         return "labelled do-not-merge"
-    if "failure" in (outcome.lineage, outcome.consistency) or outcome.approvals in (
+    if "failure" in (outcome.lineage, outcome.consistency, outcome.window) or outcome.approvals in (
         "failure",
         "pending",
     ):

@@ -64,7 +64,10 @@ def render_dashboard(
     *,
     updated: str,
     unread: int = 0,
+    calendar: Sequence[str] = (),
 ) -> str:
+    """The dashboard issue's body; ``calendar`` is the deploy calendar section (lines), shown
+    when an environment has windows or freezes or is frozen."""
     marks = {"success": "✅", "failure": "❌", "pending": "⏳"}
     lines = [
         "This issue is kept current by the fleet promotion bot: what runs where, what waits to "
@@ -80,6 +83,7 @@ def render_dashboard(
             else []
         ),
         "",
+        *(["## Deploy calendar", "", *calendar, ""] if calendar else []),
         "## Waiting to be promoted",
         "",
     ]

@@ -120,5 +120,8 @@ def test_fleet_ablations_switch_parts_off(tmp_path: Path) -> None:
     assert size["without"] == ["dashboard", "fleet-check"]
     for story in ("cold", "warm"):
         assert size[story]["deferred"] == 0  # no dashboard refresh after the merge
-        assert "GET /repos/{repo}/issues" not in size[story]["by_route"]
+        routes = size[story]["by_route"]
+        # the gate still lists the bot's issues (its /freeze issues); nothing writes one
+        assert "POST /repos/{repo}/issues" not in routes
+        assert "PATCH /repos/{repo}/issues/{n}" not in routes
     assert size["merged_bumps"] == 2
