@@ -23,11 +23,10 @@ from gidgethub import routing, sansio
 
 from bot.fleet.policy import PolicyError
 from bot.github import discovery
-from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, DesiredCheck, publish
+from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, WINDOW, DesiredCheck, publish
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers.checks import approvals_check, facts_for, lineage_check, policy_error_checks
-from bot.handlers.fleetcheck import fleet_check
+from bot.handlers.checks import GateOutcome, facts_for, judge, policy_error_checks
 from bot.handlers.payload import field as pfield
 from bot.handlers.visibility import pull_change, see_change
 from bot.rules import queue
@@ -35,7 +34,8 @@ from bot.texts import queue as texts
 
 router = routing.Router()
 
-GATE_CHECKS = (LINEAGE, APPROVALS, FLEET)
+ALL_PARTS = ("lineage", "approvals", "fleet", "window")
+GATE_CHECKS = (LINEAGE, APPROVALS, FLEET, WINDOW)
 
 
 @router.register("merge_group", action="checks_requested")
@@ -125,9 +125,7 @@ async def gate_group(ctx: Context, facts: RepoFacts, group: dict[str, Any]) -> s
     except NotAFleetRepo:
         return "not a fleet repository"
     except PolicyError as exc:
-        await publish(
-            ctx, repo, head_sha, policy_error_checks(exc, ("lineage", "approvals", "fleet"))
-        )
+        await publish(ctx, repo, head_sha, policy_error_checks(exc, ALL_PARTS))
         return "policy broken"
     seen = await see_change(ctx, facts, policy, base_sha, head_sha)
     changes = seen.files
@@ -150,12 +148,8 @@ async def gate_group(ctx: Context, facts: RepoFacts, group: dict[str, Any]) -> s
         )
         await fail_all(ctx, repo, head_sha, texts.unjudged(reason, stray))
         return f"unjudged: {len(stray)} file(s) beyond #{ref.number}"
-    fleet, scope = seen.fleet, seen.scope
-    judged = [
-        await lineage_check(ctx, facts, policy, fleet, scope, changes, base_sha),
-        await approvals_check(ctx, facts, policy, scope, pr, base_head),
-        await fleet_check(facts, policy, fleet, scope, changes, base_sha),
-    ]
+    outcome = GateOutcome(head_sha, seen.scope, policy=policy, fleet=seen.fleet)
+    judged = await judge(ctx, facts, policy, pr, seen, base_sha, base_head, ALL_PARTS, outcome)
     desired = [in_queue(check, ref.number, base_sha) for check in judged]
     await publish(ctx, repo, head_sha, desired)
     return ", ".join(f"{c.name} {c.conclusion}" for c in desired)

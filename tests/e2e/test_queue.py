@@ -10,7 +10,8 @@ from tests.e2e.gatekit import PROD, open_change, path, with_image
 from tests.harness import FLEET, Harness
 
 LINEAGE, APPROVALS, FLEET_CHECK = "promotion/lineage", "promotion/approvals", "promotion/fleet"
-GATE = [LINEAGE, APPROVALS, FLEET_CHECK]
+WINDOW = "promotion/window"
+GATE = [LINEAGE, APPROVALS, FLEET_CHECK, WINDOW]
 IMG = "registry.acme.com/payment"
 DEV_PAY = "clusters/dev-use1-01/tenants/payment-app/input.yaml"
 
@@ -70,10 +71,11 @@ async def test_prod_pr_with_green_gates_enters_the_queue_and_merges_after_the_gr
         ("destroyed", "merged"),
     ]
     # What judging the group cost: the PR, the base branch, the group's tree (a comparison with
-    # the tree read last), the upstream history, the reviews, the check runs (read, 3 created).
+    # the tree read last), the upstream history, the reviews, the freeze issues, the check runs
+    # (read, 4 created).
     calls = calls_for(world, 0)
     judged = len(calls) - calls[::-1].index(f"POST /repos/{FLEET}/check-runs")
-    assert judged <= 9, "\n".join(calls)
+    assert judged <= 11, "\n".join(calls)
 
 
 async def test_approval_dismissed_after_queueing_fails_the_group(world: Harness) -> None:
