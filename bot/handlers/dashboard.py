@@ -18,7 +18,7 @@ from bot.concurrency.aio import map_bounded
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
-from bot.github.checkruns import APPROVALS, LINEAGE
+from bot.github.checkruns import APPROVALS, LINEAGE, WINDOW
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import window
@@ -28,6 +28,9 @@ from bot.rules.calendar import judge_environment
 from bot.texts import calendar as caltext
 from bot.texts import dashboard as dashtext
 from bot.texts import markers
+
+#: The gate's checks the dashboard shows for each open promotion.
+GATE = (LINEAGE, APPROVALS, WINDOW)
 
 router = routing.Router()
 log = logging.getLogger("bot.dashboard")
@@ -192,17 +195,17 @@ async def _promotion(ctx: Context, repo: str, pr: dict[str, Any]) -> board.OpenP
     head = str((pr.get("head") or {}).get("sha", ""))
     states: dict[str, str] = {}
     memo = ctx.services.caches.derived
-    for name in (LINEAGE, APPROVALS):
+    for name in GATE:
         hit = memo.get(("check", repo, head, name))
         if hit is not None:
             status, conclusion = hit[1][0], hit[1][1]
             states[name] = str(conclusion) if status == "completed" else "pending"
-    if len(states) < 2:
+    if len(states) < len(GATE):
         identity = await ctx.identity()
         runs = await ctx.gateway.check_runs_for(repo, head, app_id=identity.id)
         for run in sorted(runs, key=lambda r: int(r.get("id", 0))):
             name = str(run.get("name"))
-            if name in (LINEAGE, APPROVALS):
+            if name in GATE:
                 done = run.get("status") == "completed"
                 states[name] = str(run.get("conclusion")) if done else "pending"
     return board.OpenPromotion(
@@ -211,6 +214,7 @@ async def _promotion(ctx: Context, repo: str, pr: dict[str, Any]) -> board.OpenP
         url=str(pr.get("html_url") or ""),
         lineage=states.get(LINEAGE, "missing"),
         approvals=states.get(APPROVALS, "missing"),
+        window=states.get(WINDOW, "missing"),
     )
 
 

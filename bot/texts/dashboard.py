@@ -99,12 +99,10 @@ def render_dashboard(
         lines.append("Nothing: every environment runs what its upstream runs.")
     lines += ["", "## Open promotions", ""]
     if promotions:
-        lines += ["| PR | Lineage | Approvals |", "|---|---|---|"]
+        lines += ["| PR | Lineage | Approvals | Window |", "|---|---|---|---|"]
         for p in promotions:
-            lines.append(
-                f"| [#{p.number} {p.title}]({p.url}) | {marks.get(p.lineage, p.lineage)} "
-                f"{p.lineage} | {marks.get(p.approvals, p.approvals)} {p.approvals} |"
-            )
+            cells = [f"{marks.get(v, v)} {v}" for v in (p.lineage, p.approvals, p.window)]
+            lines.append(f"| [#{p.number} {p.title}]({p.url}) | " + " | ".join(cells) + " |")
     else:
         lines.append("None open.")
     lines += ["", "## Drift", ""]
