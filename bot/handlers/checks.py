@@ -25,7 +25,7 @@ from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import appchanges, window
 from bot.handlers.fleetcheck import fleet_check
 from bot.handlers.payload import field as pfield
-from bot.handlers.visibility import see_pull
+from bot.handlers.visibility import Seen, see_pull
 from bot.rules import sources
 from bot.rules.approvals import (
     ApprovalFacts,
@@ -195,32 +195,50 @@ async def gate_pull(
             head_sha, None, "failure", "failure", "failure", "failure", notes=[str(exc)]
         )
     seen = await see_pull(ctx, facts, pr, policy, base_head)
+    outcome = GateOutcome(
+        head_sha, seen.scope, policy=policy, fleet=seen.fleet, notes=list(seen.notes)
+    )
+    desired = await judge(ctx, facts, policy, pr, seen, base_head, base_head, parts, outcome)
+    await publish(ctx, repo, head_sha, desired)
+    return outcome
+
+
+async def judge(
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    pr: dict[str, Any],
+    seen: Seen,
+    base: str,
+    pr_base: str,
+    parts: Sequence[str],
+    outcome: GateOutcome,
+) -> list[DesiredCheck]:
+    """The gate's verdicts on a change as ``seen`` against commit ``base``, with ``pr``'s
+    reviews and overrides (its commits against ``pr_base``): a pull request's change, or a
+    merge group's against its parent (``bot.handlers.mergequeue``). Recorded in ``outcome``."""
     files, fleet, scope = seen.files, seen.fleet, seen.scope
-    outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet, notes=list(seen.notes))
     desired: list[DesiredCheck] = []
     if "lineage" in parts:
-        check = await lineage_check(
-            ctx, facts, policy, fleet, scope, files, base_head, notes=seen.notes
-        )
+        check = await lineage_check(ctx, facts, policy, fleet, scope, files, base, notes=seen.notes)
         check = await window.with_overrides(ctx, facts, policy, pr, "lineage", check)
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
         check = await approvals_check(
-            ctx, facts, policy, scope, pr, base_head, outcome=outcome, notes=seen.notes
+            ctx, facts, policy, scope, pr, pr_base, outcome=outcome, notes=seen.notes
         )
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
     if "fleet" in parts:
-        check = await fleet_check(facts, policy, fleet, scope, files, base_head)
+        check = await fleet_check(facts, policy, fleet, scope, files, base)
         outcome.consistency = check.conclusion
         desired.append(check)
     if "window" in parts:
         check = await window.window_check(ctx, facts, policy, scope, pr)
         outcome.window = check.conclusion
         desired.append(check)
-    await publish(ctx, repo, head_sha, desired)
-    return outcome
+    return desired
 
 
 async def pull_files(
