@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import os
+import re
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.fake import FakeGitHub
+from bot.fake import FakeGitHub, contract
 from tests.harness import Harness, seed_world, start_bot
 from tests.postgres import PostgresServer, start_server
 
@@ -26,6 +28,47 @@ def postgres() -> Iterator[PostgresServer]:
 def database_url(postgres: PostgresServer) -> str:
     """A fresh, empty database of its own for one test."""
     return postgres.create_database()
+
+
+#: Every fake GitHub of the suite checks requests, responses and webhooks against GitHub's
+#: published descriptions (tests/contract, made by scripts/openapi_subset.py). Set the variable
+#: empty to run without (to measure what the check costs).
+os.environ.setdefault(contract.ENV, str(Path(__file__).parent / "contract"))
+
+
+def _contract_kept(item: pytest.Item, phase: str) -> None:
+    found = contract.drain()
+    # Tests of the fake's own validation send GitHub what it refuses, on purpose: they name
+    # the violations they cause with @pytest.mark.contract_breach(regex, ...).
+    allowed = [re.compile(p) for m in item.iter_markers("contract_breach") for p in m.args]
+    found = [line for line in found if not any(p.search(line) for p in allowed)]
+    if found and not os.environ.get(contract.LOG_ENV):
+        raise AssertionError(
+            f"the fake GitHub saw calls or sent answers outside GitHub's contract ({phase}):\n  "
+            + "\n  ".join(found)
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    contract.drain()  # what an earlier test left behind is that test's business
+    result = yield
+    _contract_kept(item, "setup")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    result = yield
+    _contract_kept(item, "test")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    result = yield
+    _contract_kept(item, "teardown")
+    return result
 
 
 @pytest.fixture

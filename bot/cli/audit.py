@@ -49,11 +49,12 @@ from bot.fleet.layout import FileLocation, Fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
 from bot.github.appcommits import origins
 from bot.github.auth import AppAuth
-from bot.github.checkruns import APPROVALS, LINEAGE
+from bot.github.checkruns import APPROVALS, LINEAGE, WINDOW
 from bot.github.client import ApiStats, GitHubClient, TransientGitHubError
 from bot.github.context import AppIdentity, Caches, Context, Services
 from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.github.gateway import GatewayError, ObjectCache
+from bot.handlers import window as windowfacts
 from bot.handlers.checks import (
     input_change,
     lineage_reports,
@@ -66,11 +67,13 @@ from bot.handlers.visibility import ChangeList, pull_change
 from bot.rules.appchanges import ImageMove, comparison_url, plan
 from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, combine_approvals
 from bot.rules.approvals import evaluate_approvals as judge_approvals
+from bot.rules.calendar import EmergencyFreeze, evaluate_calendar
 from bot.rules.gate import BlindSpot, FileChange, Scope, file_changes, scope_of
 from bot.rules.lineage import (
     Change,
     LineageReport,
 )
+from bot.rules.overrides import Override, acknowledged, evaluate_overrides
 from bot.rules.people import People
 from bot.settings import (
     CREDENTIAL_NAMES,
@@ -79,6 +82,7 @@ from bot.settings import (
     load_settings,
     private_key_from_env,
 )
+from bot.texts import calendar as caltext
 from bot.texts import markers
 from bot.texts.summaries import Annotation
 
@@ -375,6 +379,7 @@ class Judged:
     gate: Rederived
     rows: tuple[FileRow, ...]
     notes: tuple[str, ...]
+    policy: Policy | None = None
 
 
 class Auditor:
@@ -410,6 +415,8 @@ class Auditor:
         self.owners = Owners()
         self.org = self.facts.owner
         self._gate = asyncio.Semaphore(PARALLEL)
+        self._freezes: dict[str, list[tuple[EmergencyFreeze, datetime, datetime | None]]] = {}
+        self._freezes_lock = asyncio.Lock()
 
     @property
     def gateway(self) -> Any:
@@ -587,12 +594,20 @@ class Auditor:
         )
         self.owners.add_commits(number, commits)
         checks = tuple(check_at_merge(runs, name, merged_at, self.app_id) for name in GATE_CHECKS)
+        window_run = check_at_merge(runs, WINDOW, merged_at, self.app_id)
+        if window_run.state != "missing":  # merges from before the calendar have none
+            checks += (window_run,)
         bot_login = self._bot_login(checks)
         reviews = tuple(review_of(r) for r in raw_reviews)
         before = tuple(r for r in reviews if r.submitted_at and r.submitted_at <= merged_at)
         pull = PullFacts(head, before, people_of(full, commits, bot_login, unread=unread))
-        judged = await self._judge(base, files, merged_at, pull, merged.blind_spots)
+        judged = await self._judge(
+            base, files, merged_at, pull, merged.blind_spots, bot_login=bot_login
+        )
         notes = list(judged.notes)
+        overrides, override_exceptions = await self._overrides(
+            number, head, merged_at, bot_login, checks, judged
+        )
         if len(before) < len(reviews):
             notes.append(f"{len(reviews) - len(before)} review(s) submitted after the merge.")
         if any(r.state == "DISMISSED" for r in before):
@@ -612,11 +627,16 @@ class Auditor:
             requested_by=requested_by(full, commits, bot_login),
             checks=checks,
             rederived=judged.gate,
-            exceptions=gate_exceptions(checks),
+            exceptions=(
+                *gate_exceptions(checks),
+                *override_exceptions,
+                *calendar_exceptions(judged.gate, overridden=bool(overrides)),
+            ),
             disagreements=disagreements(checks, judged.gate),
             notes=tuple(notes),
             org=self.org,
             number=number,
+            overrides=overrides,
             author=(pr.get("user") or {}).get("login"),
             head_sha=head,
             base_sha=base,
@@ -632,9 +652,11 @@ class Auditor:
         files = file_changes(data.get("files") or [])
         links: tuple[AppLink, ...] = ()
         if parents:
-            judged = await self._judge(parents[0], files, at, None)
+            bot_login = self.app.bot_login if self.app is not None else None
+            judged = await self._judge(parents[0], files, at, None, bot_login=bot_login)
             rows, gate, notes = judged.rows, judged.gate, judged.notes
             reason = f"pushed to {self.branch} without a pull request"
+            reason = "; ".join((reason, *calendar_exceptions(gate, overridden=False)))
             links = await self._app_links(rows, parents[0], self._bot_login(()))
         else:
             rows, gate, notes = await self._first_rows(files, sha), None, ()
@@ -707,6 +729,7 @@ class Auditor:
         at: datetime,
         pull: PullFacts | None,
         blind_spots: Sequence[BlindSpot] = (),
+        bot_login: str | None = None,
     ) -> Judged:
         """The gate's verdicts for ``files`` landing on ``base`` at ``at``. What could not be
         seen fails lineage and asks every gated environment's approvals, as at the gate."""
@@ -735,8 +758,110 @@ class Auditor:
                 f"The policy has changed since: these verdicts apply {POLICY_PATH} as it was at "
                 f"{base[:7]}, the base this change landed on."
             )
-        gate = Rederived(lineage, reports, lineage_note, approvals, verdicts, approvals_note)
-        return Judged(gate, rows, tuple(notes))
+        window, window_note = await self._window(policy, scope, at, bot_login)
+        gate = Rederived(
+            lineage,
+            reports,
+            lineage_note,
+            approvals,
+            verdicts,
+            approvals_note,
+            window=window,
+            window_note=window_note,
+        )
+        return Judged(gate, rows, tuple(notes), policy)
+
+    # --- the calendar and overrides, as of the merge --------------------------------------------
+
+    async def _window(
+        self, policy: Policy, scope: Scope, at: datetime, bot_login: str | None
+    ) -> tuple[str, str]:
+        """``promotion/window`` as of ``at``: the policy at the base, and the ``/freeze``
+        issues of the bot that were open then (created before, closed after or not yet)."""
+        names = windowfacts.judged_environments(scope, policy)
+        emergencies = [
+            freeze
+            for freeze, start, end in await self._freeze_periods(bot_login)
+            if start <= at and (end is None or at < end)
+        ]
+        verdict = evaluate_calendar(policy, names, emergencies, at)
+        if verdict.open:
+            return "success", ""
+        return "failure", "; ".join(_closed_because(v) for v in verdict.closed)
+
+    async def _freeze_periods(
+        self, bot_login: str | None
+    ) -> list[tuple[EmergencyFreeze, datetime, datetime | None]]:
+        """Every ``/freeze`` ever: the bot's freeze issues, open and closed (one listing)."""
+        if bot_login is None or bot_login == UNKNOWN_BOT:
+            return []
+        async with self._freezes_lock:
+            if bot_login not in self._freezes:
+                issues = await self.gateway.issues_by(self.repo, bot_login, state="all")
+                periods = []
+                for issue in issues:
+                    author = str((issue.get("user") or {}).get("login") or "")
+                    if author.lower() != bot_login.lower() or "pull_request" in issue:
+                        continue
+                    if not windowfacts.is_freeze_issue(issue):
+                        continue
+                    start = github_time(issue.get("created_at"))
+                    if start is None:
+                        continue
+                    freeze = caltext.read_freeze_issue(
+                        number=int(issue["number"]),
+                        title=str(issue.get("title") or ""),
+                        body=issue.get("body"),
+                        url=str(issue.get("html_url") or ""),
+                        since=start,
+                    )
+                    periods.append((freeze, start, github_time(issue.get("closed_at"))))
+                self._freezes[bot_login] = periods
+        return self._freezes[bot_login]
+
+    async def _overrides(
+        self,
+        number: int,
+        head: str,
+        merged_at: datetime,
+        bot_login: str,
+        checks: Sequence[CheckAtMerge],
+        judged: Judged,
+    ) -> tuple[tuple[Override, ...], tuple[str, ...]]:
+        """Who let this merge through a failing check, when and why: the overrides the bot
+        acknowledged on the merged head before the merge (read from the PR's comments, only
+        when a check may have been overridden). Eligibility is today's, like team membership."""
+        recorded = {c.name for c in checks if c.title.startswith("Overridden by")}
+        gate = judged.gate
+        failing = {LINEAGE: gate.lineage == "failure", WINDOW: gate.window == "failure"}
+        wanted = [name for name, failed in failing.items() if failed or name in recorded]
+        if not wanted or judged.policy is None:
+            return (), ()
+        comments = await self.gateway.comments(self.repo, number)
+        posted = windowfacts.posted_comments(comments, bot_login)
+        acks = [o for o in acknowledged(posted) if o.at <= merged_at]
+        policy = judged.policy
+        found: list[Override] = []
+        lines: list[str] = []
+        for name in wanted:
+            check = name.removeprefix("promotion/")
+            asked = [o for o in acks if o.check == check]
+            allowed = await windowfacts.eligible(
+                self.ctx, self.facts, policy, (o.login for o in asked)
+            )
+            verdict = evaluate_overrides(check, head, asked, allowed, policy.overrides.count)
+            if verdict.granted:
+                found += verdict.counted
+                lines += [
+                    f"{name} overridden by @{o.login} at {_github_time(o.at)}: {o.reason}"
+                    for o in verdict.counted
+                ]
+            elif name in recorded:
+                lines.append(
+                    f"{name} was recorded as overridden, but the overrides cannot be confirmed "
+                    "from the pull request's comments"
+                )
+        return tuple(found), tuple(lines)
 
     async def _changes(
         self,
@@ -875,6 +1000,22 @@ class Auditor:
                 "were accepted; set APP_ID to accept only the bot's."
             )
         return tuple(notes)
+
+
+def calendar_exceptions(gate: Rederived | None, *, overridden: bool) -> tuple[str, ...]:
+    """A change that landed while its environment was closed is an exception (unless an
+    override, listed on its own, let it through)."""
+    if gate is None or gate.window != "failure" or overridden:
+        return ()
+    return (f"merged while closed: {gate.window_note}",)
+
+
+def _closed_because(verdict: Any) -> str:
+    reasons = [f"emergency freeze #{e.number} ({e.reason})" for e in verdict.emergencies]
+    reasons += [f"frozen ({f.reason})" for f in verdict.freezes]
+    if verdict.outside_windows:
+        reasons.append("outside its deploy windows")
+    return f"{verdict.environment} was {', '.join(reasons) or 'closed'}"
 
 
 def _ungated(exc: Exception, has_pull: bool) -> Rederived:

@@ -23,6 +23,7 @@ from bot.rules.lineage import (
     describe_item,
     format_duration,
 )
+from bot.rules.overrides import Override
 from bot.texts.summaries import md_cell, md_code, md_escape
 
 __all__ = [
@@ -103,8 +104,12 @@ class Rederived:
     approvals: str | None  # success | pending | failure; None without a pull request
     approval_verdicts: tuple[ApprovalVerdict, ...]
     approvals_note: str
+    window: str | None = None  # success | failure; None where the calendar was not judged
+    window_note: str = ""  # why the environment was closed
 
     def state_of(self, check: str) -> str | None:
+        if check.endswith("/window"):
+            return self.window
         return self.lineage if check.endswith("/lineage") else self.approvals
 
 
@@ -142,6 +147,8 @@ class Record:
     author: str | None = None
     head_sha: str | None = None
     base_sha: str | None = None
+    #: who let the change through a failing check (break-glass), when and why
+    overrides: tuple[Override, ...] = ()
     app_changes: tuple[AppLink, ...] = ()
 
     @property
@@ -252,6 +259,14 @@ def _md_record(record: Record) -> list[str]:
         lines += [f"Requested by: {asked}.", ""]
     if record.exceptions:
         lines += ["**Exception:** " + "; ".join(md_escape(e) for e in record.exceptions) + ".", ""]
+    if record.overrides:
+        lines += ["**Overridden (break-glass):**", ""]
+        lines += [
+            f"- `promotion/{o.check}` by @{md_escape(o.login)} at {_iso(o.at)} on "
+            f"`{o.head[:7]}`: {md_escape(o.reason)}" + (f" ([comment]({o.url}))" if o.url else "")
+            for o in record.overrides
+        ]
+        lines.append("")
     lines += _md_changes(record.changes)
     lines += _md_app_changes(record.app_changes)
     if record.checks:
@@ -424,6 +439,7 @@ CSV_COLUMNS = (
     "approvals_recorded",
     "approvals_rederived",
     "disagreements",
+    "overrides",
     "app_comparison",
 )
 
@@ -494,6 +510,10 @@ def _csv_row(record: Record, row: FileRow) -> list[str]:
         recorded.get("promotion/approvals", ""),
         (gate.approvals or "") if gate else "",
         "; ".join(record.disagreements),
+        "; ".join(
+            f"promotion/{o.check} by {o.login} at {_iso(o.at)}: {o.reason}"
+            for o in record.overrides
+        ),
         _comparison_of(record, row),
     ]
 
@@ -583,6 +603,20 @@ def record_json(record: Record) -> dict[str, Any]:
         "approvals": _approvals_json(gate),
         "lineage": _lineage_json(gate),
         "disagreements": list(record.disagreements),
+        "overrides": [
+            {
+                "check": f"promotion/{o.check}",
+                "by": o.login,
+                "at": _iso(o.at),
+                "reason": o.reason,
+                "head_sha": o.head,
+                "comment_url": o.url,
+            }
+            for o in record.overrides
+        ],
+        "window": (
+            {"state": gate.window, "closed": gate.window_note} if gate and gate.window else None
+        ),
         "notes": list(record.notes),
         "app_changes": [
             {

@@ -15,7 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.fake.contract import Contract
 from bot.fake.gitobjects import ChangeValue
+from bot.fake.queue import MergeQueues, QueueError
 from bot.fake.routes import build_app
 from bot.fake.routes_archive import ArchiveOverride
 from bot.fake.server import SECONDARY, Api, Fault, RecordedRequest, Settings
@@ -35,7 +37,15 @@ from bot.fake.state import (
 from bot.fake.webhooks import Delivery
 from bot.fake.world import CommitSpec, World
 
-__all__ = ["ApiError", "Delivery", "FakeCommit", "FakeGitHub", "Fault", "RecordedRequest"]
+__all__ = [
+    "ApiError",
+    "Delivery",
+    "FakeCommit",
+    "FakeGitHub",
+    "Fault",
+    "QueueError",
+    "RecordedRequest",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ DEFAULT_EVENTS = [
     "issue_comment",
     "issues",
     "membership",
+    "merge_group",
     "package",
     "pull_request",
     "pull_request_review",
@@ -73,6 +84,7 @@ DEFAULT_PERMISSIONS = {
     "contents": "write",
     "issues": "write",
     "members": "read",
+    "merge_queues": "write",
     "metadata": "read",
     "packages": "read",
     "pull_requests": "write",
@@ -83,10 +95,15 @@ DEFAULT_PERMISSIONS = {
 class FakeGitHub:
     """The fake GitHub: start it, seed it through these methods, point a client at it."""
 
-    def __init__(self, base_path: str = "") -> None:
+    def __init__(self, base_path: str = "", contract: Contract | None = None) -> None:
+        """``contract``: check every request, response and webhook against GitHub's published
+        descriptions (default: the one ``FAKE_GITHUB_CONTRACT`` names, if set)."""
         self.settings = Settings(base_path=base_path.rstrip("/"))
+        self.settings.contract = contract or Contract.from_environment()
         self.urls = Urls()
         self.world = World(self.urls)
+        self.world.hooks.contract = self.settings.contract
+        self.queues = MergeQueues(self.world)
         self.api = Api(self.world, self.settings)
         if self.settings.base_path:  # GHES keeps its delivery log for 7 days
             self.world.hooks.retention = 7 * 24 * 3600.0
@@ -96,7 +113,7 @@ class FakeGitHub:
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen and start delivering webhooks; returns the API base URL."""
-        app = build_app(self.api)
+        app = build_app(self.api, self.queues)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -286,6 +303,35 @@ class FakeGitHub:
         else:
             r.protection[branch] = Protection(list(contexts), strict)
 
+    def require_merge_queue(
+        self,
+        repo: str,
+        branch: str,
+        merge_method: str = "MERGE",
+        required_checks: list[str] | None = None,
+    ) -> None:
+        """A ruleset requiring a merge queue on ``branch`` (MERGE | SQUASH | REBASE). Groups
+        wait for ``required_checks`` and the branch protection's contexts
+        (``set_required_checks``); a REST merge into the branch answers 405."""
+        self.queues.require(self.world.need_repo(repo), branch, merge_method, required_checks)
+
+    def enqueue_pr(self, repo: str, number: int, by: str) -> None:
+        """A person clicks "Merge when ready" (raises QueueError when GitHub would refuse)."""
+        r = self.world.need_repo(repo)
+        self.queues.enqueue(r, self.world.need_pull(r, number), self._user(by))
+
+    def dequeue_pr(self, repo: str, number: int, by: str) -> None:
+        """A person removes a pull request from its merge queue."""
+        r = self.world.need_repo(repo)
+        pr = self.world.need_pull(r, number)
+        for entry in list(r.queue.get(pr.base_ref, [])):
+            if entry.number == number:
+                self.queues.dequeue(r, pr.base_ref, entry, "MANUAL", self._user(by))
+
+    def merge_queue(self, repo: str, branch: str) -> list[tuple[int, str | None]]:
+        """(PR number, group head SHA) of each queued pull request, front first."""
+        return [(e.number, e.group_sha) for e in self.world.need_repo(repo).queue.get(branch, [])]
+
     def commit(
         self,
         repo: str,
@@ -464,6 +510,11 @@ class FakeGitHub:
         """Change title/body/state/labels of an issue (`issues.edited`/`closed`/`reopened`)."""
         r = self.world.need_repo(repo)
         self.world.edit_issue(r, self.world.need_issue(r, number), fields, self._author(r, by))
+
+    def delete_issue(self, repo: str, number: int, by: str | None = None) -> None:
+        """Delete an issue, as an admin can in the web UI (`issues.deleted`)."""
+        r = self.world.need_repo(repo)
+        self.world.delete_issue(r, self.world.need_issue(r, number), self._author(r, by))
 
     def close_issue(self, repo: str, number: int, by: str | None = None) -> None:
         """Close an issue (or a PR through its issue)."""

@@ -1,6 +1,6 @@
 """Repository archives the way GitHub serves them: the API redirects, another host serves.
 
-``GET /repos/{owner}/{repo}/tarball[/{ref}]`` answers ``302`` with a ``Location`` on the
+``GET /repos/{owner}/{repo}/tarball/{ref}`` answers ``302`` with a ``Location`` on the
 codeload host (here a second listener, on its own port: another origin, as on github.com),
 ``/{owner}/{repo}/legacy.tar.gz/{sha}?token=...``, the token valid for five minutes. The codeload
 host serves the commit's tar.gz (``bot.fake.archives``) streamed, ``404`` for an empty
@@ -64,14 +64,13 @@ class ArchiveRoutes:
 
     def register(self) -> None:
         repo = "/repos/{owner}/{repo}"
-        self.api.add("GET", repo + "/tarball", self.redirect, perm=("contents", "read"))
         self.api.add("GET", repo + "/tarball/{ref:.+}", self.redirect, perm=("contents", "read"))
 
     # ---- the API ---------------------------------------------------------------------------
     async def redirect(self, request: web.Request) -> web.Response:
         """``302`` to a short-lived codeload URL; ``404`` for a ref the repo does not have."""
         repo = self.api.repo_of(request)
-        ref = request.match_info.get("ref") or repo.default_branch
+        ref = request.match_info["ref"]
         empty = not any(name.startswith("refs/heads/") for name in repo.refs)
         sha = repo.resolve(ref)
         if sha is None:

@@ -254,7 +254,9 @@ class CoreRoutes:
             "reset": w.reset,
             "resource": "core",
         }
-        return json_response({"resources": {"core": core}, "rate": core})
+        # `search` is required in GitHub's answer; the fake keeps no search budget
+        search = {"limit": 30, "remaining": 30, "used": 0, "reset": w.reset, "resource": "search"}
+        return json_response({"resources": {"core": core, "search": search}, "rate": core})
 
     async def get_user(self, request: web.Request) -> web.Response:
         """`GET /users/{user}`."""
@@ -268,6 +270,7 @@ class CoreRoutes:
         """`GET /repos/{o}/{r}` (with `permissions` for user callers)."""
         repo = self.api.repo_of(request)
         out = self.shapes.repo(repo)
+        out.update(network_count=0, subscribers_count=0)  # `full-repository` only
         identity = request[IDENTITY]
         if identity.user is not None:
             role = self.state.role(repo, identity.user) or ("read" if not repo.private else None)

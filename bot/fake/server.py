@@ -23,6 +23,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from bot.fake.contract import FAULTED, Contract
 from bot.fake.gitobjects import (
     GitError,
     Signature,
@@ -55,6 +56,7 @@ JWT_IAT = (
     "'Issued at' claim ('iat') must be an Integer representing the time that the assertion "
     "was issued"
 )
+GRAPHQL = "/graphql"  # a route path declared as this is served at graphql_path()
 SECONDARY = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
@@ -160,6 +162,8 @@ class Settings:
     archive_auth_leaks: int = 0
     #: repo (lower case) -> what its archive downloads serve instead (tests).
     archive_overrides: dict[str, Any] = field(default_factory=dict)
+    #: GitHub's published contract, checked on every request and response when set.
+    contract: Contract | None = None
 
 
 @dataclass(frozen=True)
@@ -248,13 +252,22 @@ class Api:
     ) -> web.Application:
         """The aiohttp application with every declared API route (the route modules declare
         them with ``add`` before: see ``bot.fake.routes``) and the web routes."""
-        app = web.Application(middlewares=[self.middleware], client_max_size=100 * 1024 * 1024)
+        middlewares = [self.middleware]
+        if self.settings.contract is not None:
+            middlewares.insert(0, self.settings.contract.middleware(self.api_path))
+        app = web.Application(middlewares=middlewares, client_max_size=100 * 1024 * 1024)
         prefix = self.settings.base_path
         for method, path, route in self.routes:
-            app.router.add_route(method, prefix + path, self.wrap(route), name=None)
+            full = self.graphql_path() if path == GRAPHQL else prefix + path
+            app.router.add_route(method, full, self.wrap(route), name=None)
         if register_web is not None:
             register_web(app)
         return app
+
+    def graphql_path(self) -> str:
+        """Where GraphQL is served: ``/graphql``, or ``/api/graphql`` beside GHES's ``/api/v3``."""
+        base = self.settings.base_path
+        return base.removesuffix("/v3") + "/graphql" if base.endswith("/v3") else base + GRAPHQL
 
     def add(
         self,
@@ -289,6 +302,7 @@ class Api:
                 await asyncio.sleep(self.settings.latency)
             fault = next((f for f in self.settings.faults if f.matches(request.method, path)), None)
             if fault is not None:
+                request[FAULTED] = True  # a test wrote this answer: no contract applies
                 faulted = await self.apply_fault(request, fault)
                 status = 0 if fault.reset else faulted.status  # 0: no response was sent
                 return faulted

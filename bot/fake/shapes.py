@@ -270,6 +270,7 @@ class Shapes:
             "license": None,
             "allow_forking": True,
             "web_commit_signoff_required": False,
+            "custom_properties": {},
             "created_at": iso(repo.created_at),
             "updated_at": iso(repo.updated_at),
             "pushed_at": iso(repo.pushed_at),
@@ -475,8 +476,9 @@ class Shapes:
             return "COLLABORATOR"
         return "NONE"
 
-    def issue(self, repo: Repo, issue: Issue) -> JSON:
-        """`issue`; pull requests carry a `pull_request` key as in the issues API."""
+    def issue(self, repo: Repo, issue: Issue, *, webhook: bool = False) -> JSON:
+        """`issue`; pull requests carry a `pull_request` key as in the issues API. Webhooks
+        carry no `closed_by` (only the REST issue has it)."""
         api = f"{self.urls.api}/repos/{repo.full_name}"
         is_pr = isinstance(issue, PullRequest)
         html = f"{self.urls.web}/{repo.full_name}/{'pull' if is_pr else 'issues'}/{issue.number}"
@@ -502,7 +504,6 @@ class Shapes:
             "created_at": iso(issue.created_at),
             "updated_at": iso(issue.updated_at),
             "closed_at": iso(issue.closed_at),
-            "closed_by": self.user(issue.closed_by),
             "author_association": self.author_association(repo, issue.user),
             "active_lock_reason": None,
             "body": issue.body,
@@ -513,6 +514,8 @@ class Shapes:
             if issue.performed_via_app
             else None,
         }
+        if not webhook:
+            out["closed_by"] = self.user(issue.closed_by)
         if isinstance(issue, PullRequest):
             out["draft"] = issue.draft
             out["pull_request"] = {
@@ -746,7 +749,7 @@ class Shapes:
             "check_suite": {"id": run.suite.id},
             "app": self.app(run.app),
             "pull_requests": [self.pull_minimal(repo, p) for p in prs],
-            "deployment": None,
+            # `deployment` only for runs a deployment made (GitHub omits it, never null)
         }
 
     def status(self, repo: Repo, s: Status) -> JSON:

@@ -107,6 +107,8 @@ class Ids:
         "package": 9_000_000,
         "package_version": 300_000_000,
         "hook": 450_000_000,
+        "ruleset": 4_000_000,
+        "queue_entry": 90_000_000,
         "delivery": 70_000_000_000,
     }
 
@@ -444,6 +446,32 @@ class Protection:
 
 
 @dataclass(eq=False)
+class MergeQueueRule:
+    """A ruleset rule requiring a merge queue on a branch (`merge_queue` and its parameters),
+    with the ruleset's own required checks (besides the branch protection's)."""
+
+    ruleset_id: int
+    merge_method: str = "MERGE"  # MERGE | SQUASH | REBASE
+    grouping_strategy: str = "ALLGREEN"
+    required_checks: list[str] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class QueueEntry:
+    """A pull request in a merge queue, and the merge group built for it (its changes on top
+    of the entry ahead, or of the branch)."""
+
+    id: int
+    number: int
+    head_sha: str  # the PR's head when it was queued
+    enqueuer: User
+    enqueued_at: float = field(default_factory=time.time)
+    group_sha: str | None = None
+    base_sha: str | None = None  # the group commit's parent
+    ref: str | None = None  # refs/heads/gh-readonly-queue/<base>/pr-<n>-<base sha>
+
+
+@dataclass(eq=False)
 class Repo:
     """A repository: git objects, refs and everything hanging off them."""
 
@@ -457,6 +485,8 @@ class Repo:
     refs: dict[str, str] = field(default_factory=dict)
     collaborators: dict[str, str] = field(default_factory=dict)
     protection: dict[str, Protection] = field(default_factory=dict)
+    merge_queues: dict[str, MergeQueueRule] = field(default_factory=dict)  # branch -> rule
+    queue: dict[str, list[QueueEntry]] = field(default_factory=dict)  # branch -> entries
     issues: dict[int, Issue] = field(default_factory=dict)
     labels: dict[str, Label] = field(default_factory=dict)
     check_suites: dict[int, CheckSuite] = field(default_factory=dict)

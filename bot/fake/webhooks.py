@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.fake.contract import Contract
 from bot.fake.state import Account, App, Installation, Repo, State
 
 # Events GitHub sends to an App whatever it subscribed to.
@@ -108,6 +109,8 @@ class Dispatcher:
         self._idle: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        #: When set, every payload is checked against octokit's schema of its event.
+        self.contract: Contract | None = None
 
     # ---- fan-out ---------------------------------------------------------------------------
     def emit(self, event: Event) -> list[Delivery]:
@@ -127,6 +130,8 @@ class Dispatcher:
                 installation_id=inst.id,
                 repository_id=repo.get("id") if isinstance(repo, dict) else None,
             )
+            if self.contract is not None and not made:
+                self.contract.check_webhook(event.name, event.action, payload)
             self.deliveries.append(delivery)
             made.append(delivery)
             if inst.app.webhook_url:

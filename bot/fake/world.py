@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,14 @@ SUITE_PRIORITY = (
     "neutral",
     "skipped",
 )
+#: Keys of a check suite that the one embedded in `check_run` events does not have.
+CHECK_SUITE_LONG_FORM = (
+    "check_runs_url",
+    "head_commit",
+    "latest_check_runs_count",
+    "rerequestable",
+    "runs_rerequestable",
+)
 REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
 
 
@@ -85,6 +93,15 @@ class World:
         self.shapes = Shapes(self.state, urls)
         self.hooks = Dispatcher(self.state)
         self.objects = ObjectStore()  # one object store for all repositories, like a fork network
+        # Hooks for behaviour kept in other modules (the merge queues, bot/fake/queue.py):
+        #: after a status or check run changed on a commit: (repo, sha)
+        self.after_checks: list[Callable[[Repo, str], None]] = []
+        #: after a branch moved or was deleted: (repo, branch, new sha or None, pusher)
+        self.after_branch_moves: list[Callable[[Repo, str, str | None, User], None]] = []
+        #: after a pull request was closed without merging: (repo, pr, by)
+        self.after_pull_closed: list[Callable[[Repo, PullRequest, User], None]] = []
+        #: before a merge (REST or a person's button): raise ApiError to refuse (repo, pr, admin)
+        self.merge_guards: list[Callable[[Repo, PullRequest, bool], None]] = []
         # GitHub's own account, the committer of what GitHub commits itself (merges, the web
         # editor): commits by "GitHub <noreply@github.com>" link to it.
         self.create_user("web-flow", "GitHub", WEB_FLOW.email)
@@ -299,7 +316,8 @@ class World:
                 {
                     "installation": self.shapes.installation(inst),
                     "repositories": [_repo_brief(r) for r in repos],
-                    "requester": None,
+                    # `requester` only when someone else asked for the installation: absent,
+                    # never null, as in GitHub's example payload
                 },
                 sender=sender,
                 account=account,
@@ -466,6 +484,8 @@ class World:
                     self.emit_pull(repo, pr, "synchronize", pusher, before=before, after=sha)
             if pr.base_ref == branch and sha is not None:
                 pr.base_sha = sha
+        for hook in self.after_branch_moves:
+            hook(repo, branch, sha, pusher)
 
     def request_check_suites(
         self, repo: Repo, branch: str, sha: str, old: str | None, pusher: User
@@ -846,6 +866,8 @@ class World:
         pr.closed_at = pr.updated_at = time.time()
         pr.closed_by = by
         self.emit_pull(repo, pr, "closed", by)
+        for hook in self.after_pull_closed:
+            hook(repo, pr, by)
 
     def reopen_pull(self, repo: Repo, pr: PullRequest, by: User) -> None:
         """Reopen a closed pull request whose head branch still exists."""
@@ -999,15 +1021,20 @@ class World:
         self.emit(
             "pull_request_review",
             "submitted",
-            {
-                "review": self.shapes.review(repo, pr, review),
-                "pull_request": self.pull_json(repo, pr, observe=False),
-            },
+            self.review_event(repo, pr, review),
             sender=user,
             repo=repo,
             permission="pull_requests",
         )
         return review
+
+    def review_event(self, repo: Repo, pr: PullRequest, review: Review) -> dict[str, Any]:
+        """`review` and `pull_request` of a `pull_request_review` event: the review's state in
+        lower case (`approved`; the REST API says `APPROVED`) and the simple pull request
+        (no mergeability, counts or `merged`), as GitHub sends them."""
+        shown = self.shapes.review(repo, pr, review)
+        shown["state"] = str(shown["state"]).lower()
+        return {"review": shown, "pull_request": self.shapes.pull_simple(repo, pr)}
 
     def need_review(self, pr: PullRequest, review_id: int) -> Review:
         """A review of a PR by id, else 404."""
@@ -1030,10 +1057,7 @@ class World:
         self.emit(
             "pull_request_review",
             "dismissed",
-            {
-                "review": self.shapes.review(repo, pr, review),
-                "pull_request": self.pull_json(repo, pr, observe=False),
-            },
+            self.review_event(repo, pr, review),
             sender=by,
             repo=repo,
             permission="pull_requests",
@@ -1046,11 +1070,7 @@ class World:
         self.emit(
             "pull_request_review",
             "edited",
-            {
-                "changes": {"body": {"from": old}},
-                "review": self.shapes.review(repo, pr, review),
-                "pull_request": self.pull_json(repo, pr, observe=False),
-            },
+            {"changes": {"body": {"from": old}}, **self.review_event(repo, pr, review)},
             sender=by,
             repo=repo,
             permission="pull_requests",
@@ -1084,6 +1104,8 @@ class World:
             )
         if pr.draft:
             raise ApiError(405, "Pull Request is still a draft", documentation_url=doc)
+        for guard in self.merge_guards:
+            guard(repo, pr, admin)
         mergeable, _ = self.test_merge(repo, pr)
         if not mergeable:
             raise ApiError(405, "Pull Request is not mergeable", documentation_url=doc)
@@ -1197,7 +1219,7 @@ class World:
     def emit_issue(self, repo: Repo, issue: Issue, action: str, sender: User, **extra: Any) -> None:
         """An `issues` event."""
         body: dict[str, Any] = dict(extra)
-        body["issue"] = self.shapes.issue(repo, issue)
+        body["issue"] = self.shapes.issue(repo, issue, webhook=True)
         self.emit("issues", action, body, sender=sender, repo=repo, permission="issues")
 
     def edit_issue(self, repo: Repo, issue: Issue, fields: dict[str, Any], by: User) -> None:
@@ -1239,6 +1261,15 @@ class World:
             issue.updated_at = time.time()
             self.emit_issue(repo, issue, "reopened", by)
 
+    def delete_issue(self, repo: Repo, issue: Issue, by: User) -> None:
+        """Delete an issue (GitHub has no REST endpoint for it; admins do it in the web UI or
+        with GraphQL's ``deleteIssue``): gone from every listing, ``issues.deleted`` sent with
+        the issue as it was."""
+        if isinstance(issue, PullRequest):
+            raise ApiError(422, "Pull requests cannot be deleted")
+        self.emit_issue(repo, issue, "deleted", by)
+        del repo.issues[issue.number]
+
     def add_comment(
         self, repo: Repo, issue: Issue, user: User, body: str, via_app: App | None = None
     ) -> Comment:
@@ -1247,11 +1278,14 @@ class World:
             raise validation_failed(
                 errors=[{"resource": "IssueComment", "field": "body", "code": "missing_field"}]
             )
+        now = time.time()  # one instant: a new comment's updated_at equals its created_at
         comment = Comment(
             id=self.state.ids.new("comment"),
             issue_number=issue.number,
             user=user,
             body=body,
+            created_at=now,
+            updated_at=now,
             performed_via_app=via_app,
         )
         issue.comments.append(comment)
@@ -1264,7 +1298,7 @@ class World:
     ) -> None:
         """An `issue_comment` event."""
         body: dict[str, Any] = dict(extra)
-        body["issue"] = self.shapes.issue(repo, issue)
+        body["issue"] = self.shapes.issue(repo, issue, webhook=True)
         body["comment"] = self.shapes.comment(repo, comment)
         self.emit("issue_comment", action, body, sender=sender, repo=repo)
 
@@ -1408,6 +1442,8 @@ class World:
             "updated_at": _iso_offset(status.updated_at),
         }
         self.emit("status", None, body, sender=by, repo=repo, permission="statuses")
+        for hook in self.after_checks:
+            hook(repo, sha)
         return status
 
     def prs_for_sha(self, repo: Repo, sha: str) -> list[PullRequest]:
@@ -1425,7 +1461,11 @@ class World:
         """A check run; webhooks carry the whole suite inside."""
         out = self.shapes.check_run(repo, run, self.prs_for_sha(repo, run.head_sha))
         if webhook:
-            out["check_suite"] = self.suite_json(repo, run.suite, webhook=True)
+            suite = self.suite_json(repo, run.suite, webhook=True)
+            # the suite inside a check_run event is the short form (no counts, no head commit)
+            for key in CHECK_SUITE_LONG_FORM:
+                suite.pop(key, None)
+            out["check_suite"] = suite
         return out
 
     def emit_suite(self, repo: Repo, suite: CheckSuite, action: str, sender: User) -> None:
@@ -1491,6 +1531,8 @@ class World:
         self._apply_run_fields(run, fields)
         self.emit_run(repo, run, "created", app.bot)
         self._refresh_suite(repo, suite, app.bot)
+        for hook in self.after_checks:
+            hook(repo, run.head_sha)
         return run
 
     def update_check_run(self, repo: Repo, run: CheckRun, fields: dict[str, Any]) -> None:
@@ -1500,6 +1542,8 @@ class World:
         if run.status == "completed" and not was_completed:
             self.emit_run(repo, run, "completed", run.app.bot)
         self._refresh_suite(repo, run.suite, run.app.bot)
+        for hook in self.after_checks:
+            hook(repo, run.head_sha)
 
     def _apply_run_fields(self, run: CheckRun, fields: dict[str, Any]) -> None:
         now = time.time()
@@ -1548,7 +1592,15 @@ class World:
             suite.completed_notified = False
 
     def rerequest_run(self, repo: Repo, run: CheckRun, by: User) -> None:
-        """A person (or the app) asks to re-run one check (`check_run.rerequested`)."""
+        """A person (or the app) asks to re-run one check (`check_run.rerequested`). Only a
+        completed run can be re-run (GitHub offers no re-run on one in progress; the REST
+        endpoint answers 422 "not rerequestable")."""
+        if run.status != "completed":
+            raise validation_failed(
+                "This check run is not rerequestable",
+                errors=[{"resource": "CheckRun", "field": "status", "code": "invalid"}],
+                doc="https://docs.github.com/rest/checks/runs#rerequest-a-check-run",
+            )
         self.emit_run(repo, run, "rerequested", by, only_owner=True)
 
     def rerequest_suite(self, repo: Repo, suite: CheckSuite, by: User) -> None:

@@ -9,10 +9,12 @@ compliance gate.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bot.fleet.yamlsafe import (
@@ -37,8 +39,11 @@ __all__ = [
     "UNGATABLE",
     "ApprovalRule",
     "Environment",
+    "Freeze",
+    "Overrides",
     "Policy",
     "PolicyError",
+    "Window",
     "glob_regex",
     "parse_policy",
 ]
@@ -57,6 +62,7 @@ _TOP_KEYS = (
     "secretIsolation",
     "prereleases",
     "ungated",
+    "overrides",
 )
 #: Bounds on every number and list of the file: a policy is read on every event, so a value
 #: such as ``count: 1000000000`` must be refused, not worked through.
@@ -75,8 +81,31 @@ _ENV_KEYS = (
     "upstreamClusters",
     "minSoak",
     "requireUpstreamStatus",
+    "windows",
+    "freezes",
 )
 _APPROVAL_KEYS = ("team", "count")
+_WINDOW_KEYS = ("days", "from", "until", "timezone")
+_FREEZE_KEYS = ("from", "until", "reason")
+_OVERRIDE_KEYS = ("team", "count")
+
+#: Day names of ``windows[].days``, Monday first (``datetime.weekday()`` order).
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = {
+    **{day: i for i, day in enumerate(DAYS)},
+    **{
+        name: i
+        for i, name in enumerate(
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        )
+    },
+}
+_CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})")
+#: Bounds that keep a policy cheap to judge (the calendar is evaluated on every PR event).
+MAX_WINDOWS = 50
+MAX_FREEZES = 200
+MAX_REASON = 300
+MAX_OVERRIDE_COUNT = 20
 
 
 class PolicyError(FileProblem):
@@ -92,6 +121,44 @@ class ApprovalRule:
 
 
 @dataclass(frozen=True)
+class Window:
+    """When changes may merge: on ``days`` (0 = Monday), local wall-clock ``start`` to ``end``.
+
+    Times are minutes after local midnight in ``timezone`` (an IANA name). ``end`` is 1..1440
+    (1440: midnight at the end of the day); an ``end`` before ``start`` spans midnight, and the
+    part after midnight belongs to the day the window started on.
+    """
+
+    days: tuple[int, ...]
+    start: int
+    end: int
+    timezone: str = "UTC"
+
+    @property
+    def spans_midnight(self) -> bool:
+        return self.end < self.start
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """No merges into the environment from ``start`` until ``end`` (aware UTC times)."""
+
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Who may let a change through a failing ``window`` or ``lineage`` check (break-glass):
+    ``count`` distinct members of the org team ``team``; without a team, people with admin
+    permission on the fleet repo."""
+
+    team: str | None = None
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class Environment:
     """One stage of the promotion order."""
 
@@ -103,11 +170,18 @@ class Environment:
     upstream_clusters: Literal["any", "all"] = "any"
     min_soak: timedelta | None = None
     require_upstream_status: str | None = None
+    windows: tuple[Window, ...] = ()
+    freezes: tuple[Freeze, ...] = ()
 
     @property
     def gated(self) -> bool:
         """True when a change here needs evidence (lineage upstream) or approvals."""
         return self.upstream is not None or bool(self.approvals)
+
+    @property
+    def scheduled(self) -> bool:
+        """True when the policy limits when changes may merge here (windows or freezes)."""
+        return bool(self.windows or self.freezes)
 
 
 @dataclass(frozen=True)
@@ -122,6 +196,7 @@ class Policy:
     #: Globs of paths outside ``clusters/`` and ``.github/`` that need no gate (docs); every
     #: other path outside ``clusters/`` is judged by the rules of every gated environment.
     ungated: tuple[str, ...] = ()
+    overrides: Overrides = Overrides()
     _by_name: dict[str, Environment] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -262,6 +337,11 @@ class _Parser:
                 items.get("prereleases"), "prereleases", DEFAULT_POLICY.prereleases
             ),
             ungated=self.ungated(items["ungated"]) if "ungated" in items else (),
+            overrides=(
+                self.overrides(items["overrides"])
+                if "overrides" in items
+                else DEFAULT_POLICY.overrides
+            ),
         )
 
     def mapping(self, node: Node, known: tuple[str, ...], what: str) -> dict[str, Node]:
@@ -347,6 +427,8 @@ class _Parser:
                 if "requireUpstreamStatus" in items
                 else None
             ),
+            windows=self.windows(items["windows"]) if "windows" in items else (),
+            freezes=self.freezes(items["freezes"]) if "freezes" in items else (),
         )
 
     def check_upstreams(
@@ -401,6 +483,152 @@ class _Parser:
                     f"{MAX_APPROVALS}",
                 )
         return tuple(rules)
+
+    # --- the change calendar: windows, freezes, overrides ---------------------------------------
+
+    def windows(self, node: Node) -> tuple[Window, ...]:
+        example = 'e.g. [{days: [mon, tue], from: "09:00", until: "16:00"}]'
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.fail(node, f"windows must be a non-empty list, {example}")
+        if len(node.value) > MAX_WINDOWS:
+            raise self.fail(
+                node.value[MAX_WINDOWS],
+                f"an environment may list at most {MAX_WINDOWS} windows; merge some of them",
+            )
+        return tuple(self.window(entry) for entry in node.value)
+
+    def window(self, node: Node) -> Window:
+        items = self.mapping(node, _WINDOW_KEYS, "a window")
+        for key in ("from", "until"):
+            if key not in items:
+                raise self.fail(
+                    node, f'this window has no `{key}`; add `{key}: "HH:MM"` (24-hour local time)'
+                )
+        start_text, start = self.clock(items["from"], "from")
+        end_text, end = self.clock(items["until"], "until")
+        if start == 1440:
+            raise self.fail(items["from"], "from is '24:00'; a window starts at '00:00' to '23:59'")
+        if start_text == end_text or start == end:
+            raise self.fail(
+                items["until"],
+                f"from and until are both {start_text!r}, so the window has no length; for the "
+                "whole day write from: '00:00' and until: '24:00'",
+            )
+        days = self.days(items["days"]) if "days" in items else tuple(range(7))
+        zone = self.timezone(items["timezone"]) if "timezone" in items else "UTC"
+        return Window(days=days, start=start, end=end if end else 1440, timezone=zone)
+
+    def clock(self, node: Node, key: str) -> tuple[str, int]:
+        """``"HH:MM"`` as (text, minutes after midnight); ``24:00`` only for ``until``."""
+        # The scalar's own text: YAML 1.1 readers take an unquoted 09:00 for a number (540).
+        text = str(node.value).strip() if isinstance(node, ScalarNode) else ""
+        match = _CLOCK_RE.fullmatch(text)
+        hours, minutes = (int(match.group(1)), int(match.group(2))) if match else (99, 99)
+        if not match or minutes > 59 or hours > 24 or (hours == 24 and (minutes or key != "until")):
+            raise self.fail(
+                node,
+                f'{key} is {_show(node)}; write a 24-hour local time such as "09:00" or '
+                '"16:30"' + (' ("24:00" is the end of the day)' if key == "until" else ""),
+            )
+        return text, hours * 60 + minutes
+
+    def days(self, node: Node) -> tuple[int, ...]:
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.fail(
+                node, "days must be a non-empty list of days, e.g. [mon, tue, wed, thu, fri]"
+            )
+        seen: list[int] = []
+        for item in node.value:
+            text = self.value(item)
+            name = text.strip().lower() if isinstance(text, str) else ""
+            if name not in _DAY_NAMES:
+                close = difflib.get_close_matches(name, DAYS, n=1, cutoff=0.5) if name else []
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.fail(item, f"{_show(item)} is not a day; {hint}use {', '.join(DAYS)}")
+            day = _DAY_NAMES[name]
+            if day in seen:
+                raise self.fail(item, f"{DAYS[day]!r} is listed twice in days; list it once")
+            seen.append(day)
+        return tuple(sorted(seen))
+
+    def timezone(self, node: Node) -> str:
+        name = self.string(node, "timezone")
+        if _zone_or_none(name) is None:
+            close = _close_zones(name)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise self.fail(
+                node,
+                f"timezone {name!r} is not an IANA time zone; {hint}use a name such as "
+                "'UTC', 'Europe/Berlin' or 'America/New_York'",
+            )
+        return name
+
+    def freezes(self, node: Node) -> tuple[Freeze, ...]:
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.fail(
+                node,
+                "freezes must be a non-empty list, e.g. [{from: 2026-12-20T00:00:00Z, "
+                "until: 2027-01-05T00:00:00Z, reason: winter holidays}]",
+            )
+        if len(node.value) > MAX_FREEZES:
+            raise self.fail(
+                node.value[MAX_FREEZES],
+                f"an environment may list at most {MAX_FREEZES} freezes; remove past ones",
+            )
+        return tuple(self.freeze(entry) for entry in node.value)
+
+    def freeze(self, node: Node) -> Freeze:
+        items = self.mapping(node, _FREEZE_KEYS, "a freeze")
+        for key, example in (
+            ("from", "from: 2026-12-20T00:00:00Z"),
+            ("until", "until: 2027-01-05T00:00:00Z"),
+            ("reason", "reason: winter holidays"),
+        ):
+            if key not in items:
+                raise self.fail(node, f"this freeze has no `{key}`; add `{example}`")
+        start = self.timestamp(items["from"], "from")
+        end = self.timestamp(items["until"], "until")
+        if start >= end:
+            raise self.fail(
+                items["until"],
+                f"this freeze ends ({_utc(end)}) before it starts ({_utc(start)}); until must be "
+                "after from",
+            )
+        reason = self.string(items["reason"], "reason")
+        if len(reason) > MAX_REASON:
+            raise self.fail(
+                items["reason"], f"reason is {len(reason)} characters; keep it under {MAX_REASON}"
+            )
+        return Freeze(start=start, end=end, reason=" ".join(reason.split()))
+
+    def timestamp(self, node: Node, key: str) -> datetime:
+        """An ISO-8601 time with its zone (``2026-12-20T00:00:00Z``), as an aware UTC time."""
+        text = str(node.value).strip() if isinstance(node, ScalarNode) else ""
+        moment: datetime | None
+        try:
+            moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00")) if text else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None or len(text) <= 10:
+            problem = "has no time zone" if moment is not None else "is not a time"
+            raise self.fail(
+                node,
+                f"{key} is {_show(node)}, which {problem}; write an ISO-8601 time with its zone, "
+                "e.g. 2026-12-20T00:00:00Z (UTC) or 2026-12-20T09:00:00+01:00",
+            )
+        return moment.astimezone(UTC)
+
+    def overrides(self, node: Node) -> Overrides:
+        items = self.mapping(node, _OVERRIDE_KEYS, "overrides")
+        team = self.team(items["team"]) if "team" in items else None
+        count = self.count(items["count"]) if "count" in items else 1
+        if count > MAX_OVERRIDE_COUNT:
+            raise self.fail(
+                items["count"],
+                f"overrides.count is {count}; at most {MAX_OVERRIDE_COUNT} people can be asked "
+                "to break the glass",
+            )
+        return Overrides(team=team, count=count)
 
     def team(self, node: Node) -> str:
         text = self.string(node, "team")
@@ -506,6 +734,36 @@ class _Parser:
             return construct(node)
         except YamlProblem as exc:
             raise self.fail(node, exc.message) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_or_none(name: str) -> zoneinfo.ZoneInfo | None:
+    """The IANA zone ``name``, or None. Only names of the zone database count (no paths, no
+    ``localtime``), so a policy means the same on every machine."""
+    if name not in _zone_names():
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    # ``localtime`` is the machine's own zone (a link some systems add), not an IANA name.
+    return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
+def _close_zones(name: str) -> str | None:
+    by_lower = {zone.lower(): zone for zone in _zone_names()}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    close = difflib.get_close_matches(name, sorted(_zone_names()), n=1, cutoff=0.7)
+    return close[0] if close else None
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _is_null(node: Node) -> bool:

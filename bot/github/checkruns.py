@@ -18,6 +18,7 @@ from bot.texts.summaries import ANNOTATIONS_PER_REQUEST, CheckOutput
 LINEAGE = "promotion/lineage"
 APPROVALS = "promotion/approvals"
 FLEET = "promotion/fleet"
+WINDOW = "promotion/window"
 
 Conclusion = Literal["success", "failure", "neutral", "action_required"]
 

@@ -173,6 +173,22 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         ) as response:
             yield response
 
+    async def query(self, query: str, **variables: Any) -> Any:
+        """A GraphQL call (gidgethub's ``graphql``, at the endpoint beside ``base_url``): a
+        revoked token is renewed once, GitHub's 5xx become a TransientGitHubError. GraphQL
+        errors (answered with HTTP 200) come back as ``gidgethub.QueryError``."""
+        endpoint = graphql_url(self.base_url)
+        for attempt in (1, 2):
+            try:
+                return await self.graphql(query, endpoint=endpoint, **variables)
+            except gidgethub.GraphQLAuthorizationFailure:
+                if attempt == 2 or self._on_unauthorized is None:
+                    raise
+                self._on_unauthorized()
+            except gidgethub.GitHubBroken as exc:
+                raise TransientGitHubError(f"POST /graphql: {exc}") from None
+        raise AssertionError("unreachable")
+
     async def handle_rate_limit_error(
         self,
         *,
@@ -206,6 +222,15 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
             await self.sleep(backoff(attempt, self._retry_base))
             return True
         return False
+
+
+def graphql_url(base_url: str) -> str:
+    """GitHub's GraphQL endpoint beside a REST base URL: ``https://api.github.com/graphql``,
+    and ``https://HOST/api/graphql`` for GitHub Enterprise Server's ``https://HOST/api/v3``."""
+    base = base_url.rstrip("/")
+    if base.endswith("/api/v3"):
+        return base.removesuffix("/v3") + "/graphql"
+    return base + "/graphql"
 
 
 def _limit_wait(exc: gidgethub.HTTPException) -> float:

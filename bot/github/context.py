@@ -6,8 +6,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -60,6 +61,52 @@ class Caches:
     )
 
 
+class Wakeups:
+    """When the bot must look at a repository again by itself: the next instant a deploy
+    window opens or closes, or a freeze starts or ends, for one of its open pull requests.
+
+    The calendar's timer (``bot.handlers.calendar``) asks for the repositories that are due on
+    each tick, against the calendar clock (``Services.now``), so tests can move that clock
+    instead of sleeping. A cache like the others: lost on restart, where the resync at start
+    judges every open pull request again and so sets them anew.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[int, str], tuple[datetime, str | None]] = {}
+        self._poked = asyncio.Event()
+
+    def wake(self, installation_id: int, repo: str, at: datetime, branch: str | None) -> None:
+        """Look at ``repo`` again at ``at`` (the earliest of all asks wins)."""
+        key = (installation_id, repo)
+        known = self._due.get(key)
+        if known is None or at < known[0]:
+            self._due[key] = (at, branch)
+
+    def due(self, now: datetime) -> list[tuple[int, str, str | None]]:
+        """The repositories whose time has come (forgotten: looking again sets them anew)."""
+        ready = [(key, value) for key, value in self._due.items() if value[0] <= now]
+        for key, _value in ready:
+            del self._due[key]
+        return [(inst, repo, branch) for (inst, repo), (_at, branch) in ready]
+
+    def next(self) -> datetime | None:
+        return min((at for at, _branch in self._due.values()), default=None)
+
+    def poke(self) -> None:
+        """Make the timer tick now (after moving the clock, or changing its interval)."""
+        self._poked.set()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when poked."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._poked.wait(), timeout=seconds)
+        self._poked.clear()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Services:
     """What every delivery shares: one HTTP session, token cache, object caches, locks."""
 
@@ -96,6 +143,10 @@ class Services:
         self.last_arrival = 0.0
         #: Set by the dispatcher: run a job later, coalescing repeats (debounce).
         self.defer: Callable[[str, float, Callable[[], Awaitable[None]]], bool] = _no_defer
+        #: The clock of the change calendar (deploy windows, freezes); tests move it.
+        self.now: Callable[[], datetime] = _utc_now
+        #: When to judge a repository's open pull requests again by the calendar.
+        self.wakeups = Wakeups()
 
     # --- clients ----------------------------------------------------------------------------
 

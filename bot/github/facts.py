@@ -44,6 +44,8 @@ class RepoFacts:
         self._default_branch = default_branch
         self._heads: dict[str, str | None] = {}
         self._trees: dict[str, RepoTree] = {}
+        #: Mutable facts read once per delivery (a PR's comments, the open freeze issues).
+        self.memo: dict[tuple[Any, ...], Any] = {}
         # (path, commit) -> (limit read, commits): a history at a commit never changes, and
         # the lineage check and the application changes both read the upstream one
         self._histories: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}

@@ -308,7 +308,9 @@ class _MutableOnly(MutableMapping[str, Any]):
         return len(self.inner)
 
 
-MergeOutcome = Literal["merged", "not_mergeable", "head_changed", "blocked", "already_merged"]
+MergeOutcome = Literal[
+    "merged", "not_mergeable", "head_changed", "blocked", "already_merged", "queue_required"
+]
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,49 @@ class MergeResult:
     outcome: MergeOutcome
     message: str
     sha: str | None = None
+
+
+EnqueueOutcome = Literal["queued", "already_queued", "refused"]
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    outcome: EnqueueOutcome
+    message: str
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class QueuedGroup:
+    """A pull request in a merge queue and its group's commit (head) and parent (base)."""
+
+    number: int
+    head_sha: str
+    base_sha: str
+
+
+#: The entries of a branch's merge queue, front first.
+QUEUE_ENTRIES = """
+query($owner: String!, $name: String!, $branch: String!) {
+  repository(owner: $owner, name: $name) {
+    mergeQueue(branch: $branch) {
+      entries(first: 100) {
+        nodes { position headCommit { oid } baseCommit { oid } pullRequest { number } }
+      }
+    }
+  }
+}
+"""
+
+#: Adds a pull request to its base branch's merge queue, only while its head is the commit the
+#: bot judged (GitHub has no REST endpoint for this).
+ENQUEUE = """
+mutation($pullRequestId: ID!, $expectedHeadOid: GitObjectID!) {
+  enqueuePullRequest(input: {pullRequestId: $pullRequestId, expectedHeadOid: $expectedHeadOid}) {
+    mergeQueueEntry { id position state }
+  }
+}
+"""
 
 
 class Gateway:
@@ -1200,11 +1245,53 @@ class Gateway:
                 message = str(exc)
                 if "not mergeable" in message.lower():
                     return MergeResult("not_mergeable", message)
+                if "merge queue" in message.lower():
+                    # "Changes must be made through the merge queue" (wording not documented;
+                    # any other 405 is confirmed by reading the branch's rules)
+                    return MergeResult("queue_required", message)
                 return MergeResult("blocked", message)
             if status == 422:
                 return MergeResult("blocked", str(exc))
             raise
         return MergeResult("merged", str(result.get("message", "")), str(result.get("sha", "")))
+
+    async def requires_merge_queue(self, repo: str, branch: str) -> bool:
+        """Whether an active ruleset makes merges into ``branch`` go through a merge queue
+        (``GET /rules/branches/{branch}``: one call, the Metadata permission)."""
+        rules = await self.collect(f"/repos/{repo}/rules/branches/{_ref(branch)}?per_page=100")
+        return any(rule.get("type") == "merge_queue" for rule in rules)
+
+    async def queue_entries(self, repo: str, branch: str) -> list[QueuedGroup]:
+        """The pull requests in ``branch``'s merge queue with their groups, as GitHub's queue
+        lists them (GraphQL ``mergeQueue``; one call). Not the ``gh-readonly-queue/`` branches:
+        anyone with write access can push a branch of that name."""
+        owner, name = repo.split("/", 1)
+        data = await self.client.query(QUEUE_ENTRIES, owner=owner, name=name, branch=branch)
+        queue = ((data or {}).get("repository") or {}).get("mergeQueue") or {}
+        out = []
+        for node in (queue.get("entries") or {}).get("nodes") or []:
+            head = (node.get("headCommit") or {}).get("oid")
+            base = (node.get("baseCommit") or {}).get("oid")
+            number = (node.get("pullRequest") or {}).get("number")
+            if isinstance(head, str) and isinstance(base, str) and isinstance(number, int):
+                out.append(QueuedGroup(number, head, base))
+        return out
+
+    async def enqueue(self, node_id: str, head_sha: str) -> EnqueueResult:
+        """Add a pull request (its GraphQL node id) to its merge queue at ``head_sha``."""
+        try:
+            data = await self.client.query(ENQUEUE, pullRequestId=node_id, expectedHeadOid=head_sha)
+        except gidgethub.QueryError as exc:
+            errors = exc.response.get("errors") or [{}]
+            message = "; ".join(str(e.get("message") or "") for e in errors) or str(exc)
+            if "already" in message.lower() and "queue" in message.lower():
+                return EnqueueResult("already_queued", message)
+            return EnqueueResult("refused", message)
+        entry = ((data or {}).get("enqueuePullRequest") or {}).get("mergeQueueEntry") or {}
+        position = entry.get("position")
+        return EnqueueResult(
+            "queued", str(entry.get("state") or ""), position if isinstance(position, int) else None
+        )
 
     # --- issues, comments, reactions --------------------------------------------------------
 
@@ -1226,6 +1313,25 @@ class Gateway:
             )
         except gidgethub.BadRequest as exc:
             log.info("could not react to comment %s: %s", comment_id, exc)
+
+    async def issues_by(
+        self, repo: str, creator: str, *, state: str = "open"
+    ) -> list[dict[str, Any]]:
+        """Issues (and pull requests: they carry ``pull_request``) opened by ``creator``."""
+        url = f"/repos/{repo}/issues?state={state}&creator={quote(creator)}&per_page=100"
+        return await self.collect(url)
+
+    async def create_issue(self, repo: str, title: str, body: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.client.post(
+            f"/repos/{repo}/issues", data={"title": title, "body": body}
+        )
+        return data
+
+    async def update_issue(self, repo: str, number: int, **fields: Any) -> dict[str, Any]:
+        data: dict[str, Any] = await self.client.patch(
+            f"/repos/{repo}/issues/{number}", data=fields
+        )
+        return data
 
     async def issue(self, repo: str, number: int) -> dict[str, Any]:
         data: dict[str, Any] = await self.client.getitem(f"/repos/{repo}/issues/{number}")
@@ -1292,10 +1398,12 @@ def _ref(name: str) -> str:
 
 
 __all__ = [
+    "EnqueueResult",
     "Gateway",
     "GatewayError",
     "MergeResult",
     "ObjectCache",
+    "QueuedGroup",
     "RepoTree",
     "TransientGitHubError",
 ]

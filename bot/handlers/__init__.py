@@ -14,11 +14,13 @@ from gidgethub import routing
 from bot.github.context import Services
 from bot.handlers import (
     automerge,
+    calendar,
     checks,
     commands,
     dashboard,
     images,
     installations,
+    mergequeue,
     pulls,
     releases,
     resync,
@@ -32,8 +34,10 @@ router = routing.Router(
     checks.router,
     pulls.router,
     automerge.router,
+    mergequeue.router,
     images.router,
     commands.router,
+    calendar.router,
     dashboard.router,
     releases.router,
 )
@@ -52,5 +56,5 @@ FANOUT_EVENTS: frozenset[str] = frozenset(
     }
 )
 
-#: Long-running jobs started with the service (e.g. the periodic resync).
-BACKGROUND: tuple[BackgroundJob, ...] = (resync.resync_loop,)
+#: Long-running jobs started with the service: the periodic resync, the calendar's timer.
+BACKGROUND: tuple[BackgroundJob, ...] = (resync.resync_loop, calendar.calendar_loop)

@@ -3,6 +3,13 @@ environments, once GitHub reports it mergeable and the base branch's required ch
 
 Merges name the head SHA the bot evaluated, so a push racing the merge makes GitHub refuse it
 (409) instead of merging unchecked code. A conflict is reported once, in a comment.
+
+Where the base branch requires a merge queue, GitHub refuses the REST merge (405); the PR is
+added to the queue instead (GraphQL ``enqueuePullRequest`` with the evaluated head as
+``expectedHeadOid``), and the queue merges it once the group's checks pass (the bot judges the
+group too: ``bot.handlers.mergequeue``). That a branch takes a queue is learnt from that 405, or
+from the branch's rules when the 405 does not say so, once per branch: later PRs go straight to
+the queue (one call).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         return "from a fork"
     if any(str(label.get("name")).lower() == DO_NOT_MERGE for label in pr.get("labels") or []):
         return "labelled do-not-merge"
-    if "failure" in (outcome.lineage, outcome.consistency) or outcome.approvals in (
+    if "failure" in (outcome.lineage, outcome.consistency, outcome.window) or outcome.approvals in (
         "failure",
         "pending",
     ):
@@ -49,6 +56,9 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
     if pr.get("state", "open") != "open":
         return "closed"
     head = outcome.head_sha
+    base_ref = pfield(pr, "base.ref", str)
+    if ctx.services.caches.derived.get(("merge-queue", repo, base_ref)) is True:
+        return await enqueue(ctx, repo, pr, head)
     title = f"{pr.get('title')} (#{number})"
     message = await merge_message(ctx, repo, number, head)
     # GitHub's merge endpoint is the authority on mergeability and required checks: ask it
@@ -71,6 +81,10 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
             ctx.log.info("%s#%s waits for %s", repo, number, ", ".join(missing))
             return "waiting for " + ", ".join(missing)
         result = await _merge(ctx, repo, number, head, title, message)
+    if result.outcome in ("queue_required", "blocked") and await takes_queue(
+        ctx, repo, base_ref, result
+    ):
+        return await enqueue(ctx, repo, pr, head)
     if result.outcome == "merged":
         ctx.log.info("merged %s#%s at %s", repo, number, head[:7])
         remember_merged(ctx, repo, number)
@@ -84,6 +98,53 @@ async def consider(ctx: Context, facts: RepoFacts, pr: dict[str, Any], outcome: 
         return "not mergeable yet"
     ctx.log.info("merge of %s#%s not possible now: %s", repo, number, result.message)
     return result.outcome
+
+
+async def takes_queue(ctx: Context, repo: str, branch: str, refused: MergeResult) -> bool:
+    """Whether ``branch`` requires a merge queue, after GitHub refused a REST merge: the 405
+    says so, or else the branch's rules do (read once per branch and process)."""
+    memo = ctx.services.caches.derived
+    key = ("merge-queue", repo, branch)
+    if refused.outcome == "queue_required":
+        memo[key] = True
+    elif key not in memo:
+        memo[key] = await ctx.gateway.requires_merge_queue(repo, branch)
+    return memo[key] is True
+
+
+async def enqueue(ctx: Context, repo: str, pr: dict[str, Any], head: str) -> str:
+    """Add ``pr`` to its merge queue at the head the gate judged."""
+    number = pfield(pr, "number", int)
+    if ctx.services.caches.derived.get(("enqueued", repo, number)) == head:
+        return "queued"  # already there at this head: nothing to ask GitHub
+    result = await ctx.gateway.enqueue(pfield(pr, "node_id", str), head)
+    if result.outcome in ("queued", "already_queued"):
+        ctx.services.caches.derived[("enqueued", repo, number)] = head
+        ctx.log.info("%s#%s in the merge queue at %s (%s)", repo, number, head[:7], result.outcome)
+        return "queued"
+    ctx.log.info("%s#%s cannot enter the merge queue now: %s", repo, number, result.message)
+    current = await ctx.gateway.pull_with_mergeable(repo, number)
+    if current.get("state") == "open" and current.get("mergeable") is False:
+        await report_conflict(ctx, repo, number, head)
+        return "conflict"
+    return "not queued"
+
+
+@router.register("pull_request", action="closed")
+async def on_closed(event: sansio.Event, ctx: Context) -> None:
+    """A PR the bot put in a merge queue was merged by the queue: its bump branch goes, as
+    after a merge of the bot's own."""
+    pr = pfield(event.data, "pull_request", dict)
+    repo = pfield(event.data, "repository.full_name", str)
+    number = pfield(pr, "number", int)
+    if not pr.get("merged") or ("enqueued", repo, number) not in ctx.services.caches.derived:
+        return
+    del ctx.services.caches.derived[("enqueued", repo, number)]
+    remember_merged(ctx, repo, number)
+    ref = pfield(pr, "head.ref", str)
+    same_repo = ((pr.get("head") or {}).get("repo") or {}).get("full_name") == repo
+    if ref.startswith("fleet-bot/") and same_repo:
+        await ctx.gateway.delete_branch(repo, ref)
 
 
 RETRIES = 5

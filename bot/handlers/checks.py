@@ -19,13 +19,13 @@ from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import POLICY_PATH, Environment, Policy, PolicyError
 from bot.github import discovery
-from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, DesiredCheck, publish
+from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, WINDOW, DesiredCheck, publish
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers import appchanges
+from bot.handlers import appchanges, window
 from bot.handlers.fleetcheck import fleet_check
 from bot.handlers.payload import field as pfield
-from bot.handlers.visibility import see_pull
+from bot.handlers.visibility import Seen, see_pull
 from bot.rules import sources
 from bot.rules.approvals import (
     ApprovalFacts,
@@ -74,6 +74,7 @@ class GateOutcome:
     lineage: str | None = None  # "success" | "failure" | None (not evaluated)
     approvals: str | None = None  # "success" | "pending" | "failure" | None
     consistency: str | None = None
+    window: str | None = None  # "success" | "failure" | None (not evaluated)
     policy: Policy | None = None
     fleet: Fleet | None = None
     notes: list[str] = field(default_factory=list)
@@ -97,7 +98,7 @@ async def on_review(event: sansio.Event, ctx: Context) -> None:
 @router.register("check_run", action="rerequested")
 async def on_check_run_rerequested(event: sansio.Event, ctx: Context) -> None:
     run = pfield(event.data, "check_run", dict)
-    if run.get("name") not in (LINEAGE, APPROVALS):
+    if run.get("name") not in (LINEAGE, APPROVALS, WINDOW):
         return
     identity = await ctx.identity()
     if (run.get("app") or {}).get("id") not in (None, identity.id):
@@ -173,7 +174,7 @@ async def gate_pull(
     facts: RepoFacts,
     pr: dict[str, Any],
     *,
-    parts: Sequence[str] = ("lineage", "approvals", "fleet"),
+    parts: Sequence[str] = ("lineage", "approvals", "fleet", "window"),
 ) -> GateOutcome | None:
     """Evaluate and publish the gate's checks for one PR; None when the repo is no fleet repo."""
     if pr.get("state", "open") != "open":
@@ -190,29 +191,54 @@ async def gate_pull(
         return None
     except PolicyError as exc:
         await publish(ctx, repo, head_sha, policy_error_checks(exc, parts))
-        return GateOutcome(head_sha, None, "failure", "failure", "failure", notes=[str(exc)])
+        return GateOutcome(
+            head_sha, None, "failure", "failure", "failure", "failure", notes=[str(exc)]
+        )
     seen = await see_pull(ctx, facts, pr, policy, base_head)
+    outcome = GateOutcome(
+        head_sha, seen.scope, policy=policy, fleet=seen.fleet, notes=list(seen.notes)
+    )
+    desired = await judge(ctx, facts, policy, pr, seen, base_head, base_head, parts, outcome)
+    await publish(ctx, repo, head_sha, desired)
+    return outcome
+
+
+async def judge(
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    pr: dict[str, Any],
+    seen: Seen,
+    base: str,
+    pr_base: str,
+    parts: Sequence[str],
+    outcome: GateOutcome,
+) -> list[DesiredCheck]:
+    """The gate's verdicts on a change as ``seen`` against commit ``base``, with ``pr``'s
+    reviews and overrides (its commits against ``pr_base``): a pull request's change, or a
+    merge group's against its parent (``bot.handlers.mergequeue``). Recorded in ``outcome``."""
     files, fleet, scope = seen.files, seen.fleet, seen.scope
-    outcome = GateOutcome(head_sha, scope, policy=policy, fleet=fleet, notes=list(seen.notes))
     desired: list[DesiredCheck] = []
     if "lineage" in parts:
-        check = await lineage_check(
-            ctx, facts, policy, fleet, scope, files, base_head, notes=seen.notes
-        )
+        check = await lineage_check(ctx, facts, policy, fleet, scope, files, base, notes=seen.notes)
+        check = await window.with_overrides(ctx, facts, policy, pr, "lineage", check)
         outcome.lineage = check.conclusion
         desired.append(check)
     if "approvals" in parts:
         check = await approvals_check(
-            ctx, facts, policy, scope, pr, base_head, outcome=outcome, notes=seen.notes
+            ctx, facts, policy, scope, pr, pr_base, outcome=outcome, notes=seen.notes
         )
         outcome.approvals = check.conclusion or "pending"
         desired.append(check)
     if "fleet" in parts:
-        check = await fleet_check(facts, policy, fleet, scope, files, base_head)
+        check = await fleet_check(facts, policy, fleet, scope, files, base)
         outcome.consistency = check.conclusion
         desired.append(check)
-    await publish(ctx, repo, head_sha, desired)
-    return outcome
+    if "window" in parts:
+        check = await window.window_check(ctx, facts, policy, scope, pr)
+        outcome.window = check.conclusion
+        desired.append(check)
+    return desired
 
 
 async def pull_files(
@@ -241,7 +267,7 @@ def policy_error_checks(exc: PolicyError, parts: Sequence[str]) -> list[DesiredC
             Annotation(exc.path, exc.line, exc.line, "failure", exc.message, "Invalid policy"),
         )
     output = CheckOutput("The promotion policy is invalid", summary, "", annotations)
-    pairs = ((LINEAGE, "lineage"), (APPROVALS, "approvals"), (FLEET, "fleet"))
+    pairs = ((LINEAGE, "lineage"), (APPROVALS, "approvals"), (FLEET, "fleet"), (WINDOW, "window"))
     names = [n for n, part in pairs if part in parts]
     return [DesiredCheck(name, "failure", output) for name in names]
 

@@ -1,4 +1,5 @@
-"""Slash commands in issue and PR comments: ``/promote <env> [tenant ...]`` and ``/status``.
+"""Slash commands in issue and PR comments: ``/promote <env> [tenant ...]``, ``/status``, and the
+calendar's ``/freeze``, ``/unfreeze`` and ``/override`` (carried out by ``handlers.calendar``).
 
 Which lines of a comment are commands is decided by :func:`bot.rules.commands.extract_commands`
 (the lines of its visible text). Every command of a comment runs, in order, each with its own
@@ -26,7 +27,7 @@ from bot.github.appcommits import app_changes
 from bot.github.checkruns import mark_fresh_commit
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts, image_of
-from bot.handlers import dashboard
+from bot.handlers import calendar, dashboard
 from bot.handlers.checks import facts_for, gate_pull, pull_files
 from bot.handlers.payload import field as pfield
 from bot.rules import sources
@@ -58,7 +59,7 @@ WRITERS = frozenset({"admin", "maintain", "write"})
 MAX_COMMANDS = 5
 
 STATUS_USAGE = "Usage: `/status [tenant]`, for example `/status` or `/status payment-app`."
-USAGES = {"promote": USAGE, "status": STATUS_USAGE}
+USAGES = {"promote": USAGE, "status": STATUS_USAGE, **calendar.USAGES}
 
 
 @router.register("issue_comment", action="created")
@@ -136,6 +137,10 @@ async def run_command(asked: Asked, command: Command) -> str | None:
         return None
     if command.name == "promote":
         return await run_promote(asked, command)
+    if command.name in calendar.COMMANDS:
+        return await calendar.run_command(
+            asked.ctx, asked.facts, asked.data, asked.login, command.name, list(command.args)
+        )
     return None
 
 

@@ -17,13 +17,19 @@ from gidgethub import routing, sansio
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
-from bot.github.checkruns import APPROVALS, LINEAGE
+from bot.github.checkruns import APPROVALS, LINEAGE, WINDOW
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
+from bot.handlers import window
 from bot.handlers.payload import field as pfield
 from bot.rules import dashboard as board
+from bot.rules.calendar import judge_environment
+from bot.texts import calendar as caltext
 from bot.texts import dashboard as dashtext
 from bot.texts import markers
+
+#: The gate's checks the dashboard shows for each open promotion.
+GATE = (LINEAGE, APPROVALS, WINDOW)
 
 router = routing.Router()
 log = logging.getLogger("bot.dashboard")
@@ -122,8 +128,11 @@ async def refresh(ctx: Context, facts: RepoFacts) -> int | None:
         if str((pr.get("head") or {}).get("ref", "")).startswith(PROMOTION_PREFIX)
     ]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = dashtext.render_dashboard(rows, policy, promotions, updated=stamp, unread=unread)
-    issue = await find_issue(ctx, facts.repo)
+    calendar = await calendar_section(ctx, facts, policy)
+    body = dashtext.render_dashboard(
+        rows, policy, promotions, updated=stamp, unread=unread, calendar=calendar
+    )
+    issue = await find_issue(ctx, facts)
     if issue is None:
         created = await ctx.gateway.client.post(
             f"/repos/{facts.repo}/issues", data={"title": board.TITLE, "body": body}
@@ -145,11 +154,21 @@ def _without_stamp(body: str) -> str:
     return "\n".join(line for line in body.splitlines() if not line.startswith("_Updated "))
 
 
-async def find_issue(ctx: Context, repo: str) -> dict[str, Any] | None:
-    identity = await ctx.identity()
-    issues = await ctx.gateway.collect(
-        f"/repos/{repo}/issues?state=open&creator={identity.bot_login}&per_page=100"
+async def calendar_section(ctx: Context, facts: RepoFacts, policy: Policy) -> list[str]:
+    """The deploy calendar of every environment now (emergency freezes come from the same
+    listing of the bot's issues that finds the dashboard: no extra call); the dashboard is
+    refreshed again when the calendar next changes."""
+    emergencies = await window.emergency_freezes(ctx, facts)
+    now = ctx.services.now()
+    verdicts = [judge_environment(env, emergencies, now) for env in policy.environments]
+    window.schedule(
+        ctx, facts, min((v.next_change for v in verdicts if v.next_change), default=None)
     )
+    return caltext.render_calendar_section(policy, verdicts, now=now)
+
+
+async def find_issue(ctx: Context, facts: RepoFacts) -> dict[str, Any] | None:
+    issues = await window.bot_issues(ctx, facts)
     for issue in issues:
         if "pull_request" in issue:
             continue
@@ -163,17 +182,17 @@ async def _promotion(ctx: Context, repo: str, pr: dict[str, Any]) -> board.OpenP
     head = str((pr.get("head") or {}).get("sha", ""))
     states: dict[str, str] = {}
     memo = ctx.services.caches.derived
-    for name in (LINEAGE, APPROVALS):
+    for name in GATE:
         hit = memo.get(("check", repo, head, name))
         if hit is not None:
             status, conclusion = hit[1][0], hit[1][1]
             states[name] = str(conclusion) if status == "completed" else "pending"
-    if len(states) < 2:
+    if len(states) < len(GATE):
         identity = await ctx.identity()
         runs = await ctx.gateway.check_runs_for(repo, head, app_id=identity.id)
         for run in sorted(runs, key=lambda r: int(r.get("id", 0))):
             name = str(run.get("name"))
-            if name in (LINEAGE, APPROVALS):
+            if name in GATE:
                 done = run.get("status") == "completed"
                 states[name] = str(run.get("conclusion")) if done else "pending"
     return board.OpenPromotion(
@@ -182,6 +201,7 @@ async def _promotion(ctx: Context, repo: str, pr: dict[str, Any]) -> board.OpenP
         url=str(pr.get("html_url") or ""),
         lineage=states.get(LINEAGE, "missing"),
         approvals=states.get(APPROVALS, "missing"),
+        window=states.get(WINDOW, "missing"),
     )
 
 

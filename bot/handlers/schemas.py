@@ -11,6 +11,7 @@ Paths: ``a.b`` is a key of a mapping; ``a[]`` means every element of the list ``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,14 @@ from bot.handlers.payload import PayloadError
 
 NoneType = type(None)
 Kind = type | tuple[type, ...]
+
+
+class Sha(str):
+    """The kind of a field that names a commit: 40 hex digits. The bot puts these in URLs
+    (``/git/trees/{sha}``); an empty or odd string there would ask GitHub for something else."""
+
+
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 _REPO = {"repository": dict, "repository.full_name": str, "?repository.default_branch": str}
 _USER = {"login": str, "?type": str}
@@ -45,13 +54,13 @@ _PULL = {
     "?pull_request.draft": bool,
     "?pull_request.html_url": str,
     "pull_request.head": dict,
-    "pull_request.head.sha": str,
+    "pull_request.head.sha": Sha,
     "pull_request.head.ref": str,
     "?pull_request.head.repo": dict,
     "?pull_request.head.repo.full_name": str,
     "pull_request.base": dict,
     "pull_request.base.ref": str,
-    "?pull_request.base.sha": str,
+    "?pull_request.base.sha": Sha,
     "?pull_request.user": dict,
     **_prefixed("?pull_request.user", _USER),
     "?pull_request.labels": list,
@@ -65,7 +74,7 @@ _PULL = {
     "?pull_request.requested_teams[].slug": str,
 }
 _RUN = {
-    "head_sha": str,
+    "head_sha": Sha,
     "?name": str,
     "?app": dict,
     "?app.id": int,
@@ -107,7 +116,13 @@ SCHEMAS: dict[str, dict[str, Kind]] = {
         "?label": dict,
         "?label.name": str,
     },
-    "pull_request_review": {**_REPO, "action": str, **_PULL},
+    "pull_request_review": {
+        **_REPO,
+        "action": str,
+        **_PULL,
+        "?review": dict,
+        "?review.state": str,
+    },
     "issue_comment": {
         **_REPO,
         "action": str,
@@ -123,10 +138,28 @@ SCHEMAS: dict[str, dict[str, Kind]] = {
         "?sender": dict,
         **_prefixed("?sender", _USER),
     },
+    "issues": {
+        **_REPO,
+        "action": str,
+        "issue": dict,
+        "issue.number": int,
+        "?issue.title": str,
+        "?issue.body": str,
+        "?issue.pull_request": dict,
+        "issue.user": dict,
+        **_prefixed("issue.user", _USER),
+        "?changes": dict,
+        "?changes.title": dict,
+        "?changes.title.from": str,
+        "?changes.body": dict,
+        "?changes.body.from": str,
+        "?sender": dict,
+        **_prefixed("?sender", _USER),
+    },
     "push": {
         **_REPO,
         "ref": str,
-        "?after": str,
+        "?after": Sha,
         "?deleted": bool,
         "?commits": list,
         "?commits[]": dict,
@@ -139,7 +172,7 @@ SCHEMAS: dict[str, dict[str, Kind]] = {
     },
     "check_run": {**_REPO, "action": str, "check_run": dict, **_prefixed("check_run", _RUN)},
     "check_suite": {**_REPO, "action": str, "check_suite": dict, **_prefixed("check_suite", _RUN)},
-    "status": {**_REPO, "sha": str, "state": str},
+    "status": {**_REPO, "sha": Sha, "state": str},
     "repository_dispatch": {
         **_REPO,
         "action": str,
@@ -158,6 +191,16 @@ SCHEMAS: dict[str, dict[str, Kind]] = {
     "team": {"action": str, "?organization": dict, "?organization.login": str},
     "installation": {"action": str},
     "installation_repositories": {"action": str},
+    "merge_group": {
+        **_REPO,
+        "action": str,
+        "merge_group": dict,
+        "merge_group.head_sha": Sha,
+        "merge_group.head_ref": str,
+        "merge_group.base_sha": Sha,
+        "merge_group.base_ref": str,
+        "?reason": str,
+    },
     "release": {
         **_REPO,
         "action": str,
@@ -178,6 +221,7 @@ _NULL = object()  # a null element of a list: never acceptable
 def _name(kind: Kind) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     names = {
+        Sha: "a commit SHA (40 hex digits)",
         dict: "an object",
         list: "a list",
         str: "a string",
@@ -188,6 +232,8 @@ def _name(kind: Kind) -> str:
 
 
 def _type_ok(value: Any, kind: Kind) -> bool:
+    if kind is Sha:
+        return isinstance(value, str) and _SHA.fullmatch(value) is not None
     if type(value) is kind:
         return True
     kinds = kind if isinstance(kind, tuple) else (kind,)
@@ -259,4 +305,5 @@ def check(event: str, data: Any) -> None:
                     raise PayloadError(f"{where} is missing")
                 continue
             if not _type_ok(value, kind):
-                raise PayloadError(f"{where} should be {_name(kind)}, not {type(value).__name__}")
+                got = repr(value)[:50] if isinstance(value, str) else type(value).__name__
+                raise PayloadError(f"{where} should be {_name(kind)}, not {got}")

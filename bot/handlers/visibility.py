@@ -88,6 +88,19 @@ async def see_pull(
     return Seen(change.files, fleet, with_blind_spots(scope, spots, policy), change.notes)
 
 
+async def see_change(ctx: Context, facts: RepoFacts, policy: Policy, base: str, head: str) -> Seen:
+    """The change from commit ``base`` to ``head`` (a merge group against its parent) as the
+    gate sees it: both trees compared (files, links and submodules), the same blind spots as a
+    pull request's."""
+    old, new = await facts.tree(base), await facts.tree(head)
+    files = tree_changes(_entries(old), _entries(new))
+    fleet = await facts.fleet(base, policy, extra_paths=[c.path for c in files])
+    scope = scope_of(files, fleet, policy)
+    spots = await link_spots(facts, fleet, policy, scope, files, base, head)
+    spots += await content_spots(ctx, facts, fleet, policy, scope, files, base)
+    return Seen(files, fleet, with_blind_spots(scope, spots, policy), ())
+
+
 # --- the complete change --------------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from markdown_it import MarkdownIt
 __all__ = ["KNOWN", "MAX_BODY", "Command", "extract_commands", "is_near_miss"]
 
 #: The commands the bot answers to, lower-case, without the slash.
-KNOWN: frozenset[str] = frozenset({"promote", "status"})
+KNOWN: frozenset[str] = frozenset({"promote", "status", "freeze", "unfreeze", "override"})
 
 #: GitHub stores at most 65,536 characters of a comment; anything longer is not parsed.
 MAX_BODY = 65_536

@@ -55,6 +55,7 @@ class OpenPromotion:
     url: str
     lineage: str
     approvals: str
+    window: str = "missing"
 
 
 def matrix(

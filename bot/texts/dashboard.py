@@ -64,7 +64,10 @@ def render_dashboard(
     *,
     updated: str,
     unread: int = 0,
+    calendar: Sequence[str] = (),
 ) -> str:
+    """The dashboard issue's body; ``calendar`` is the deploy calendar section (lines), shown
+    when an environment has windows or freezes or is frozen."""
     marks = {"success": "✅", "failure": "❌", "pending": "⏳"}
     lines = [
         "This issue is kept current by the fleet promotion bot: what runs where, what waits to "
@@ -80,6 +83,7 @@ def render_dashboard(
             else []
         ),
         "",
+        *(["## Deploy calendar", "", *calendar, ""] if calendar else []),
         "## Waiting to be promoted",
         "",
     ]
@@ -95,12 +99,10 @@ def render_dashboard(
         lines.append("Nothing: every environment runs what its upstream runs.")
     lines += ["", "## Open promotions", ""]
     if promotions:
-        lines += ["| PR | Lineage | Approvals |", "|---|---|---|"]
+        lines += ["| PR | Lineage | Approvals | Window |", "|---|---|---|---|"]
         for p in promotions:
-            lines.append(
-                f"| [#{p.number} {p.title}]({p.url}) | {marks.get(p.lineage, p.lineage)} "
-                f"{p.lineage} | {marks.get(p.approvals, p.approvals)} {p.approvals} |"
-            )
+            cells = [f"{marks.get(v, v)} {v}" for v in (p.lineage, p.approvals, p.window)]
+            lines.append(f"| [#{p.number} {p.title}]({p.url}) | " + " | ".join(cells) + " |")
     else:
         lines.append("None open.")
     lines += ["", "## Drift", ""]

@@ -24,7 +24,9 @@ TRAILER_RE = re.compile(rf"^{TRAILER}:\s*@?([A-Za-z0-9](?:[A-Za-z0-9-]{{0,38}}))
 
 def marker(**fields: Any) -> str:
     """A hidden HTML comment carrying ``fields`` as JSON (invisible in the rendered body)."""
-    return f"<!-- fleet-bot: {json.dumps(fields, sort_keys=True)} -->"
+    # ``<`` and ``>`` as JSON escapes: text a person wrote (a reason) cannot end the comment.
+    data = json.dumps(fields, sort_keys=True).replace("<", "\\u003c").replace(">", "\\u003e")
+    return f"<!-- fleet-bot: {data} -->"
 
 
 def read_marker(body: str | None) -> dict[str, Any]:

@@ -148,7 +148,7 @@ async def test_a_personal_token_reads_the_same_report(world: Harness) -> None:
     assert {r.identity for r in world.fake.requests} - {"codeload"} == {"user:bob"}
     record = by_label(result.json())[f"#{number}"]
     assert record["exception"] is False
-    assert [c["app"] for c in record["checks"]] == ["fleet-bot", "fleet-bot"]
+    assert [c["app"] for c in record["checks"]] == ["fleet-bot"] * 3  # lineage, approvals, window
     md = await audit(world, env=token_env(world, "bob"))
     assert "Read with a personal token: runs of promotion/lineage" in md.out
     trusting = await audit(world, env={**token_env(world, "bob"), "APP_ID": "999"})
@@ -267,7 +267,7 @@ async def test_a_policy_broken_at_the_base_failed_the_gate(world: Harness) -> No
     world.fake.commit(FLEET, "main", {".github/promotion.yml": samples.POLICY}, "fix policy")
     await world.settle()
     record = by_label((await audit(world, "--format", "json")).json())[f"#{number}"]
-    assert [c["at_merge"] for c in record["checks"]] == ["failure", "failure"]
+    assert [c["at_merge"] for c in record["checks"]] == ["failure", "failure", "failure"]
     assert (record["lineage"]["state"], record["approvals"]["state"]) == ("failure", "failure")
     assert record["lineage"]["note"].startswith("The policy at the base could not be read (")
     assert record["disagreements"] == [] and record["exception"] is True
@@ -286,7 +286,7 @@ async def test_blueprint_tags_are_traced_as_the_check_traces_them(world: Harness
     good = await gated_promotion(world, "v2.0.0", "prod-v2.0.0")
     records = by_label((await audit(world, "--format", "json")).json())
     forced = records[f"#{bad}"]
-    assert [c["at_merge"] for c in forced["checks"]] == ["failure", "pending"]
+    assert [c["at_merge"] for c in forced["checks"]] == ["failure", "pending", "success"]
     assert forced["lineage"]["state"] == "failure" and forced["disagreements"] == []
     (report,) = forced["lineage"]["environments"]
     (verdict,) = report["changes"]

@@ -85,6 +85,7 @@ async def test_json_is_a_list_of_records_with_every_field(world: Harness) -> Non
     assert {c["name"]: (c["at_merge"], c["rederived"]) for c in gated["checks"]} == {
         "promotion/lineage": ("success", "success"),
         "promotion/approvals": ("success", "success"),
+        "promotion/window": ("success", "success"),
     }
     (prod,) = gated["approvals"]["environments"]
     assert [(c["user"], c["slot"], c["commit_id"]) for c in prod["counted"]] == [

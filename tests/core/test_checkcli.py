@@ -75,3 +75,22 @@ def test_base_runs_lineage_on_the_change(tmp_path: Path) -> None:
 def test_bad_base_is_reported(tmp_path: Path) -> None:
     code, text = run(checkout(tmp_path), base="no-such-ref")
     assert code == 2 and "--base no-such-ref" in text
+
+
+def test_the_calendar_keys_are_validated_with_line_and_fix(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    policy = root / ".github/promotion.yml"
+    text = policy.read_text()
+    bad = text.replace(
+        "  - name: prod\n",
+        '  - name: prod\n    windows:\n      - days: [mon, thu]\n        from: "09:00"\n'
+        '        until: "16:00"\n        timezone: Europe/Berln\n',
+    )
+    assert bad != text
+    policy.write_text(bad)
+    code, out = run(root)
+    assert code == 1
+    assert ".github/promotion.yml:" in out and "did you mean 'Europe/Berlin'?" in out
+    policy.write_text(bad.replace("Europe/Berln", "Europe/Berlin"))
+    code, out = run(root)
+    assert "promotion.yml" not in out, out  # the calendar is valid now

@@ -80,6 +80,7 @@ async def test_check_run_lifecycle_and_suite_events(gh: Seeded) -> None:
     assert everything["total_count"] == 2
 
 
+@pytest.mark.contract_breach(r"\(checks/create\) request body")
 @pytest.mark.parametrize(
     "body",
     [
@@ -155,6 +156,7 @@ async def test_only_apps_create_and_only_owners_update_runs(gh: Seeded) -> None:
     assert exc.value.status_code == 403
 
 
+@pytest.mark.contract_breach("create-commit-status\\) request body state: 'great'")
 async def test_statuses_and_combined_status(gh: Seeded) -> None:
     bot = await gh.bot()
     sha = gh.fake.repo("acme/fleet").branch_sha("main")

@@ -94,6 +94,10 @@ async def test_ref_rules(gh: Seeded) -> None:
     assert exc.value.status_code == 404
 
 
+@pytest.mark.contract_breach(
+    r"\(git/create-tree\) request body tree\[0\]\.mode: '644'",
+    r"^GET /repos/acme/fleet/git/trees/: no such operation",
+)
 async def test_trees_recursive_truncated_and_bad_input(gh: Seeded) -> None:
     bot = await gh.bot()
     tree = await bot.getitem("/repos/acme/fleet/git/trees/main?recursive=1")

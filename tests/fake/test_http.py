@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import pytest
+from gidgethub import BadRequest
 from gidgethub.aiohttp import GitHubAPI
 
-from tests.fake.conftest import Seeded
+from bot.fake import FakeGitHub, contract
+from bot.fake.contract import Contract
+from tests.fake.conftest import Seeded, seed
 
 
 async def test_getiter_follows_link_headers_to_the_end(gh: Seeded) -> None:
@@ -66,6 +72,10 @@ async def test_gidgethub_cache_uses_conditional_requests(gh: Seeded) -> None:
     assert statuses == [200, 304]
 
 
+@pytest.mark.contract_breach(
+    r"^GET /nope/nope: no such operation",
+    r"\(git/create-blob\): request body is application/octet-stream",
+)
 async def test_unknown_route_and_bad_json(gh: Seeded) -> None:
     token = await gh.token()
     headers = {"Authorization": f"token {token}"}
@@ -77,3 +87,24 @@ async def test_unknown_route_and_bad_json(gh: Seeded) -> None:
     ) as resp:
         assert resp.status == 400
         assert (await resp.json())["message"] == "Problems parsing JSON"
+
+
+@pytest.mark.contract_breach(r"\(checks/create\) request body status: 'done'")
+async def test_the_suite_fails_a_test_whose_requests_break_the_contract(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Over HTTP, through the fake's middleware: the breach is recorded (and this test, which
+    names it, is the only kind allowed to cause one)."""
+    checked = FakeGitHub(contract=Contract.load(Path(__file__).parent.parent / "contract"))
+    async for gh in seed(checked, session):
+        await _breach(gh)
+
+
+async def _breach(gh: Seeded) -> None:
+    bot = await gh.bot()
+    sha = gh.fake.repo("acme/fleet").branch_sha("main")
+    with pytest.raises(BadRequest):
+        await bot.post(
+            "/repos/acme/fleet/check-runs", data={"name": "x", "head_sha": sha, "status": "done"}
+        )
+    assert any("status: 'done'" in line for line in contract._RECORDED)

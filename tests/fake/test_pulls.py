@@ -197,7 +197,8 @@ async def test_reviews_dismissals_and_requested_reviewers(gh: Seeded) -> None:
         ("pull_request_review", "submitted"),
         ("pull_request_review", "dismissed"),
     ]
-    assert gh.fake.deliveries[-1].payload["review"]["state"] == "DISMISSED"
+    # webhooks write the review state in lower case (the REST API: DISMISSED)
+    assert gh.fake.deliveries[-1].payload["review"]["state"] == "dismissed"
 
 
 async def test_head_branch_events_synchronize_and_delete_closes(gh: Seeded) -> None:

@@ -23,6 +23,7 @@ CALLS = {
     "archive": ("GET", r"/tarball/"),
     "commit": ("GET", r"/git/commits/[0-9a-f]{40}$"),
     "pull list": ("GET", r"/repos/acme/fleet/pulls$"),
+    "freeze list": ("GET", r"/repos/acme/fleet/issues$"),
     "create tree": ("POST", r"/git/trees$"),
     "create commit": ("POST", r"/git/commits$"),
     "create ref": ("POST", r"/git/refs$"),
@@ -66,7 +67,12 @@ async def bump_and_check(h: Harness) -> None:
     assert text is not None and b"payment:v2.2.0" in text
     names = Counter(r.name for r in h.fake.check_runs(FLEET, pr.head_sha) if r.app.id == h.app_id)
     assert names == Counter(
-        {"promotion/lineage": 1, "promotion/approvals": 1, "promotion/fleet": 1}
+        {
+            "promotion/lineage": 1,
+            "promotion/approvals": 1,
+            "promotion/fleet": 1,
+            "promotion/window": 1,
+        }
     )
     assert h.failed_deliveries() == []
 

@@ -20,6 +20,7 @@ EVENT_PERMISSION = {
     "issue_comment": "issues",
     "issues": "issues",
     "membership": "members",
+    "merge_group": "merge_queues",
     "team": "members",
     "package": "packages",
     "registry_package": "packages",

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.concurrency.locks import KeyedLocks
 from bot.github.auth import REFRESH_MARGIN, AppAuth
+from bot.handlers import schemas
 from bot.handlers.payload import PayloadError, field
 from bot.service.app import verify_signature
 from bot.service.inbox import Inbox
@@ -189,6 +190,17 @@ def test_payload_field_errors_are_plain() -> None:
         field(data, "pull_request.base.ref", str)
     with pytest.raises(PayloadError, match="number"):
         field({"n": True}, "n", int)
+
+
+def test_payload_fields_naming_a_commit_must_be_a_sha() -> None:
+    """A push whose ``after`` is no SHA (a fuzzer found it) is malformed: the bot would put it
+    in a URL (GET /git/trees/ with nothing after it)."""
+    repo = {"full_name": "acme/fleet"}
+    schemas.check("push", {"repository": repo, "ref": "refs/heads/main", "after": "a" * 40})
+    with pytest.raises(PayloadError, match=r"^after should be a commit SHA \(40 hex digits\), "):
+        schemas.check("push", {"repository": repo, "ref": "refs/heads/main", "after": ""})
+    with pytest.raises(PayloadError, match=r"^sha should be a commit SHA"):
+        schemas.check("status", {"repository": repo, "sha": "main", "state": "success"})
 
 
 def test_hmac_helper_matches_stdlib() -> None:
