@@ -17,7 +17,7 @@ from gidgethub import apps
 from gidgethub.aiohttp import GitHubAPI
 from multidict import CIMultiDict
 
-from bot.fake import FakeGitHub
+from bot.fake import DEFAULT_PERMISSIONS, FakeGitHub
 from bot.fake.state import App, Installation, User
 
 SECRET = "s3cret"
@@ -122,8 +122,14 @@ async def seed(fake: FakeGitHub, session: aiohttp.ClientSession) -> AsyncIterato
     receiver = Receiver()
     runner = await start_receiver(receiver)
     await fake.start()
+    # These tests exercise the fake's endpoints, some beyond what the product's app.yml asks
+    # for (writing statuses, reading branch protection): this app has those too.
     app = fake.create_app(
-        "fleet-bot", name="Fleet Bot", webhook_url=receiver.url, webhook_secret=SECRET
+        "fleet-bot",
+        name="Fleet Bot",
+        webhook_url=receiver.url,
+        webhook_secret=SECRET,
+        permissions={**DEFAULT_PERMISSIONS, "statuses": "write", "administration": "read"},
     )
     fake.create_org("acme")
     alice = fake.create_user("alice", name="Alice", email="alice@acme.test")

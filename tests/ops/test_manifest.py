@@ -94,3 +94,11 @@ def test_readme_justifies_exactly_the_manifests_permissions() -> None:
     assert table == manifest()["default_permissions"]
     for name, _access, why in rows:
         assert len(why.split()) >= 5, f"the README says too little about {name}"
+
+
+def test_the_fakes_default_app_has_exactly_the_manifests_permissions() -> None:
+    """Every end-to-end test runs as an app with these: a permission app.yml does not ask for
+    would let a test pass that fails on a real installation."""
+    from bot.fake import DEFAULT_PERMISSIONS
+
+    assert manifest()["default_permissions"] == DEFAULT_PERMISSIONS
