@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -382,14 +383,24 @@ class RemoteFake(AbstractAsyncContextManager["RemoteFake"]):
     app's credentials.
     """
 
-    def __init__(self, *args: str, ready_timeout: float = 600.0) -> None:
+    def __init__(
+        self, *args: str, ready_timeout: float = 600.0, info: dict[str, Any] | None = None
+    ) -> None:
         self.args = args
         self.ready_timeout = ready_timeout
         self.proc: asyncio.subprocess.Process | None = None
-        self.info: dict[str, Any] = {}
+        self.info: dict[str, Any] = info or {}
         self._session: aiohttp.ClientSession | None = None
 
+    @classmethod
+    def attach(cls, info: dict[str, Any]) -> RemoteFake:
+        """A fake another process started (its ready line): used, not started or stopped."""
+        return cls(info=info)
+
     async def __aenter__(self) -> RemoteFake:
+        if self.info:  # attached: the fake is already running
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
+            return self
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -484,8 +495,11 @@ class LocalBot:
         return f"{self.url}/api/github/webhooks"
 
     @classmethod
-    async def start(cls, api_url: str, app_id: int, private_key: str) -> LocalBot:
-        """A fresh service: new process state, empty caches, its own data directory."""
+    async def start(
+        cls, api_url: str, app_id: int, private_key: str, *, data_dir: Path | None = None
+    ) -> LocalBot:
+        """A fresh service: new process state, empty caches, its own data directory (or
+        ``data_dir``, kept: a restart of a service that ran on it before)."""
         from bot.service.app import create_app
         from bot.settings import load_settings
 
@@ -496,7 +510,7 @@ class LocalBot:
                 "PRIVATE_KEY": private_key,
                 "WEBHOOK_SECRET": SECRET,
                 "GITHUB_API_URL": api_url,
-                "DATA_DIR": str(Path(tmp.name) / "data"),
+                "DATA_DIR": str(data_dir or Path(tmp.name) / "data"),
                 "LOG_LEVEL": "WARNING",
                 "RESYNC_INTERVAL": "0",
                 "RECOVERY_INTERVAL": "0",
@@ -516,16 +530,20 @@ class LocalBot:
         await self.runner.cleanup()
         self.tmp.cleanup()
 
-    async def settle(self, deliveries: Callable[[], Awaitable[int]], rounds: int = 3000) -> None:
+    async def settle(
+        self, deliveries: Callable[[], Awaitable[int]], within: float = 1800.0
+    ) -> None:
         """Wait until GitHub has delivered everything and the service has done all its work
-        (each side's work can cause more work on the other)."""
+        (each side's work can cause more work on the other): at most ``within`` seconds (the
+        first dashboard refresh of a 100,000-input fleet parses every input: minutes)."""
         from bot.service.app import STATE
 
         state = self.app[STATE]
         dispatcher, worker = state.dispatcher, state.worker
         assert dispatcher is not None and worker is not None
         quiet = 0
-        for _ in range(rounds):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
             before = await deliveries()
             await worker.idle()
             await asyncio.sleep(0.01)

@@ -3,14 +3,19 @@
 The fake GitHub answers every API request after an injected delay (default 50 ms, like a real
 round trip), in this process, with the service (``create_app``) on an ephemeral port. Stories:
 
-- bump: image published (``repository_dispatch``) -> bump PR opened -> merged;
+- bump: image published (``repository_dispatch``) -> bump PR opened -> merged; cold (a fresh
+  service), warm (right after), and after a push (someone changed an unrelated file on the
+  default branch and the bot has not read that commit yet, as when the bump comes within the
+  dashboard's debounce of the push: the bump reads the new tree as a comparison);
 - review: a review submitted on a prod PR -> its ``promotion/approvals`` check updated.
 
 Cold is a fresh service (new app instance: empty caches, no installation token); warm is the
 same story again once the first one finished. The critical path is the longest chain of calls
 whose time intervals do not overlap (each waited for the one before), from the event to the
 milestone. Targets (warm): a bump opens its PR within 8 round trips and makes at most 10 + 1
-per changed file calls; a review updates the check in at most 4 calls.
+per changed file calls; a review updates the check in at most 4 calls; after a push, the PR
+opens after 6 round trips (ref -> comparison -> tree -> commit -> branch -> PR; the open PRs are
+read beside the first two).
 
     python -m bench.e2e
     python -m bench.e2e --latency 0.01 --dev-clusters 3
@@ -32,6 +37,7 @@ from bench.common import Call, LocalBot, Story
 from bot.fake import FakeGitHub, samples
 
 BUMP_ROUND_TRIPS = 8
+BUMP_AFTER_PUSH_ROUND_TRIPS = 6
 BUMP_CALLS_BASE = 10
 REVIEW_CALLS = 4
 PROD_PAY = "clusters/prod-use1-01/tenants/payment-app/input.yaml"
@@ -113,6 +119,8 @@ async def _stories(fake: FakeGitHub, latency: float, dev_clusters: int) -> dict[
     try:
         cold_bump = await story(fake, bot, publish("v2.2.0"), bump_marks)
         warm_bump = await story(fake, bot, publish("v2.3.0"), bump_marks)
+        _unseen_push(fake, app)
+        pushed_bump = await story(fake, bot, publish("v2.4.0"), bump_marks)
         number = await _prod_pr(fake, bot)
         failed += bot.failed_deliveries()
     finally:
@@ -135,10 +143,24 @@ async def _stories(fake: FakeGitHub, latency: float, dev_clusters: int) -> dict[
         "latency_s": latency,
         "dev_clusters": dev_clusters,
         "changed_files": dev_clusters,
-        "bump": {"cold": cold_bump, "warm": warm_bump},
+        "bump": {"cold": cold_bump, "warm": warm_bump, "after a push": pushed_bump},
         "review": {"cold": cold_review, "warm": warm_review},
         "failed_deliveries": failed,
     }
+
+
+def _unseen_push(fake: FakeGitHub, app: Any) -> None:
+    """Someone changes prod's replicas on the default branch: the head moves, no image does.
+    Its push is not delivered, so the bot has not read the new head when the bump comes."""
+    repo = common.FLEET_REPO
+    current = fake.file(repo, "main", PROD_PAY)
+    assert current is not None
+    url = app.webhook_url
+    fake.set_webhook_url(app, None)
+    fake.commit(
+        repo, "main", {PROD_PAY: current.replace(b"replicas: 4", b"replicas: 5")}, "prod: 5"
+    )
+    fake.set_webhook_url(app, url)
 
 
 async def _prod_pr(fake: FakeGitHub, bot: LocalBot) -> int:
@@ -163,7 +185,7 @@ def report(result: dict[str, Any]) -> str:
     files = result["changed_files"]
     bump_target = BUMP_CALLS_BASE + files
     rows = []
-    for cache in ("cold", "warm"):
+    for cache in ("cold", "warm", "after a push"):
         s = result["bump"][cache]
         opened, merged = s["pr_opened"] or {}, s["merged"] or {}
         rows.append(
@@ -199,6 +221,7 @@ def report(result: dict[str, Any]) -> str:
     warm_review = result["review"]["warm"]
     bump_calls = warm_bump["in_deliveries"] + warm_bump["as_app"]
     bump_rt = (warm_bump["pr_opened"] or {}).get("round_trips")
+    pushed_rt = (result["bump"]["after a push"]["pr_opened"] or {}).get("round_trips")
     review_calls = warm_review["in_deliveries"] + warm_review["as_app"]
     lines = [
         text,
@@ -206,6 +229,7 @@ def report(result: dict[str, Any]) -> str:
         f"{result['latency_s'] * 1000:.0f} ms per API request; {files} changed file(s) per bump",
         _verdict("warm bump calls", bump_calls, bump_target),
         _verdict("warm bump round trips to PR", bump_rt, BUMP_ROUND_TRIPS),
+        _verdict("bump after a push, round trips to PR", pushed_rt, BUMP_AFTER_PUSH_ROUND_TRIPS),
         _verdict("warm review calls", review_calls, REVIEW_CALLS),
         f"the merge's dashboard refresh adds {warm_bump['deferred']} call(s) to a warm bump"
         " (debounced; shown apart)",

@@ -15,6 +15,8 @@ Control API (JSON over HTTP on ``control_url``)::
     GET  /requests?since=i                       -> {"total": n, "calls": [[...], ...]}
     GET  /pulls?repo=&prefix=                    -> [{"number", "head_ref", "state", "merged"}]
     GET  /payload?event=                         -> the newest delivery payload of that event
+    POST /archive   {"repo"}                     the head's archive built (and kept) now
+    GET  /issues?repo=                           -> [{"number", "title", "body"}] open issues
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from aiohttp import web
 
 from bench import common
 from bot.fake import FakeGitHub, samples
-from bot.fake.state import App
+from bot.fake.state import App, PullRequest
 
 
 def seed_people(fake: FakeGitHub) -> App:
@@ -87,6 +89,8 @@ class Control:
         web_app.router.add_get("/requests", self.requests)
         web_app.router.add_get("/pulls", self.pulls)
         web_app.router.add_get("/payload", self.payload)
+        web_app.router.add_post("/archive", self.archive)
+        web_app.router.add_get("/issues", self.issues)
         return web_app
 
     async def webhook(self, request: web.Request) -> web.Response:
@@ -136,6 +140,22 @@ class Control:
             {"number": p.number, "head_ref": p.head_ref, "state": p.state, "merged": p.merged}
             for p in sorted(repo.prs.values(), key=lambda p: p.number)
             if p.head_ref.startswith(prefix)
+        ]
+        return web.json_response(out)
+
+    async def archive(self, request: web.Request) -> web.Response:
+        """Build the archive of the repo's head now: the fake makes archives in Python, far
+        slower than GitHub's codeload; a benchmark asks for it before the story it measures."""
+        body = await request.json()
+        data = await self.fake.archive(body["repo"])
+        return web.json_response({"bytes": len(data)})
+
+    async def issues(self, request: web.Request) -> web.Response:
+        repo = self.fake.repo(request.query.get("repo", common.FLEET_REPO))
+        out = [
+            {"number": i.number, "title": i.title, "body": i.body}
+            for i in sorted(repo.issues.values(), key=lambda i: i.number)
+            if i.state == "open" and not isinstance(i, PullRequest)
         ]
         return web.json_response(out)
 

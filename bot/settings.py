@@ -47,6 +47,10 @@ class Settings:
     workers: int = 16
     #: Bound of in-flight requests to GitHub (GitHub's secondary limit is 100 concurrent).
     max_concurrent_requests: int = 50
+    #: Megabytes of immutable git objects cached on disk under DATA_DIR (0: memory only).
+    cache_max_mb: int = 1024
+    #: Megabytes a repository archive may unpack to before it is refused.
+    archive_max_mb: int = 2048
     #: ``postgresql://...``: the inbox, locks and jobs shared by every replica (None: SQLite).
     database_url: str | None = field(default=None, repr=False)
     #: Seconds between readings of the app's delivery log for missed deliveries (0: off).
@@ -216,6 +220,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, production: bool = Fa
         dashboard_debounce=_float(env, "DASHBOARD_DEBOUNCE", 15.0, zero_ok=True),
         github_timeout=_float(env, "GITHUB_TIMEOUT", 20.0),
         workers=_int(env, "WORKERS", 16, 1, 256),
+        cache_max_mb=_int(env, "CACHE_MAX_MB", 1024, 0, 1024 * 1024),
+        archive_max_mb=_int(env, "ARCHIVE_MAX_MB", 2048, 1, 1024 * 1024),
         database_url=_database_url(env),
         recovery_interval=_float(env, "RECOVERY_INTERVAL", 600.0, zero_ok=True),
     )

@@ -79,6 +79,8 @@ async def fake() -> AsyncIterator[FakeGitHub]:
         yield gh
     finally:
         await gh.stop()
+    # The installation token must never reach the archive host (another origin).
+    assert gh.archive_auth_leaks == 0, "the bot sent its token to the archive host"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,7 @@ from bot.fake.contract import Contract
 from bot.fake.gitobjects import ChangeValue
 from bot.fake.queue import MergeQueues, QueueError
 from bot.fake.routes import build_app
+from bot.fake.routes_archive import ArchiveOverride
 from bot.fake.server import SECONDARY, Api, Fault, RecordedRequest, Settings
 from bot.fake.shapes import Urls
 from bot.fake.state import (
@@ -108,6 +109,7 @@ class FakeGitHub:
         if self.settings.base_path:  # GHES keeps its delivery log for 7 days
             self.world.hooks.retention = 7 * 24 * 3600.0
         self._runner: web.AppRunner | None = None
+        self._codeload: web.AppRunner | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -123,6 +125,16 @@ class FakeGitHub:
         bound = sockets[0].getsockname()[1] if sockets else port
         self.urls.web = f"http://{host}:{bound}"
         self.urls.api = self.urls.web + self.settings.base_path
+        # The archive host: another listener, so another origin, as codeload is on github.com.
+        self._codeload = web.AppRunner(
+            self.api.archives.codeload_app(), access_log=None, handle_signals=False
+        )
+        await self._codeload.setup()
+        codeload = web.TCPSite(self._codeload, host, 0)
+        await codeload.start()
+        assert codeload._server is not None
+        port = codeload._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.settings.codeload_url = f"http://{host}:{port}"
         await self.world.hooks.start()
         return self.urls.api
 
@@ -132,6 +144,9 @@ class FakeGitHub:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._codeload is not None:
+            await self._codeload.cleanup()
+            self._codeload = None
 
     async def idle(self) -> None:
         """Wait until every queued webhook delivery has been posted and answered."""
@@ -253,13 +268,15 @@ class FakeGitHub:
         author: str | None = None,
         private: bool = True,
         description: str | None = None,
+        empty: bool = False,
     ) -> Repo:
-        """A repository with one initial commit of `files` on the default branch."""
+        """A repository with one initial commit of `files` on the default branch (a README
+        when none are given), or with no commit at all when `empty`."""
         who = self._user(author) if author else None
         return self.world.create_repo(
             owner,
             name,
-            files or {"README.md": b"# " + name.encode() + b"\n"},
+            {} if empty else files or {"README.md": b"# " + name.encode() + b"\n"},
             default_branch,
             who,
             private,
@@ -735,6 +752,40 @@ class FakeGitHub:
     def clear_faults(self) -> None:
         """Remove every injected fault."""
         self.settings.faults.clear()
+
+    # ---- archives --------------------------------------------------------------------------
+    @property
+    def codeload_url(self) -> str:
+        """Origin of the archive host the tarball endpoint redirects to."""
+        return self.settings.codeload_url
+
+    @property
+    def archive_auth_leaks(self) -> int:
+        """Downloads from the archive host that carried an Authorization header (should be 0)."""
+        return self.settings.archive_auth_leaks
+
+    async def archive(self, repo: str, ref: str | None = None) -> bytes:
+        """The tar.gz the archive host serves for a ref (built once per commit, then kept)."""
+        r = self.world.need_repo(repo)
+        sha = r.resolve(ref or r.default_branch)
+        if sha is None:
+            raise ApiError(404, f"no commit for {ref!r}")
+        body: bytes = await self.api.archives.build(r, sha)
+        return body
+
+    def serve_archive(
+        self,
+        repo: str,
+        body: bytes | Callable[[bytes], bytes] | None = None,
+        *,
+        times: int | None = 1,
+        status: int = 200,
+    ) -> None:
+        """The next ``times`` archive downloads of ``repo`` (None: all) serve ``body`` (or
+        ``body(real archive)``), or answer ``status``: a tampered, hostile or failing archive."""
+        self.settings.archive_overrides[repo.lower()] = ArchiveOverride(
+            body if body is not None else b"", times, status
+        )
 
     # ---- helpers ---------------------------------------------------------------------------
     def _user(self, login: str) -> User:

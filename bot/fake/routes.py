@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.fake import routes_core, routes_hooks, routes_misc, routes_pulls, routes_queue
+from bot.fake import (
+    routes_archive,
+    routes_core,
+    routes_hooks,
+    routes_misc,
+    routes_pulls,
+    routes_queue,
+)
 from bot.fake.queue import MergeQueues
 from bot.fake.server import Api
 
@@ -20,5 +27,6 @@ def build_app(api: Api, queues: MergeQueues) -> web.Application:
     routes_pulls.register(api)
     routes_misc.register(api)
     routes_queue.register(api, queues)
+    api.archives = routes_archive.register(api)
     routes_core.register_catchalls(api)
     return api.build(lambda app: routes_misc.register_web(api, app))

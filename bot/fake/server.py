@@ -156,6 +156,12 @@ class Settings:
     rate: dict[str, RateWindow] = field(default_factory=dict)
     rate_limits: dict[str, int] = field(default_factory=dict)  # identity label or kind -> limit
     manifest_codes: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    #: Origin of the archive host (codeload), a listener of its own.
+    codeload_url: str = "http://127.0.0.1"
+    #: Requests to the archive host that carried an Authorization header (a leaked token).
+    archive_auth_leaks: int = 0
+    #: repo (lower case) -> what its archive downloads serve instead (tests).
+    archive_overrides: dict[str, Any] = field(default_factory=dict)
     #: GitHub's published contract, checked on every request and response when set.
     contract: Contract | None = None
 
@@ -237,6 +243,8 @@ class Api:
         self.shapes = world.shapes
         self.settings = settings
         self.routes: list[tuple[str, str, Route]] = []
+        #: The archive routes (``bot.fake.routes_archive``), which also serve the codeload host.
+        self.archives: Any = None
 
     # ---- application -----------------------------------------------------------------------
     def build(

@@ -55,6 +55,9 @@ MAX_DEPTH = 32
 ALIAS_BUDGET = 10_000
 
 _BOM = b"\xef\xbb\xbf"
+#: What a Git LFS pointer file starts with (git-lfs docs/spec.md): such a file is a pointer to
+#: content kept elsewhere, and reads as a one-line string, not as the manifest it stands for.
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 _LINE_END = "\0\r\n\x85\u2028\u2029"
 _resolver = VersionedResolver()
 
@@ -87,6 +90,12 @@ def decode_utf8(data: bytes, limit: int) -> tuple[str, int]:
     if len(data) > limit:
         raise YamlProblem(
             f"the file is {len(data)} bytes; the limit is {limit} bytes, so it was not read"
+        )
+    if data.startswith(LFS_POINTER):
+        raise YamlProblem(
+            "Git LFS pointer, not YAML: the file's content is stored in Git LFS, and the bot "
+            "reads files from git itself; keep fleet YAML out of Git LFS (git lfs untrack)",
+            1,
         )
     bom = len(_BOM) if data.startswith(_BOM) else 0
     try:

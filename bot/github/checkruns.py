@@ -85,7 +85,7 @@ async def publish(ctx: Context, repo: str, head_sha: str, desired: Sequence[Desi
         pending.append(check)
     if not pending:
         return 0
-    identity = await ctx.identity()
+    app_id = ctx.services.app_id
     known = {c.name: memo.get(("check", repo, head_sha, c.name)) for c in pending}
     if ("fresh-commit", repo, head_sha) in memo and not ctx.fresh:
         latest: dict[str, dict[str, Any]] = {}  # we made this commit a moment ago: no runs yet
@@ -93,10 +93,8 @@ async def publish(ctx: Context, repo: str, head_sha: str, desired: Sequence[Desi
         # We wrote every one of these runs ourselves: their ids and states are known.
         latest = {name: _remembered(v) for name, v in known.items() if v is not None}
     else:
-        runs = await ctx.gateway.check_runs_for(repo, head_sha, app_id=identity.id)
-        latest = _latest_by_name(
-            [r for r in runs if r.get("app", {}).get("id", identity.id) == identity.id]
-        )
+        runs = await ctx.gateway.check_runs_for(repo, head_sha, app_id=app_id)
+        latest = _latest_by_name([r for r in runs if r.get("app", {}).get("id", app_id) == app_id])
     writes = 0
     for check in pending:
         key = ("check", repo, head_sha, check.name)
@@ -118,6 +116,7 @@ async def publish(ctx: Context, repo: str, head_sha: str, desired: Sequence[Desi
             body["head_sha"] = head_sha
             created = await ctx.gateway.client.post(f"/repos/{repo}/check-runs", data=body)
             run_id = int(created["id"])
+            ctx.services.learn_identity(created.get("app"))
         else:
             run_id = int(run["id"])
             await ctx.gateway.client.patch(f"/repos/{repo}/check-runs/{run_id}", data=body)

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,9 @@ MAX_ATTEMPTS = 4
 MAX_INLINE_WAIT = 30.0
 
 AuthProvider = Callable[[], Awaitable[str | None]]
+#: Archive endpoints answer 302 to a URL on another host (codeload): the client reads the
+#: redirect itself and downloads without credentials (see :meth:`GitHubClient.download`).
+_ARCHIVE_URL = re.compile(r"/repos/[^/]+/[^/]+/(?:tarball|zipball)(?:/|$|\?)")
 
 
 class TransientGitHubError(Exception):
@@ -144,9 +148,30 @@ class GitHubClient(gh_aiohttp.GitHubAPI):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, Mapping[str, str], bytes]:
         async with self._session.request(
-            method, url, headers=headers, data=body, timeout=self._timeout
+            method,
+            url,
+            headers=headers,
+            data=body,
+            timeout=self._timeout,
+            allow_redirects=_ARCHIVE_URL.search(url) is None,
         ) as response:
             return response.status, response.headers, await response.read()
+
+    @contextlib.asynccontextmanager
+    async def download(self, url: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET a URL an archive endpoint redirected to, streamed, with no credentials: the
+        installation token never goes to another host (the URL carries its own short-lived
+        token). Each read may take ``GITHUB_TIMEOUT``; the whole download has no time limit."""
+        seconds = self._timeout.total
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+        async with self._session.get(
+            url,
+            headers={"User-Agent": USER_AGENT},
+            timeout=timeout,
+            allow_redirects=True,
+            max_redirects=3,
+        ) as response:
+            yield response
 
     async def query(self, query: str, **variables: Any) -> Any:
         """A GraphQL call (gidgethub's ``graphql``, at the endpoint beside ``base_url``): a

@@ -15,9 +15,11 @@ import aiohttp
 from cachetools import LRUCache, TTLCache
 
 from bot.concurrency.locks import KeyedLocks, RepoLocks
+from bot.github.archive import ArchiveLimits
 from bot.github.auth import AppAuth
 from bot.github.client import ApiStats, GitHubClient
 from bot.github.gateway import Gateway, ObjectCache
+from bot.github.objectstore import open_store
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,10 @@ class Services:
         self.auth = AppAuth(settings.app_id, settings.private_key, clock=clock)
         self.stats = ApiStats()
         self.semaphore = asyncio.Semaphore(settings.max_concurrent_requests)
-        self.objects = ObjectCache()
+        self.objects = ObjectCache(
+            store=open_store(settings.data_dir, settings.cache_max_mb),
+            archive_limits=ArchiveLimits(total_bytes=settings.archive_max_mb * 1024 * 1024),
+        )
         #: One writer per repository (in this process, or across replicas on PostgreSQL),
         #: and periodic jobs run by one replica at a time.
         self.locks: RepoLocks = locks if locks is not None else KeyedLocks()
@@ -197,6 +202,21 @@ class Services:
             f"/app/installations/{installation_id}/access_tokens", data=b"", jwt=jwt
         )
         return data
+
+    @property
+    def app_id(self) -> int:
+        """The app's id, as configured (APP_ID): no call."""
+        assert self.settings.app_id is not None
+        return int(self.settings.app_id)
+
+    def learn_identity(self, app: Any) -> None:
+        """The app's identity from an object GitHub attributes to it (a check run we created
+        carries ``app``), so that a fresh process need not ask ``GET /app``."""
+        if self._identity is not None or not isinstance(app, dict):
+            return
+        slug = app.get("slug")
+        if app.get("id") == self.app_id and isinstance(slug, str) and slug:
+            self._identity = AppIdentity(id=self.app_id, slug=slug)
 
     async def identity(self) -> AppIdentity:
         """The app's id and slug (GET /app), read once per process."""

@@ -8,7 +8,8 @@ immutable facts (anything keyed by a SHA) are reused across deliveries.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from bot.fleet.inputs import InputError, TenantInput, read_input
 from bot.fleet.layout import Fleet, build_fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError, parse_policy
 from bot.fleet.yamlsafe import FileProblem
+from bot.github import objectstore
 from bot.github.context import Context
 from bot.github.gateway import GatewayError, RepoTree
 from bot.rules.lineage import ValueAt
@@ -97,7 +99,7 @@ class RepoFacts:
     async def files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes]:
         tree = await self.tree(commit)
         wanted = {p: tree.blobs[p] for p in paths if p in tree.blobs}
-        contents = await self.ctx.gateway.blobs(self.repo, wanted.values())
+        contents = await self.ctx.gateway.blobs(self.repo, wanted.values(), commit=commit)
         return {p: contents[sha] for p, sha in wanted.items()}
 
     async def policy(self, commit: str) -> Policy:
@@ -106,6 +108,8 @@ class RepoFacts:
         sha = tree.blobs.get(POLICY_PATH)
         if sha is None:
             raise NotAFleetRepo(f"{self.repo} has no {POLICY_PATH}")
+        if ("policy", sha) not in self.ctx.services.caches.parsed:
+            await self.ctx.gateway.first_read(self.repo, tree, sha)
         hit = await self._parsed(("policy", sha), sha, lambda data: parse_policy(data, POLICY_PATH))
         if isinstance(hit, PolicyError):
             raise hit
@@ -174,31 +178,68 @@ class RepoFacts:
         parsed[key] = result
         return result
 
-    async def image_at(self, commit: str, path: str) -> tuple[str | None, str | None]:
-        """(image, problem) of an input file at a commit, kept compactly for fleet-wide views
-        (the dashboard): a parse is not kept, only its image or why the file cannot be read."""
+    async def images(
+        self, commit: str, paths: Sequence[str], *, budget: Callable[[int], int]
+    ) -> tuple[dict[str, Image], int]:
+        """(image, problem) of each input file at ``commit`` (problem: why it cannot be read),
+        and how many were left unread.
+
+        Kept compactly by path and blob SHA, in memory and on disk, so a fleet-wide view (the
+        dashboard) parses each file once, ever. What is not known yet is parsed in batches from
+        the blob cache; when more than a few dozen contents are missing, the commit's archive
+        brings them in one call. Only when no archive can be had are blobs read one by one,
+        ``budget(n)`` of ``n`` now (the rest are left unread for later).
+        """
         tree = await self.tree(commit)
-        sha = tree.blobs.get(path)
-        if sha is None:
-            return None, "absent"
-        images = self.ctx.services.caches.images
-        hit = images.get((path, sha))
-        if hit is not None:
-            return hit
-        known: object = self.ctx.services.caches.parsed.get(("input", path, sha))
-        if known is None:
-            data = await self.ctx.gateway.blob(self.repo, sha)
-            try:
-                known = await cpu.run(read_input, path, data)
-            except InputError as exc:
-                known = exc
-        if isinstance(known, InputError):
-            value: tuple[str | None, str | None] = (None, known.message)
-        else:
-            assert isinstance(known, TenantInput)
-            value = (known.image, None)
-        images[(path, sha)] = value
-        return value
+        gateway = self.ctx.gateway
+        cache = self.ctx.services.caches.images
+        store = self.ctx.services.objects.store
+        out: dict[str, Image] = {}
+        shas: dict[str, str] = {}
+        for path in paths:
+            sha = tree.blobs.get(path)
+            if sha is None:
+                out[path] = (None, "absent")
+                continue
+            hit = cache.get((path, sha))
+            if hit is None:
+                shas[path] = sha
+            else:
+                out[path] = hit
+        pending = list(shas.items())
+        for start in range(0, len(pending), IMAGES_PER_READ):  # a share at a time: less held
+            share = pending[start : start + IMAGES_PER_READ]
+            stored = await store.get(objectstore.IMAGE, [_image_key(p, s) for p, s in share])
+            decoded = await cpu.run(_images_from_json, stored) if stored else {}
+            for path, sha in share:
+                value = decoded.get(_image_key(path, sha))
+                if value is not None:
+                    out[path] = cache[(path, sha)] = value
+                    del shas[path]
+        if not shas:
+            return out, 0
+        available = await gateway.available_blobs(self.repo, commit, shas.values())
+        missing = [p for p, sha in shas.items() if sha not in available]
+        allowed = budget(len(missing)) if missing else 0
+        todo = [p for p, sha in shas.items() if sha in available] + missing[:allowed]
+        parsed = self.ctx.services.caches.parsed
+        for start in range(0, len(todo), IMAGES_PER_BATCH):
+            batch = todo[start : start + IMAGES_PER_BATCH]
+            contents = await gateway.blobs(self.repo, [shas[p] for p in batch], keep=False)
+            known = [parsed.get(("input", p, shas[p])) for p in batch]
+            values = await cpu.run(
+                _images_of, [(p, contents[shas[p]], k) for p, k in zip(batch, known, strict=True)]
+            )
+            for path, value in zip(batch, values, strict=True):
+                out[path] = cache[(path, shas[path])] = value
+            store.put(
+                objectstore.IMAGE,
+                (
+                    (_image_key(p, shas[p]), _image_json(v))
+                    for p, v in zip(batch, values, strict=True)
+                ),
+            )
+        return out, len(missing) - allowed
 
     # --- history ----------------------------------------------------------------------------
 
@@ -305,6 +346,58 @@ class RepoFacts:
             url += f"&until={_iso(until)}"
         commits = await self.ctx.gateway.collect(url, limit=limit)
         return [str(c["sha"]) for c in commits]
+
+
+#: (image, problem) of an input file: what the dashboard shows of it.
+Image = tuple[str | None, str | None]
+#: Input files parsed per job on the CPU worker (about a millisecond each).
+IMAGES_PER_BATCH = 200
+#: Images read back from disk per query.
+IMAGES_PER_READ = 5_000
+
+
+def _images_of(items: Sequence[tuple[str, bytes, object]]) -> list[Image]:
+    """(image, problem) of each (path, content, parse already known or None)."""
+    out: list[Image] = []
+    for path, data, known in items:
+        if known is None:
+            try:
+                known = read_input(path, data)
+            except InputError as exc:
+                known = exc
+        if isinstance(known, InputError):
+            out.append((None, known.message))
+        else:
+            assert isinstance(known, TenantInput)
+            out.append((known.image, None))
+    return out
+
+
+def _image_key(path: str, sha: str) -> str:
+    return f"{sha}:{path}"
+
+
+def _image_json(value: Image) -> bytes:
+    return json.dumps(list(value)).encode()
+
+
+def _images_from_json(stored: dict[str, bytes]) -> dict[str, Image]:
+    out: dict[str, Image] = {}
+    for key, raw in stored.items():
+        value = _image_from_json(raw)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _image_from_json(raw: bytes) -> Image | None:
+    try:
+        image, problem = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if not all(v is None or isinstance(v, str) for v in (image, problem)):
+        return None
+    return image, problem
 
 
 def image_of(path: str, data: bytes) -> str | None:

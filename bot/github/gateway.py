@@ -3,27 +3,48 @@
 Everything here speaks GitHub's REST API as documented, and is shaped by what real GitHub does
 that a naive client gets wrong: ``mergeable`` is null until GitHub has computed it, creating an
 existing ref answers 422, lists are paginated, recursive trees are truncated past 100,000
-entries. Immutable objects (blobs, trees, commits by SHA) are cached for the life of the process.
+entries, archive endpoints redirect to another host. Immutable objects (blobs, trees, commits
+by SHA) are cached in memory and on disk (``DATA_DIR/objects.sqlite3``), and a commit with more
+to read than a few dozen files is read whole, as its archive, in one call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import logging
 import re
 import sys
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import aiohttp
 import gidgethub
 from cachetools import LRUCache
 
+from bot.concurrency import cpu
 from bot.concurrency.aio import map_bounded
+from bot.fleet.policy import POLICY_PATH
+from bot.github import objectstore
+from bot.github.archive import ArchiveFiles, ArchiveLimits, ArchiveReader, ArchiveRefused, Kept
 from bot.github.client import GitHubClient, TransientGitHubError
+from bot.github.gitobj import (
+    FILE_MODE,
+    TREE_MODE,
+    Entry,
+    Levels,
+    git_blob_sha,
+    git_tree_sha,
+    packs_of,
+    parse_tree_body,
+    tree_sha_of_body,
+    unpack_levels,
+)
+from bot.github.gitobj import git_order as _git_order
+from bot.github.objectstore import NullStore, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +55,33 @@ TREE_CACHE_ENTRIES = 600_000
 MERGEABLE_POLLS = 5
 MERGEABLE_POLL_DELAY = 0.5
 
-#: One level of a git tree: (name, mode, type, sha). Names, not paths: a subtree is its SHA.
-Entry = tuple[str, str, str, str]
-Levels = dict[str, tuple[Entry, ...]]
 #: A file change for a tree computed locally: (mode, None keeps the old one; blob SHA) or None
 #: for a deletion.
 FileChange = tuple[str | None, str] | None
 #: A comparison lists at most this many files; a longer one may be cut short.
 COMPARE_FILES_LIMIT = 300
+#: Past this many blobs to read (or directories to list) at one commit, its archive is read
+#: instead: one call rather than one each ("a few dozen").
+ARCHIVE_MIN_BLOBS = 48
+ARCHIVE_MIN_DIRS = 48
+#: Compressed bytes handed to the archive reader at a time (a thread hop each).
+ARCHIVE_CHUNK = 256 * 1024
+#: Downloads of one archive before giving up on it (connection failures, 5xx).
+ARCHIVE_ATTEMPTS = 3
+
+
+def archive_wanted(path: str) -> bool:
+    """What the bot reads of an archive: the policy and the YAML under ``clusters/``."""
+    return path == POLICY_PATH or (path.startswith("clusters/") and path.endswith(_YAML))
+
+
+_YAML = (".yaml", ".yml")
+
+
+class _DownloadFailed(Exception):
+    """The archive host answered something other than the archive."""
+
+
 #: GitHub lists at most this many commits of a pull request.
 PULL_COMMITS_LIMIT = 250
 #: Past that, commits are read from a comparison, up to this many (then: "could not be read").
@@ -90,16 +130,22 @@ class ObjectCache:
     Trees are kept one level per SHA, so a subtree shared by many commits is stored once, and
     a new commit costs only the levels that changed: reading it walks the cached levels and
     asks GitHub for the missing ones alone.
+
+    Behind the memory caches, ``store`` keeps the same immutable objects on disk (blobs, tree
+    levels, commit -> tree), so a restarted process is warm: see :mod:`bot.github.objectstore`.
     """
 
     def __init__(
-        self, blob_bytes: int = BLOB_CACHE_BYTES, tree_entries: int = TREE_CACHE_ENTRIES
+        self,
+        blob_bytes: int = BLOB_CACHE_BYTES,
+        tree_entries: int = TREE_CACHE_ENTRIES,
+        *,
+        store: ObjectStore | None = None,
+        archive_limits: ArchiveLimits | None = None,
     ) -> None:
         self.blobs: LRUCache[str, bytes] = LRUCache(maxsize=blob_bytes, getsizeof=_sizeof_bytes)
         # tree sha -> the entries of that level
-        self.trees: LRUCache[str, tuple[Entry, ...]] = LRUCache(
-            maxsize=tree_entries, getsizeof=_sizeof_level
-        )
+        self.trees = LevelCache(tree_entries)
         # commit sha -> tree sha
         self.commit_trees: LRUCache[str, str] = LRUCache(maxsize=100_000)
         # (repo, directory path; "" is the root) whose recursive listing GitHub truncates:
@@ -107,6 +153,133 @@ class ObjectCache:
         self.large_dirs: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=10_000)
         # repo -> the commit whose tree was read last: a new commit is read as a diff to it
         self.last_read: LRUCache[str, str] = LRUCache(maxsize=10_000)
+        #: The disk side (blobs, levels, commit -> tree); NullStore keeps nothing.
+        self.store: ObjectStore = store if store is not None else NullStore()
+        self.archive_limits = archive_limits or ArchiveLimits()
+        # (repo, commit) whose archive this process read or tried: never twice
+        self.archives: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=1_000)
+        # repositories this process has read a tree or an archive of
+        self.repos_read: LRUCache[str, bool] = LRUCache(maxsize=10_000)
+        # archive reads in flight, so that concurrent readers share one download
+        self.archive_reads: dict[tuple[str, str], asyncio.Future[bool]] = {}
+
+    @property
+    def durable(self) -> bool:
+        return not isinstance(self.store, NullStore)
+
+    def remember_blobs(self, items: Iterable[tuple[str, bytes]], *, memory: bool = True) -> None:
+        """Blob contents by their SHA, in memory (unless ``memory`` is False) and on disk."""
+        items = list(items)
+        if memory or not self.durable:
+            for sha, content in items:
+                self.blobs[sha] = content
+        self.store.put(objectstore.BLOB, items)
+
+    def remember_levels(
+        self,
+        levels: Mapping[str, tuple[Entry, ...]],
+        packs: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Tree levels by SHA, in memory and on disk, as packs of small whole subtrees (a row
+        per subtree, not per level: see :func:`bot.github.gitobj.packs_of`); ``packs`` when
+        the caller made them already (an archive's tree builder)."""
+        self.trees.add_many(levels)
+        if not self.durable:
+            return
+        if packs is None:
+            packs = packs_of(levels, self.trees.get)
+        self.store.put(objectstore.TREE, packs.items())
+
+    def remember_commit(self, repo: str, commit: str, tree: str) -> None:
+        self.commit_trees[commit] = tree
+        self.store.put_commit(repo, commit, tree)
+
+    async def stored_blobs(self, shas: Sequence[str], *, keep: bool = True) -> dict[str, bytes]:
+        """Blobs read back from disk (kept in memory too, unless not ``keep``), each checked
+        against its SHA."""
+        if not shas or not self.durable:
+            return {}
+        found = await self.store.get(objectstore.BLOB, shas)
+        good = {sha: data for sha, data in found.items() if git_blob_sha(data) == sha}
+        if len(good) != len(found):
+            log.warning("object cache: %d damaged blob(s) on disk ignored", len(found) - len(good))
+        if keep:
+            for sha, content in good.items():
+                self.blobs[sha] = content
+        return good
+
+    async def stored_levels(self, shas: Sequence[str]) -> dict[str, tuple[Entry, ...]]:
+        """Tree levels read back from disk (kept in memory too), each checked against its
+        SHA; a pack brings the levels of its whole subtree."""
+        if not shas or not self.durable:
+            return {}
+        found = await self.store.get(objectstore.TREE, shas)
+        if not found:
+            return {}
+        # checking and parsing a big tree's levels is CPU work: on the worker, not the loop
+        out, damaged = await cpu.run(_read_packs, found)
+        for key, reason in damaged:
+            log.warning("object cache: damaged tree %s on disk ignored (%s)", key, reason)
+        self.trees.add_many(out)
+        return out
+
+    async def stored_root(self, commit: str) -> str | None:
+        if not self.durable:
+            return None
+        found = await self.store.commit_trees([commit])
+        tree = found.get(commit)
+        if tree is not None:
+            self.commit_trees[commit] = tree
+        return tree
+
+
+def _read_packs(
+    packs: Mapping[str, bytes],
+) -> tuple[dict[str, tuple[Entry, ...]], list[tuple[str, str]]]:
+    """The levels of packs read from disk, each checked against its SHA; and the packs
+    refused (key, why)."""
+    out: dict[str, tuple[Entry, ...]] = {}
+    damaged: list[tuple[str, str]] = []
+    for key, pack in packs.items():
+        try:
+            records = unpack_levels(pack)
+            if not records or records[0][0] != key:
+                raise ValueError("the pack does not start with its own level")
+            levels = {}
+            for sha, body in records:
+                if tree_sha_of_body(body) != sha:
+                    raise ValueError(f"level {sha} does not hash to its SHA")
+                levels[sha] = parse_tree_body(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            damaged.append((key, str(exc)))
+            continue
+        out.update(levels)
+    return out, damaged
+
+
+class LevelCache(dict[str, tuple[Entry, ...]]):
+    """Tree levels by SHA, at most ``maxsize`` entries in all, the oldest levels dropped first.
+
+    A dict, so that the walks over a 300,000-entry tree read it at dict speed; levels never
+    change, and whatever is dropped is on disk (or read again), so first in, first out serves
+    as well as least recently used, without the bookkeeping on every read."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+        self.currsize = 0
+
+    def __setitem__(self, sha: str, level: tuple[Entry, ...]) -> None:
+        self.add_many({sha: level})
+
+    def add_many(self, levels: Mapping[str, tuple[Entry, ...]]) -> None:
+        put = super().__setitem__
+        for sha, level in levels.items():
+            if sha not in self:
+                put(sha, level)
+                self.currsize += _sizeof_level(level)
+        while self.currsize > self.maxsize and self:
+            self.currsize -= _sizeof_level(self.pop(next(iter(self))))
 
 
 class _MutableOnly(MutableMapping[str, Any]):
@@ -196,6 +369,10 @@ class Gateway:
     def __init__(self, client: GitHubClient, objects: ObjectCache) -> None:
         self.client = client
         self.objects = objects
+        #: Read a repository never read before as its archive (see ``_never_read``).
+        self.archive_first = True
+        # commit -> its files as an archive read for tree() gave them (taken by tree())
+        self._archived: dict[str, RepoTree] = {}
         etags = client._cache
         if etags is not None and not isinstance(etags, _MutableOnly):
             client._cache = _MutableOnly(etags)
@@ -274,11 +451,13 @@ class Gateway:
 
     async def commit_tree(self, repo: str, commit_sha: str) -> str:
         cached = self.objects.commit_trees.get(commit_sha)
+        if cached is None:
+            cached = await self.objects.stored_root(commit_sha)
         if cached is not None:
             return cached
         data = await self.client.getitem(f"/repos/{repo}/git/commits/{commit_sha}")
         tree_sha = str(data["tree"]["sha"])
-        self.objects.commit_trees[commit_sha] = tree_sha
+        self.objects.remember_commit(repo, commit_sha, tree_sha)
         return tree_sha
 
     async def tree(self, repo: str, commit_sha: str) -> RepoTree:
@@ -289,16 +468,29 @@ class Gateway:
         read: dict[str, tuple[Entry, ...]] = {}
         root = self.objects.commit_trees.get(commit_sha)
         if root is None:
+            root = await self.objects.stored_root(commit_sha)
+        if root is None:
             root = await self._root_by_compare(repo, commit_sha)
+        if root is None and await self._never_read(repo):
+            root = await self.read_archive(repo, commit_sha, read=read)
         if root is None:
             root = await self._root_of(repo, commit_sha, read)
+        tried: set[str] = set()
         while True:
+            archived = self._archived.pop(commit_sha, None)
+            if archived is not None and archived.tree_sha == root:
+                self.objects.last_read[repo] = commit_sha
+                self.objects.repos_read[repo] = True
+                return archived  # an archive with links or submodules is never proven
             blobs, missing, special = self._flatten(root, read)
             if not missing:
                 self.objects.last_read[repo] = commit_sha
+                self.objects.repos_read[repo] = True
                 links = {p: sha for p, (mode, sha) in special.items() if mode == LINK_MODE}
                 modules = {p: sha for p, (mode, sha) in special.items() if mode != LINK_MODE}
                 return RepoTree(commit_sha, root, blobs, links, modules)
+            if await self._levels_without_listing(repo, commit_sha, root, missing, tried, read):
+                continue
             await map_bounded(lambda item: self._read_dir(repo, item[0], item[1], read), missing)
 
     async def _root_by_compare(self, repo: str, commit_sha: str) -> str | None:
@@ -311,7 +503,9 @@ class Gateway:
         """
         base = self.objects.last_read.get(repo)
         base_root = self.objects.commit_trees.get(base) if base is not None else None
-        if base is None or base_root is None or base_root not in self.objects.trees:
+        if base is None or base_root is None:
+            base, base_root = await self._stored_base(repo)
+        if base is None or base_root is None or not await self._level_known(base_root):
             return None
         try:
             data = await self.client.getitem(f"/repos/{repo}/compare/{base}...{commit_sha}")
@@ -324,7 +518,9 @@ class Gateway:
         base_tree = (merge_base.get("tree") or {}).get("sha")
         if not isinstance(files, list) or len(files) >= COMPARE_FILES_LIMIT or not base_tree:
             return None
-        root, made = self._levels_after(str(base_tree), _compared_changes(files))
+        changes = _compared_changes(files)
+        await self._load_levels_along(str(base_tree), changes)
+        root, made = self._levels_after(str(base_tree), changes)
         if root is None:
             return None
         commits = data.get("commits") or []
@@ -335,9 +531,8 @@ class Gateway:
         if root != head_tree:
             log.info("%s: computed tree %s, GitHub has %s; reading it", repo, root, head_tree)
             return None
-        for level_sha, level in made.items():
-            self.objects.trees[level_sha] = level
-        self.objects.commit_trees[commit_sha] = root
+        self.objects.remember_levels(made)
+        self.objects.remember_commit(repo, commit_sha, root)
         return root
 
     async def _root_of(self, repo: str, commit_sha: str, read: Levels) -> str:
@@ -352,7 +547,7 @@ class Gateway:
             else:
                 self._remember_recursive(str(data["sha"]), data["tree"], read)
         root = str(data["sha"])
-        self.objects.commit_trees[commit_sha] = root
+        self.objects.remember_commit(repo, commit_sha, root)
         return root
 
     async def _read_dir(self, repo: str, path: str, sha: str, read: Levels) -> None:
@@ -412,16 +607,17 @@ class Gateway:
             if entry[2] == "tree":
                 shas[path] = entry[3]
                 levels.setdefault(path, [])
-        for path, entries in levels.items():
-            if path in shas:
-                read[shas[path]] = self.objects.trees[shas[path]] = tuple(entries)
+        made = {shas[path]: tuple(entries) for path, entries in levels.items() if path in shas}
+        read.update(made)
+        self.objects.remember_levels(made)
 
     def _remember_level(self, repo: str, sha: str, data: Mapping[str, Any], read: Levels) -> None:
         if data.get("truncated"):
             raise GatewayError(
                 f"a directory of {repo} has more entries than GitHub lists (tree {sha})"
             )
-        read[sha] = self.objects.trees[sha] = tuple(_entry(str(e["path"]), e) for e in data["tree"])
+        read[sha] = level = tuple(_entry(str(e["path"]), e) for e in data["tree"])
+        self.objects.remember_levels({sha: level})
 
     def _levels_after(
         self, base: str, changes: Mapping[str, FileChange]
@@ -474,18 +670,42 @@ class Gateway:
         cached = self.objects.blobs.get(sha)
         if cached is not None:
             return cached
+        stored = await self.objects.stored_blobs([sha])
+        if sha in stored:
+            return stored[sha]
+        return await self._fetch_blob(repo, sha)
+
+    async def _fetch_blob(self, repo: str, sha: str, *, keep: bool = True) -> bytes:
         data = await self.client.getitem(f"/repos/{repo}/git/blobs/{sha}")
         if data.get("encoding") == "base64":
             content = base64.b64decode(data.get("content") or "")
         else:
             content = str(data.get("content") or "").encode("utf-8")
-        self.objects.blobs[sha] = content
+        self.objects.remember_blobs([(sha, content)], memory=keep)
         return content
 
-    async def blobs(self, repo: str, shas: Iterable[str]) -> dict[str, bytes]:
+    async def blobs(
+        self, repo: str, shas: Iterable[str], *, commit: str | None = None, keep: bool = True
+    ) -> dict[str, bytes]:
+        """Contents by blob SHA: from memory, then disk, then GitHub. With the ``commit``
+        they come from, more than a few dozen missing ones are read as the commit's archive
+        (one call) instead of one call each. ``keep=False``: read once (a fleet-wide view),
+        not worth a place in memory."""
         unique = list(dict.fromkeys(shas))
-        contents = await map_bounded(lambda sha: self.blob(repo, sha), unique)
-        return dict(zip(unique, contents, strict=True))
+        found, rest = self._cached_blobs(unique)
+        if rest:
+            found.update(await self.objects.stored_blobs(rest, keep=keep))
+            rest = [sha for sha in rest if sha not in found]
+        if commit is not None and len(rest) > ARCHIVE_MIN_BLOBS:
+            await self.read_archive(repo, commit)
+            more, rest = self._cached_blobs(rest)
+            found.update(more)
+            found.update(await self.objects.stored_blobs(rest, keep=keep))
+            rest = [sha for sha in rest if sha not in found]
+        if rest:
+            contents = await map_bounded(lambda sha: self._fetch_blob(repo, sha, keep=keep), rest)
+            found.update(zip(rest, contents, strict=True))
+        return {sha: found[sha] for sha in unique}
 
     async def file(self, repo: str, tree: RepoTree, path: str) -> bytes | None:
         sha = tree.blobs.get(path)
@@ -528,7 +748,7 @@ class Gateway:
             data={"message": message, "tree": tree["sha"], "parents": [parent]},
         )
         sha = str(commit["sha"])
-        self.objects.commit_trees[sha] = str(tree["sha"])
+        self.objects.remember_commit(repo, sha, str(tree["sha"]))
         return sha
 
     def _remember_commit_tree(
@@ -546,11 +766,296 @@ class Gateway:
             if root is not None:
                 log.warning("computed tree %s, GitHub made %s: not cached", root, tree_sha)
             return
-        for level_sha, level in made.items():
-            self.objects.trees[level_sha] = level
-        for content in changes.values():
-            if content is not None:
-                self.objects.blobs[git_blob_sha(content)] = content
+        self.objects.remember_levels(made)
+        self.objects.remember_blobs(
+            (git_blob_sha(content), content) for content in changes.values() if content is not None
+        )
+
+    # --- archives and the disk cache (issue 18) -------------------------------------------------
+    # A cold read of a big repository is one archive download, not one call per blob or per
+    # directory; what was read once stays on disk (``ObjectCache.store``) across restarts.
+
+    def _cached_blobs(self, shas: Sequence[str]) -> tuple[dict[str, bytes], list[str]]:
+        found: dict[str, bytes] = {}
+        rest: list[str] = []
+        for sha in shas:
+            content = self.objects.blobs.get(sha)
+            if content is None:
+                rest.append(sha)
+            else:
+                found[sha] = content
+        return found, rest
+
+    async def available_blobs(self, repo: str, commit: str, shas: Iterable[str]) -> set[str]:
+        """Which of these blobs of ``commit`` can be had without a call per blob (memory or
+        disk), after reading the commit's archive when more than a few dozen are missing."""
+        unique = list(dict.fromkeys(shas))
+        _, rest = self._cached_blobs(unique)
+        stored = await self.objects.store.has(objectstore.BLOB, rest) if rest else set()
+        rest = [sha for sha in rest if sha not in stored]
+        if len(rest) > ARCHIVE_MIN_BLOBS:
+            # contents are kept by their SHA even when the archive's tree is not the commit's
+            await self.read_archive(repo, commit)
+            _, rest = self._cached_blobs(rest)
+            stored |= await self.objects.store.has(objectstore.BLOB, rest) if rest else set()
+            rest = [sha for sha in rest if sha not in stored]
+        missing = set(rest)
+        return {sha for sha in unique if sha not in missing}
+
+    async def first_read(self, repo: str, tree: RepoTree, sha: str) -> None:
+        """Before reading blob ``sha`` of ``tree`` (the policy, which every story reads first):
+        when it is unknown here and the tree holds more than a few dozen files the bot reads,
+        this is a cold start on a big repository, and the stories read many of them next:
+        read the commit's archive now, one call, instead of the blob now and the rest later."""
+        if sha in self.objects.blobs or await self.objects.store.has(objectstore.BLOB, [sha]):
+            return
+        wanted = 0
+        for path in tree.paths():
+            if archive_wanted(path):
+                wanted += 1
+                if wanted > ARCHIVE_MIN_BLOBS:
+                    await self.read_archive(repo, tree.commit_sha, root=tree.tree_sha)
+                    return
+
+    async def _stored_base(self, repo: str) -> tuple[str | None, str | None]:
+        """A commit of ``repo`` whose tree is on disk, to compare a new commit with after a
+        restart (the newest one stored)."""
+        for commit, tree in await self.objects.store.recent_commits(repo, 1):
+            self.objects.commit_trees[commit] = tree
+            return commit, tree
+        return None, None
+
+    async def _never_read(self, repo: str) -> bool:
+        """Nothing of ``repo`` is known, in memory or on disk: its first read is its archive
+        (one round trip for the tree and every file the bot reads, where a listing is one call
+        for the tree, or many past GitHub's 100,000 entries, and then a call per file)."""
+        if repo in self.objects.repos_read or not self.archive_first:
+            return False
+        return not await self.objects.store.recent_commits(repo, 1)
+
+    async def _level_known(self, sha: str) -> bool:
+        return sha in self.objects.trees or sha in await self.objects.stored_levels([sha])
+
+    async def _load_levels_along(self, base: str, changes: Mapping[str, FileChange]) -> None:
+        """Bring the levels ``_levels_after`` walks (each directory of a changed path, from
+        ``base`` down) into memory from disk, one batch per depth."""
+        wanted: dict[str, dict[str, FileChange]] = {base: dict(changes)}
+        while wanted:
+            absent = [sha for sha in wanted if sha not in self.objects.trees]
+            await self.objects.stored_levels(absent)
+            deeper: dict[str, dict[str, FileChange]] = {}
+            for sha, edits in wanted.items():
+                level = self.objects.trees.get(sha)
+                if level is None:
+                    continue
+                subtrees = {name: s for name, _mode, kind, s in level if kind == "tree"}
+                for path, change in edits.items():
+                    head, sep, rest = path.partition("/")
+                    if sep and head in subtrees:
+                        deeper.setdefault(subtrees[head], {})[rest] = change
+            wanted = deeper
+
+    async def _levels_without_listing(
+        self,
+        repo: str,
+        commit_sha: str,
+        root: str,
+        missing: Sequence[tuple[str, str]],
+        tried: set[str],
+        read: Levels,
+    ) -> bool:
+        """Fill missing levels without listing them: from disk, or, for a repository too big
+        to list at once (GitHub truncates its recursive tree) when most of it is unknown, from
+        the commit's archive. False when only listing them is left."""
+        untried = [sha for _path, sha in missing if sha not in tried]
+        if untried:
+            tried.update(untried)
+            found = await self.objects.stored_levels(untried)
+            if found:
+                read.update(found)
+                return True
+        cold = any(path == "" for path, _sha in missing) or len(missing) > ARCHIVE_MIN_DIRS
+        if cold and (repo, "") in self.objects.large_dirs and "archive" not in tried:
+            tried.add("archive")
+            return await self.read_archive(repo, commit_sha, root=root, read=read) is not None
+        return False
+
+    async def read_archive(
+        self, repo: str, commit_sha: str, *, root: str | None = None, read: Levels | None = None
+    ) -> str | None:
+        """Read the commit's archive (once per process and commit): every wanted file's
+        content goes to the blob cache under its blob SHA, and when the files hash to the
+        commit's tree SHA, every level of the tree is cached too; that tree SHA, or None.
+
+        Contents are cached under the SHA they hash to, so they are right whatever the archive
+        is; only the path -> blob mapping needs the proof of the matching root. An archive
+        that cannot be had (404: an empty repository; a 5xx after retries) or is refused (see
+        :mod:`bot.github.archive`) costs only its call: the caller reads as before.
+        """
+        key = (repo.lower(), commit_sha)
+        if key in self.objects.archives:
+            proven = self.objects.archives[key]
+            return self.objects.commit_trees.get(commit_sha) if proven else None
+        running = self.objects.archive_reads.get(key)
+        if running is not None:
+            proven = await asyncio.shield(running)
+            return self.objects.commit_trees.get(commit_sha) if proven else None
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.objects.archive_reads[key] = future
+        self.objects.repos_read[repo] = True
+        proven_root: str | None = None
+        try:
+            proven_root = await self._read_archive(repo, commit_sha, root, read)
+        finally:
+            self.objects.archive_reads.pop(key, None)
+            self.objects.archives[key] = proven_root is not None
+            future.set_result(proven_root is not None)
+        return proven_root
+
+    async def _read_archive(
+        self, repo: str, commit_sha: str, root: str | None, read: Levels | None
+    ) -> str | None:
+        started = time.monotonic()
+        if root is None:
+            root = self.objects.commit_trees.get(commit_sha)
+        if root is None:
+            root = await self.objects.stored_root(commit_sha)
+        if root is None:
+            location, root = await asyncio.gather(
+                self._archive_location(repo, commit_sha), self.commit_tree(repo, commit_sha)
+            )
+        else:
+            location = await self._archive_location(repo, commit_sha)
+        if location is None or root is None:
+            return None
+        files = await self._download_archive(repo, commit_sha, location)
+        if files is None:
+            return None
+        if files.lfs_pointers:
+            shown = ", ".join(files.lfs_pointers[:5])
+            more = len(files.lfs_pointers) - 5
+            log.warning(
+                "%s: %s%s: Git LFS pointer, not YAML (the file's content is kept in Git LFS; "
+                "keep fleet YAML in git itself)",
+                repo,
+                shown,
+                f" and {more} more" if more > 0 else "",
+            )
+        computed, levels = files.root, files.levels
+        seconds = time.monotonic() - started
+        if computed != root:
+            log.info(
+                "%s: the archive of %s does not hash to its tree (export-ignore or export-subst "
+                "in .gitattributes, a submodule, LFS content?): its contents are cached by their "
+                "SHA, the tree is read from the API",
+                repo,
+                commit_sha[:7],
+            )
+            return None
+        self.objects.remember_levels(levels, files.packs)
+        self.objects.remember_commit(repo, commit_sha, root)
+        if read is not None:
+            # for tree(): every path's blob SHA as the archive gave it (no walk of the levels)
+            read.update(levels)
+            self._archived[commit_sha] = RepoTree(commit_sha, root, files.blobs)
+        log.info(
+            "%s: read the archive of %s: %s files, %.1f MB, in %.1f s",
+            repo,
+            commit_sha[:7],
+            f"{files.files:,}",
+            files.compressed_bytes / 1e6,
+            seconds,
+        )
+        return root
+
+    async def _archive_location(self, repo: str, commit_sha: str) -> str | None:
+        """Where GitHub redirects ``GET /tarball/{sha}`` (one API call); None when there is no
+        archive to read (logged)."""
+        try:
+            await self.client.getitem(f"/repos/{repo}/tarball/{commit_sha}")
+        except gidgethub.RedirectionException as exc:
+            location = str(exc.headers.get("Location") or "")
+            scheme = urlsplit(location).scheme
+            api_scheme = urlsplit(self.client.base_url).scheme
+            if scheme == "https" or (scheme == "http" and api_scheme == "http"):
+                return location
+            log.warning("%s: GitHub's archive redirect is not to an http(s) URL", repo)
+            return None
+        except gidgethub.BadRequest as exc:
+            log.info(
+                "%s: no archive of %s (%s); reading the tree and blobs",
+                repo,
+                commit_sha[:7],
+                exc.status_code,
+            )
+            return None
+        except TransientGitHubError as exc:
+            log.warning(
+                "%s: no archive of %s (%s); reading the tree and blobs", repo, commit_sha[:7], exc
+            )
+            return None
+        log.warning("%s: GitHub answered the archive request without a redirect", repo)
+        return None
+
+    async def _download_archive(
+        self, repo: str, commit_sha: str, location: str
+    ) -> ArchiveFiles | None:
+        """Stream and check the archive at ``location`` (never with the installation token);
+        None (logged) when it cannot be had or is refused."""
+        for attempt in range(1, ARCHIVE_ATTEMPTS + 1):
+            reader = ArchiveReader(repo, commit_sha, archive_wanted, self.objects.archive_limits)
+            try:
+                async with self.client.download(location) as response:
+                    if response.status == 404:
+                        log.info("%s: the archive of %s is empty (404)", repo, commit_sha[:7])
+                        return None
+                    if response.status != 200:
+                        raise _DownloadFailed(f"the archive host answered {response.status}")
+                    async for chunk in response.content.iter_chunked(ARCHIVE_CHUNK):
+                        self._keep_archived(await cpu.run(self._feed, reader, chunk))
+                        await self.objects.store.settle()
+                files = await cpu.run(reader.close)
+                self._keep_archived(self._feed(reader, None))
+                return files
+            except ArchiveRefused as exc:
+                log.warning(
+                    "%s: refused the archive of %s: %s; reading the tree and blobs instead",
+                    repo,
+                    commit_sha[:7],
+                    exc,
+                )
+                return None
+            except (aiohttp.ClientError, TimeoutError, _DownloadFailed) as exc:
+                # never str() of a client error: it may hold the URL, and its token
+                reason = str(exc) if isinstance(exc, _DownloadFailed) else type(exc).__name__
+                if attempt == ARCHIVE_ATTEMPTS or (
+                    isinstance(exc, _DownloadFailed) and "answered 4" in reason
+                ):
+                    log.warning(
+                        "%s: could not download the archive of %s (%s); reading the tree "
+                        "and blobs instead",
+                        repo,
+                        commit_sha[:7],
+                        reason,
+                    )
+                    return None
+                await asyncio.sleep(self.client._retry_base * attempt)
+        return None
+
+    def _feed(self, reader: ArchiveReader, chunk: bytes | None) -> list[Kept]:
+        """On the CPU worker: read a chunk; its wanted files go to the disk cache from here
+        (the store takes them from any thread); without a disk, they are returned."""
+        kept = reader.feed(chunk) if chunk is not None else reader.take_kept()
+        if not self.objects.durable:
+            return kept
+        self.objects.store.put(objectstore.BLOB, ((sha, content) for _p, sha, content in kept))
+        return []
+
+    def _keep_archived(self, kept: list[Kept]) -> None:
+        """Without a disk cache, archived contents go to memory (on the event loop: the
+        memory caches are not thread-safe)."""
+        if kept:
+            self.objects.remember_blobs((sha, content) for _path, sha, content in kept)
 
     # --- commits and statuses ---------------------------------------------------------------
 
@@ -863,8 +1368,6 @@ class Gateway:
         return frozenset(str(m["login"]).lower() for m in members)
 
 
-FILE_MODE = "100644"
-TREE_MODE = "040000"
 LINK_MODE = "120000"
 
 
@@ -887,26 +1390,6 @@ def _compared_changes(files: Sequence[Mapping[str, Any]]) -> dict[str, FileChang
             changes.setdefault(str(previous), None)
         changes[name] = (None, str(f["sha"]))
     return changes
-
-
-def _git_order(entry: Entry) -> bytes:
-    """Git sorts a tree's entries by name, a subtree's name as if it ended with a slash."""
-    name, _mode, kind, _sha = entry
-    return (name + "/" if kind == "tree" else name).encode("utf-8")
-
-
-def git_blob_sha(content: bytes) -> str:
-    """Git's object id of a blob."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
-
-
-def git_tree_sha(level: Sequence[Entry]) -> str:
-    """Git's object id of a tree level (entries in git's order; modes without leading 0)."""
-    body = b"".join(
-        f"{mode.lstrip('0')} {name}".encode() + b"\0" + bytes.fromhex(sha)
-        for name, mode, _kind, sha in level
-    )
-    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
 
 
 def _ref(name: str) -> str:

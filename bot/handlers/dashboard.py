@@ -14,7 +14,6 @@ from typing import Any
 
 from gidgethub import routing, sansio
 
-from bot.concurrency.aio import map_bounded
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.policy import Policy, PolicyError
 from bot.github import discovery
@@ -74,15 +73,16 @@ def request_refresh(
     services.defer(f"dashboard:{repo}", wait, job)
 
 
-#: Input files a refresh may read that are not cached yet, and per hour for the installation:
-#: a large fleet's dashboard fills in over time, spending a fifth of GitHub's hourly rate
-#: limit (5,000) at most, while bumps and checks fill the same cache as they work.
+#: When no archive can be had (see RepoFacts.images), input files a refresh may read blob by
+#: blob, and per hour for the installation: a fifth of GitHub's hourly rate limit (5,000) at
+#: most, so the dashboard of a large fleet then fills in over time.
 READ_BUDGET = 500
 READS_PER_HOUR = 1000
 
 
 def _allowance(ctx: Context, wanted: int) -> int:
-    """How many new reads the dashboard may make now (a token bucket per installation)."""
+    """How many blob-by-blob reads the dashboard may make now (a token bucket per
+    installation)."""
     key = ("dashboard-budget", ctx.installation_id)
     memo = ctx.services.caches.derived
     now = time.monotonic()
@@ -106,21 +106,8 @@ async def gather(
     except (NotAFleetRepo, PolicyError):
         return None
     fleet = await facts.fleet(head, policy)
-    tree = await facts.tree(head)
     paths = [p for (_c, t), p in sorted(fleet.inputs.items()) if tenant is None or t == tenant]
-    caches = ctx.services.caches
-    blobs = ctx.services.objects.blobs
-
-    def known(path: str) -> bool:
-        sha = tree.blobs.get(path)
-        return sha is not None and ((path, sha) in caches.images or sha in blobs)
-
-    cached = [p for p in paths if known(p)]
-    fresh = [p for p in paths if not known(p)]
-    readable = cached + fresh[: _allowance(ctx, len(fresh))]
-    found = await map_bounded(lambda p: facts.image_at(head, p), readable)
-    images = dict(zip(readable, found, strict=True))
-    unread = len(paths) - len(readable)
+    images, unread = await facts.images(head, paths, budget=lambda n: _allowance(ctx, n))
     if unread:
         # read the next share when the budget has refilled a little
         later = max(ctx.settings.dashboard_debounce, 3600.0 * READ_BUDGET / READS_PER_HOUR / 4)

@@ -7,6 +7,8 @@ any registry. The event fans out to every fleet repo of the installation that ru
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -225,7 +227,29 @@ async def fan_out(ctx: Context, image: PublishedImage) -> None:
 
 
 async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | None:
-    """Open (or find) the bump PR for ``image`` in one fleet repo; its number, or None."""
+    """Open (or find) the bump PR for ``image`` in one fleet repo; its number, or None.
+
+    The repository's open PRs are read while its tree is: the two reads do not depend on
+    each other, and the PR opens one round trip sooner (the list is an ETag-revalidated read,
+    free of rate limit when unchanged, so a bump that turns out not to be needed loses little).
+    """
+    pulls = asyncio.ensure_future(ctx.gateway.open_pulls(facts.repo))
+    try:
+        return await _bump(ctx, facts, image, pulls)
+    finally:
+        if pulls.done():
+            if not pulls.cancelled():
+                pulls.exception()  # retrieved: a failure here was raised where it was awaited
+        else:
+            pulls.cancel()
+
+
+async def _bump(
+    ctx: Context,
+    facts: RepoFacts,
+    image: PublishedImage,
+    pulls: Awaitable[list[dict[str, Any]]],
+) -> int | None:
     repo = facts.repo
     where = await target(ctx, facts)
     if where is None:
@@ -261,4 +285,4 @@ async def bump(ctx: Context, facts: RepoFacts, image: PublishedImage) -> int | N
         body=prtext.bump_body(plan),
         message=prtext.bump_commit_message(plan),
     )
-    return await propose(ctx, facts, proposal, base=base, head=head)
+    return await propose(ctx, facts, proposal, base=base, head=head, open_pulls=pulls)

@@ -70,11 +70,18 @@ class Proposal:
 
 
 async def propose(
-    ctx: Context, facts: RepoFacts, proposal: Proposal, *, base: str, head: str
+    ctx: Context,
+    facts: RepoFacts,
+    proposal: Proposal,
+    *,
+    base: str,
+    head: str,
+    open_pulls: Awaitable[list[dict[str, Any]]] | None = None,
 ) -> int | None:
-    """Open (or find) the PR for ``proposal``, supersede older ones, gate and merge it."""
+    """Open (or find) the PR for ``proposal``, supersede older ones, gate and merge it.
+    ``open_pulls``: the repository's open PRs, when the caller started reading them already."""
     repo = facts.repo
-    pulls = await ctx.gateway.open_pulls(repo)
+    pulls = await (open_pulls if open_pulls is not None else ctx.gateway.open_pulls(repo))
     ours = [p for p in pulls if _is_ours(p, proposal)]
     existing = next((p for p in ours if _head_ref(p) == proposal.branch), None)
     newer = [p for p in ours if p is not existing and is_older(proposal.tag, tag_of(p))]

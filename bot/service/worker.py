@@ -151,6 +151,7 @@ class Worker:
             finished = await self.state.dispatcher.drain(grace=grace)
         if self.state.services is not None:
             await self.state.services.session.close()
+            await asyncio.to_thread(self.state.services.objects.store.close)
         if self.state.store is not None:
             await self.state.store.close()
         if self.database is not None:

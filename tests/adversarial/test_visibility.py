@@ -80,6 +80,7 @@ async def test_a_change_the_trees_cannot_show_either_fails_closed(world: Harness
     changes = notes(3000)
     changes[path(PROD)] = with_image(world, PROD, f"{IMG}:v2.0.0")  # ran in staging
     world.fake.tree_entry_limit = 2000  # GitHub truncates the 3,000-entry directory
+    world.fake.serve_archive(FLEET, status=502, times=None)  # and no archive shows it whole
     number = open_change(world, "hidden", changes, title="notes")
     await world.settle()
     assert not merged(world, number)

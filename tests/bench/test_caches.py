@@ -4,11 +4,15 @@ what changed, trees the bot made itself known without a call, a bounded number o
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import pytest
 
 from bot.fleet.policy import POLICY_PATH, parse_policy
 from bot.github.context import Context
 from bot.github.facts import FLEETS_PER_REPO, RepoFacts
 from bot.github.gateway import Gateway, ObjectCache, git_blob_sha
+from bot.github.objectstore import SqliteStore
 from tests.harness import FLEET, Harness
 
 REPO = "acme/big"
@@ -49,7 +53,12 @@ def expected(world: Harness, ref: str) -> dict[str, str]:
     return {path: blob for path, (_mode, blob) in flat.items()}
 
 
-async def test_a_truncated_repo_is_read_level_by_level_and_then_only_what_changed(
+def downloads(world: Harness) -> list[str]:
+    """Archive downloads from the archive host (not API calls)."""
+    return [r.path for r in world.fake.requests if r.identity == "codeload"]
+
+
+async def test_a_repo_read_for_the_first_time_is_read_from_its_archive_then_as_changes(
     world: Harness,
 ) -> None:
     world.fake.create_repo("acme", "big", files=files(6, 3), author="alice")
@@ -60,9 +69,49 @@ async def test_a_truncated_repo_is_read_level_by_level_and_then_only_what_change
 
     tree = await gw.tree(REPO, head)
     assert dict(tree.blobs) == expected(world, "main")
+    # never read before: its archive, and beside it the commit (whose tree SHA the archive
+    # must hash to); no listing (which GitHub would truncate for this repo)
+    assert gw.client.calls_by_route == {
+        f"GET /repos/{REPO}/tarball/{head}": 1,
+        f"GET /repos/{REPO}/git/commits/{head}": 1,
+    }
+    assert len(downloads(world)) == 1
+    # and the contents came with it: no blob is read
     cold = gw.calls
-    # root recursive (truncated), root level, .github, clusters (truncated), its level, 6 clusters
-    assert cold == 11, cold
+    assert await gw.blob(REPO, tree.blobs["clusters/c3/tenants/t2/input.yaml"]) == (
+        b"image: app2:v1 # c3\n"
+    )
+    assert gw.calls == cold
+
+    path = "clusters/c4/tenants/t1/input.yaml"
+    moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", author="bob")
+    tree = await gw.tree(REPO, moved)
+    assert dict(tree.blobs) == expected(world, "main")
+    assert tree.blobs[path] == git_blob_sha(b"image: app1:v2\n")
+    assert gw.calls - cold == 1  # one comparison with the commit read before
+    assert len(downloads(world)) == 1
+
+
+async def test_without_its_archive_a_truncated_repo_is_read_level_by_level(
+    world: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As before archives: when the archive cannot be had, listings (GitHub truncates this
+    repo's recursive one) level by level."""
+    world.fake.create_repo("acme", "big", files=files(6, 3), author="alice")
+    world.fake.tree_entry_limit = 20
+    world.fake.serve_archive(REPO, status=502, times=None)  # the archive host fails
+    gw = gateway(world)
+    head = world.fake.repo(REPO).resolve("main")
+    assert head is not None
+
+    tree = await gw.tree(REPO, head)
+    assert dict(tree.blobs) == expected(world, "main")
+    cold = gw.calls
+    # the archive and the commit (its download fails three times), then root recursive
+    # (truncated), root level, .github, clusters (truncated), its level, 6 clusters
+    assert cold == 13, cold
+    assert len(downloads(world)) == 3
+    assert "could not download the archive" in caplog.text and "token=" not in caplog.text
 
     path = "clusters/c4/tenants/t1/input.yaml"
     moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", author="bob")
@@ -192,3 +241,54 @@ async def test_fleets_are_shared_by_equal_path_lists_and_bounded_per_repo(world:
         sha = world.fake.commit(FLEET, "main", {f"notes/{n}.md": b"x\n"}, "note", "alice")
         await RepoFacts(ctx, FLEET).fleet(sha, policy)
     assert len(services.caches.derived[("fleets", FLEET)]) == FLEETS_PER_REPO
+
+
+async def test_an_archive_that_cannot_be_had_costs_its_call_and_nothing_else(
+    world: Harness,
+) -> None:
+    world.fake.create_repo("acme", "empty", empty=True)
+    gw = gateway(world)
+    # an empty repository: GitHub redirects, the archive host answers 404
+    assert await gw.read_archive("acme/empty", "a" * 40, root="b" * 40) is None
+    assert gw.calls == 1 and downloads(world) == ["/acme/empty/legacy.tar.gz/" + "a" * 40]
+    # a commit the repository does not have: 404 from the API itself
+    assert await gw.read_archive(FLEET, "c" * 40, root="b" * 40) is None
+    assert gw.calls == 2 and len(downloads(world)) == 1
+    # and neither is asked again by this process
+    assert await gw.read_archive("acme/empty", "a" * 40) is None
+    assert gw.calls == 2
+
+
+async def test_a_restarted_process_reads_known_trees_from_disk_and_new_ones_as_changes(
+    world: Harness, tmp_path: Path
+) -> None:
+    world.fake.create_repo("acme", "big", files=files(30, 3), author="alice")
+    world.fake.tree_entry_limit = 50  # big: GitHub would truncate its listing
+    store = SqliteStore(tmp_path / "objects.sqlite3", max_bytes=100_000_000)
+    try:
+        first = gateway(world, ObjectCache(store=store))
+        head = world.fake.repo(REPO).resolve("main")
+        assert head is not None
+        await first.tree(REPO, head)  # the archive
+        path = "clusters/c17/tenants/t1/input.yaml"
+        moved = world.fake.commit(REPO, "main", {path: b"image: app1:v2\n"}, "one", "bob")
+        changed = await first.tree(REPO, moved)  # one comparison; new levels go to disk too
+        await first.blob(REPO, changed.blobs[path])  # the changed file, read once
+        await store.flush()
+
+        restarted = gateway(world, ObjectCache(store=store))  # a new process, the same disk
+        tree = await restarted.tree(REPO, moved)
+        assert restarted.calls == 0
+        assert dict(tree.blobs) == expected(world, "main")
+        assert await restarted.blob(REPO, tree.blobs[path]) == b"image: app1:v2\n"
+        unchanged = tree.blobs["clusters/c3/tenants/t2/input.yaml"]
+        assert await restarted.blob(REPO, unchanged) == b"image: app2:v1 # c3\n"
+        assert restarted.calls == 0
+
+        again = world.fake.commit(REPO, "main", {path: b"image: app1:v3\n"}, "two", "bob")
+        fresh = gateway(world, ObjectCache(store=store))  # and once more, for a newer commit
+        tree = await fresh.tree(REPO, again)
+        assert dict(tree.blobs) == expected(world, "main")
+        assert fresh.calls == 1  # a comparison with the newest commit the disk knows
+    finally:
+        store.close()

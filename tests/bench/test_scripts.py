@@ -59,18 +59,27 @@ def test_e2e_counts_calls_and_round_trips_per_story(tmp_path: Path) -> None:
     assert data["failed_deliveries"] == []
 
 
-def test_fleet_runs_each_size_and_reads_truncated_trees(tmp_path: Path) -> None:
-    args = ("--clusters", "6", "12", "--tenants", "2", "--tree-limit", "12")
+def test_fleet_runs_cold_restart_warm_and_the_dashboards_first_refresh(tmp_path: Path) -> None:
+    args = ("--clusters", "6", "12", "--tenants", "2", "--tree-limit", "12", "--latency", "0.002")
     out, data = run("bench.fleet", *args, results=tmp_path)
-    assert "peak RSS MB" in out and "warm bump calls by size" in out
+    assert "peak RSS" in out and "warm bump calls by size" in out and "restart bump" in out
     sizes = data["sizes"]
     assert [s["clusters"] for s in sizes] == [6, 12]
     for s in sizes:
-        assert s["merged_bumps"] == 2 and s["failed_deliveries"] == []
-        assert s["warm"]["calls"] < s["cold"]["calls"]
-        assert s["peak_rss_mb"] > 0
-        # both trees exceed the 12-entry limit: listings were truncated, levels read instead
-        assert s["cold"]["by_route"]["GET /repos/{repo}/git/trees/{sha}"] > 2
+        assert s["merged_bumps"] == 3 and s["failed_deliveries"] == []
+        phases = s["phases"]
+        cold, restart = phases["cold"]["cold"], phases["restart"]["restart"]
+        warm, board = phases["restart"]["warm"], phases["dashboard"]["dashboard"]
+        # the trees exceed the 12-entry listing limit: the cold start read the archive
+        assert cold["archives"] == 1 and cold["blobs"] == 0
+        assert "GET /repos/{repo}/git/trees/{sha}" not in cold["by_route"]
+        # the restarted process found everything on disk
+        assert restart["archives"] == 0 and restart["blobs"] == 0
+        assert warm["calls"] < cold["calls"]
+        assert board["archives"] == 1 and phases["dashboard"]["dashboard_state"]["complete"]
+        assert s["peak_rss_mb"] > 0 and s["object_cache_mb"] > 0
+    # the second bump of the restarted process: the warm one, in the same calls at both sizes
+    assert len({s["phases"]["restart"]["warm"]["in_deliveries"] for s in sizes}) == 1
 
 
 def test_the_critical_path_counts_calls_that_waited_for_each_other() -> None:
@@ -113,15 +122,19 @@ def test_fleet_ablations_switch_parts_off(tmp_path: Path) -> None:
         "dashboard",
         "--without",
         "fleet-check",
+        "--latency",
+        "0.002",
     )
     out, data = run("bench.fleet", *args, results=tmp_path)
     assert "switched off: dashboard, fleet-check" in out
     (size,) = data["sizes"]
     assert size["without"] == ["dashboard", "fleet-check"]
-    for story in ("cold", "warm"):
-        assert size[story]["deferred"] == 0  # no dashboard refresh after the merge
-        routes = size[story]["by_route"]
+    phases = size["phases"]
+    assert "dashboard" not in phases  # nor its phase
+    for story in (phases["cold"]["cold"], phases["restart"]["restart"], phases["restart"]["warm"]):
+        assert story["deferred"] == 0  # no dashboard refresh after the merge
+        routes = story["by_route"]
         # the gate still lists the bot's issues (its /freeze issues); nothing writes one
         assert "POST /repos/{repo}/issues" not in routes
         assert "PATCH /repos/{repo}/issues/{n}" not in routes
-    assert size["merged_bumps"] == 2
+    assert size["merged_bumps"] == 3

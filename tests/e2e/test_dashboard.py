@@ -87,6 +87,18 @@ async def test_status_replies_with_one_tenants_matrix(world: Harness) -> None:
     assert "no tenant `nope`" in replies[1] and "`checkout`" in replies[1]
 
 
+def touch_every_input(world: Harness) -> None:
+    """One commit giving each tenant input new contents (a comment): blobs the bot has never
+    read, and no archive to read them from (its host fails): they are read blob by blob."""
+    world.fake.serve_archive(FLEET, status=502, times=None)
+    changes: dict[str, bytes | None] = {}
+    for name, data in samples.fleet_files().items():
+        if name.endswith("/input.yaml"):
+            changes[name] = data + b"# touched\n"
+    assert len(changes) == 6
+    world.fake.commit(FLEET, "main", changes, "touch", author="bob")
+
+
 async def test_a_large_fleet_fills_in_over_several_refreshes(
     world: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,9 +106,7 @@ async def test_a_large_fleet_fills_in_over_several_refreshes(
 
     monkeypatch.setattr(dashboard, "READ_BUDGET", 2)
     monkeypatch.setattr(dashboard, "READS_PER_HOUR", 3_600_000)  # refill at once, for the test
-    assert world.state.services is not None
-    world.state.services.objects.blobs.clear()  # nothing read yet
-    world.fake.commit(FLEET, "main", {"README.md": b"# fleet\n"}, "touch", author="bob")
+    touch_every_input(world)  # contents never read: not in memory, not on disk
     await world.settle()
     (board,) = dashboards(world)
     assert "not read yet" not in board.body  # six inputs, two per refresh: all read by now
@@ -111,9 +121,7 @@ async def test_the_dashboard_spends_at_most_its_hourly_read_budget(
     from bot.handlers import dashboard
 
     monkeypatch.setattr(dashboard, "READS_PER_HOUR", 4)
-    assert world.state.services is not None
-    world.state.services.objects.blobs.clear()
-    world.fake.commit(FLEET, "main", {"README.md": b"# fleet\n"}, "touch", author="bob")
+    touch_every_input(world)  # contents never read: not in memory, not on disk
     await world.settle()
     (board,) = dashboards(world)
     assert "2 input files are not read yet" in board.body  # six inputs, four reads an hour

@@ -20,8 +20,8 @@ CALLS = {
     "repos": ("GET", r"^/installation/repositories$"),
     "policy probe": ("GET", r"/contents/\.github/promotion\.yml$"),
     "ref": ("GET", r"/git/ref/heads/main$"),
-    "tree": ("GET", r"/git/trees/"),
-    "blob": ("GET", r"/git/blobs/"),
+    "archive": ("GET", r"/tarball/"),
+    "commit": ("GET", r"/git/commits/[0-9a-f]{40}$"),
     "pull list": ("GET", r"/repos/acme/fleet/pulls$"),
     "freeze list": ("GET", r"/repos/acme/fleet/issues$"),
     "create tree": ("POST", r"/git/trees$"),
@@ -30,7 +30,11 @@ CALLS = {
     "create pull": ("POST", r"/repos/acme/fleet/pulls$"),
     "create check": ("POST", r"/check-runs$"),
     "merge": ("PUT", r"/pulls/\d+/merge$"),
-    "app": ("GET", r"^/app$"),
+}
+# What a bump reads instead when no archive can be had.
+WITHOUT_ARCHIVE = {
+    "tree": ("GET", r"/git/trees/"),
+    "blob": ("GET", r"/git/blobs/"),
 }
 
 
@@ -81,7 +85,26 @@ async def test_502_on_the_first_attempt_of_each_call(faulty: Harness, kind: str)
     assert fault.times == 0, f"the fault on {kind} was never hit"
 
 
-@pytest.mark.parametrize("kind", ["ref", "tree", "create commit", "create pull", "merge"])
+@pytest.mark.parametrize("kind", sorted(WITHOUT_ARCHIVE))
+async def test_502_on_the_first_attempt_of_each_read_without_an_archive(
+    faulty: Harness, kind: str
+) -> None:
+    faulty.fake.serve_archive(FLEET, status=502, times=None)  # the archive host fails
+    method, path = WITHOUT_ARCHIVE[kind]
+    fault = faulty.fake.inject_fault(method=method, path=path, status=502, times=1)
+    await bump_and_check(faulty)
+    assert fault.times == 0, f"the fault on {kind} was never hit"
+
+
+async def test_a_failed_archive_download_is_tried_again(faulty: Harness) -> None:
+    faulty.fake.serve_archive(FLEET, status=502, times=1)
+    await bump_and_check(faulty)
+    downloads = [r.status for r in faulty.fake.requests if r.identity == "codeload"]
+    assert downloads == [502, 200]
+    assert not [r for r in faulty.bot_requests() if "/git/blobs/" in r.path]
+
+
+@pytest.mark.parametrize("kind", ["ref", "archive", "create commit", "create pull", "merge"])
 async def test_connection_reset_on_the_first_attempt(faulty: Harness, kind: str) -> None:
     method, path = CALLS[kind]
     fault = faulty.fake.inject_fault(method=method, path=path, reset=True, times=1)
@@ -105,7 +128,7 @@ async def test_secondary_rate_limit_with_retry_after(faulty: Harness) -> None:
 
 async def test_a_call_slower_than_the_client_timeout_is_retried(faulty: Harness) -> None:
     fault = faulty.fake.inject_fault(
-        method="GET", path=r"/git/trees/", status=200, delay=3.0, times=1
+        method="GET", path=r"/tarball/", status=200, delay=3.0, times=1
     )
     await bump_and_check(faulty)
     assert fault.times == 0
