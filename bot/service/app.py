@@ -15,6 +15,7 @@ from gidgethub import routing, sansio
 from bot import handlers
 from bot.service import metrics as metrics_mod
 from bot.service.dispatch import describe
+from bot.service.inbox import Incoming
 from bot.service.store import StoreUnavailable
 from bot.service.worker import BotState, Worker
 from bot.settings import Settings
@@ -100,7 +101,7 @@ async def webhook(request: web.Request) -> web.Response:
     if not state.dispatcher.accepting:
         return _json_error(503, "shutting down")
     try:
-        added = await store.add(delivery_id, event_name, action, repo, inst, body)
+        added = await store.add(Incoming(delivery_id, event_name, action, repo, inst, body))
     except StoreUnavailable as exc:
         log.warning("could not record delivery %s: %s", delivery_id, exc)
         return _json_error(503, f"database unavailable: {exc}")

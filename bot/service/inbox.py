@@ -43,6 +43,34 @@ UNFINISHED = ("queued", "running", "retry")
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """A delivery as it arrives: what the webhook route (or the recovery) records."""
+
+    id: str
+    event: str
+    action: str | None
+    repo: str | None
+    installation_id: int | None
+    payload: bytes
+
+    def row(self, received_at: float) -> tuple[object, ...]:
+        """The values of the INSERT both stores make, in ``INSERT_COLUMNS`` order."""
+        return (
+            self.id,
+            self.event,
+            self.action,
+            self.repo,
+            self.installation_id,
+            self.payload,
+            received_at,
+        )
+
+
+#: The columns a new delivery fills (status: 'queued').
+INSERT_COLUMNS = "id, event, action, repo, installation_id, payload, received_at, status"
+
+
+@dataclass(frozen=True)
 class Delivery:
     id: str
     event: str
@@ -106,54 +134,35 @@ class Inbox:
             row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(row[1]) - int(row[2]) if row and row[1] >= 0 else 0
 
-    def add(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool:
+    def add(self, incoming: Incoming) -> bool:
         """Record a delivery; False when this delivery id is already known and not failed.
 
         GitHub keeps the delivery id on a redelivery, so a repeat of something we finished is
         skipped, while a redelivery of something that failed is taken up again.
         """
-        now = time.time()
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO deliveries (id, event, action, repo, installation_id,"
-                " payload, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
-                (delivery_id, event, action, repo, installation_id, payload, now),
-            )
-            if cur.rowcount == 1:
+            if self._insert(incoming):
                 return True
             cur = self._db.execute(
                 "UPDATE deliveries SET status='queued', next_attempt_at=NULL, payload=?"
                 " WHERE id=? AND status='failed'",
-                (payload, delivery_id),
+                (incoming.payload, incoming.id),
             )
             return cur.rowcount == 1
 
-    def take_up(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool:
+    def take_up(self, incoming: Incoming) -> bool:
         """Record a delivery recovered from GitHub's log; False when the id is already known
         in any state (a recovered delivery is taken up once, never run again)."""
         with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO deliveries (id, event, action, repo, installation_id,"
-                " payload, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
-                (delivery_id, event, action, repo, installation_id, payload, time.time()),
-            )
-            return cur.rowcount == 1
+            return self._insert(incoming)
+
+    def _insert(self, incoming: Incoming) -> bool:
+        cur = self._db.execute(
+            f"INSERT OR IGNORE INTO deliveries ({INSERT_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+            incoming.row(time.time()),
+        )
+        return cur.rowcount == 1
 
     def known(self, delivery_ids: list[str]) -> set[str]:
         """Which of these delivery ids the inbox has (in any state)."""

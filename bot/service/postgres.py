@@ -34,7 +34,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.concurrency.locks import KeyedLocks
-from bot.service.inbox import Delivery
+from bot.service.inbox import INSERT_COLUMNS, Delivery, Incoming
 from bot.service.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,15 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
     return Delivery(**values)
 
 
+async def _insert(conn: psycopg.AsyncConnection[Any], incoming: Incoming) -> bool:
+    cur = await conn.execute(
+        f"INSERT INTO deliveries ({INSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, 'queued')"
+        " ON CONFLICT (id) DO NOTHING",
+        incoming.row(time.time()),
+    )
+    return cur.rowcount == 1
+
+
 class PostgresStore:
     """The inbox on PostgreSQL (see the module's docstring)."""
 
@@ -285,50 +294,25 @@ class PostgresStore:
     def problem(self) -> str | None:
         return self.db.problem
 
-    async def add(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool:
+    async def add(self, incoming: Incoming) -> bool:
         async def op(conn: psycopg.AsyncConnection[Any]) -> bool:
-            cur = await conn.execute(
-                "INSERT INTO deliveries (id, event, action, repo, installation_id, payload,"
-                " received_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'queued')"
-                " ON CONFLICT (id) DO NOTHING",
-                (delivery_id, event, action, repo, installation_id, payload, time.time()),
-            )
-            if cur.rowcount == 1:
+            if await _insert(conn, incoming):
                 return True
             # a redelivery of something that failed is taken up again
             cur = await conn.execute(
                 "UPDATE deliveries SET status='queued', next_attempt_at=NULL, owner=NULL,"
                 " payload=%s WHERE id=%s AND status='failed'",
-                (payload, delivery_id),
+                (incoming.payload, incoming.id),
             )
             return cur.rowcount == 1
 
         return await self.db.run(op)
 
-    async def take_up(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool:
-        n = await self.db.execute(
-            "INSERT INTO deliveries (id, event, action, repo, installation_id, payload,"
-            " received_at, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'queued')"
-            " ON CONFLICT (id) DO NOTHING",
-            (delivery_id, event, action, repo, installation_id, payload, time.time()),
-        )
-        return n == 1
+    async def take_up(self, incoming: Incoming) -> bool:
+        async def op(conn: psycopg.AsyncConnection[Any]) -> bool:
+            return await _insert(conn, incoming)
+
+        return await self.db.run(op)
 
     async def known(self, delivery_ids: list[str]) -> set[str]:
         rows = await self.db.fetch(

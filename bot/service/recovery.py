@@ -24,6 +24,7 @@ from gidgethub import routing, sansio
 from bot.github import deliveries
 from bot.github.context import Services
 from bot.service.dispatch import Dispatcher, describe
+from bot.service.inbox import Incoming
 from bot.service.metrics import Metrics
 from bot.service.store import Store
 
@@ -118,7 +119,7 @@ class Recovery:
             return False
         action, repo, inst = describe(payload)
         body = json.dumps(payload, separators=(",", ":")).encode()
-        if not await self.store.take_up(guid, event, action, repo, inst, body):
+        if not await self.store.take_up(Incoming(guid, event, action, repo, inst, body)):
             return False  # it arrived (or another replica took it up) meanwhile
         log.warning(
             "took up missed delivery %s (%s%s of %s) from GitHub's delivery log",

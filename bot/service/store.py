@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.service.inbox import Delivery, Inbox
+from bot.service.inbox import Delivery, Inbox, Incoming
 
 
 class StoreUnavailable(Exception):
@@ -26,25 +26,9 @@ class Store(Protocol):
     def problem(self) -> str | None:
         """Why deliveries cannot be recorded now (None: they can)."""
 
-    async def add(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool: ...
+    async def add(self, incoming: Incoming) -> bool: ...
 
-    async def take_up(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool: ...
+    async def take_up(self, incoming: Incoming) -> bool: ...
 
     async def known(self, delivery_ids: list[str]) -> set[str]: ...
 
@@ -89,27 +73,11 @@ class SqliteStore:
     def problem(self) -> str | None:
         return None
 
-    async def add(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool:
-        return self.inbox.add(delivery_id, event, action, repo, installation_id, payload)
+    async def add(self, incoming: Incoming) -> bool:
+        return self.inbox.add(incoming)
 
-    async def take_up(
-        self,
-        delivery_id: str,
-        event: str,
-        action: str | None,
-        repo: str | None,
-        installation_id: int | None,
-        payload: bytes,
-    ) -> bool:
-        return self.inbox.take_up(delivery_id, event, action, repo, installation_id, payload)
+    async def take_up(self, incoming: Incoming) -> bool:
+        return self.inbox.take_up(incoming)
 
     async def known(self, delivery_ids: list[str]) -> set[str]:
         return self.inbox.known(delivery_ids)

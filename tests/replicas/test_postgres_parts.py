@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 
+from bot.service.inbox import Incoming
 from bot.service.postgres import Database
 
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -35,13 +36,15 @@ async def test_replicas_starting_together_migrate_once(database_url: str) -> Non
 async def test_a_delivery_is_taken_by_exactly_one_replica(database_url: str) -> None:
     a, b = await replicas(database_url, 2)
     try:
-        assert await a.store.add("d1", "push", None, "acme/fleet", 1, b"{}")
-        assert not await b.store.add("d1", "push", None, "acme/fleet", 1, b"{}")  # same id
+        assert await a.store.add(Incoming("d1", "push", None, "acme/fleet", 1, b"{}"))
+        assert not await b.store.add(
+            Incoming("d1", "push", None, "acme/fleet", 1, b"{}")
+        )  # same id
         taken = await asyncio.gather(a.store.start("d1"), b.store.start("d1"))
         assert sorted(t is not None for t in taken) == [False, True]
         # claim_due: SKIP LOCKED, every waiting delivery to exactly one of them
         for i in range(20):
-            await a.store.add(f"q{i}", "push", None, "acme/fleet", 1, b"{}")
+            await a.store.add(Incoming(f"q{i}", "push", None, "acme/fleet", 1, b"{}"))
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("UPDATE deliveries SET received_at = received_at - 60")  # not fresh
         got = await asyncio.gather(*(db.store.claim_due(6) for db in (a, b, a, b)))
@@ -89,7 +92,7 @@ async def test_one_holder_per_repository_across_replicas(database_url: str) -> N
 async def test_the_deliveries_of_a_dead_replica_are_put_back(database_url: str) -> None:
     a, b = await replicas(database_url, 2)
     try:
-        await a.store.add("d1", "push", None, "acme/fleet", 1, b"{}")
+        await a.store.add(Incoming("d1", "push", None, "acme/fleet", 1, b"{}"))
         assert await a.store.start("d1") is not None
         assert await b.store.sweep() == 0  # a is alive
         assert a._live is not None
@@ -111,7 +114,7 @@ async def test_the_deliveries_of_a_dead_replica_are_put_back(database_url: str) 
 async def test_the_deliveries_command_reads_the_database(database_url: str) -> None:
     (a,) = await replicas(database_url, 1)
     try:
-        await a.store.add("d-cli", "pull_request", "opened", "acme/fleet", 1, b"{}")
+        await a.store.add(Incoming("d-cli", "pull_request", "opened", "acme/fleet", 1, b"{}"))
     finally:
         await a.close()
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": ROOT}

@@ -20,7 +20,7 @@ from bot.github.auth import REFRESH_MARGIN, AppAuth
 from bot.handlers import schemas
 from bot.handlers.payload import PayloadError, field
 from bot.service.app import verify_signature
-from bot.service.inbox import Inbox
+from bot.service.inbox import Inbox, Incoming
 from bot.service.logs import Redactor
 
 
@@ -84,8 +84,8 @@ async def test_installation_token_cached_until_near_expiry(key_pair: tuple[str, 
 
 def test_inbox_records_and_resumes(tmp_path: Path) -> None:
     inbox = Inbox(tmp_path / "inbox.sqlite3")
-    assert inbox.add("d1", "push", None, "acme/fleet", 1, b"{}")
-    assert not inbox.add("d1", "push", None, "acme/fleet", 1, b"{}")  # duplicate
+    assert inbox.add(Incoming("d1", "push", None, "acme/fleet", 1, b"{}"))
+    assert not inbox.add(Incoming("d1", "push", None, "acme/fleet", 1, b"{}"))  # duplicate
     started = inbox.start("d1")
     assert started is not None and started.attempts == 1 and started.status == "running"
     inbox.close()
@@ -93,7 +93,9 @@ def test_inbox_records_and_resumes(tmp_path: Path) -> None:
     assert [d.id for d in again.unfinished()] == ["d1"]
     again.mark_failed("d1", "GitHub answered 404")
     assert again.unfinished() == []
-    assert again.add("d1", "push", None, "acme/fleet", 1, b"{}")  # redelivery of a failure
+    assert again.add(
+        Incoming("d1", "push", None, "acme/fleet", 1, b"{}")
+    )  # redelivery of a failure
     got = again.get("d1")
     assert got is not None and got.status == "queued" and got.last_error == "GitHub answered 404"
     again.mark_done("d1", duration=0.1, api_calls=3)
@@ -107,7 +109,7 @@ def test_inbox_close_waits_for_a_checkpoint_running_in_its_thread(tmp_path: Path
     import threading
 
     inbox = Inbox(tmp_path / "inbox.sqlite3")
-    inbox.add("d1", "push", None, "acme/fleet", 1, b"{}")
+    inbox.add(Incoming("d1", "push", None, "acme/fleet", 1, b"{}"))
     inside, release = threading.Event(), threading.Event()
     events: list[str] = []
 
