@@ -44,7 +44,7 @@ from bot.github.gitobj import (
     unpack_levels,
 )
 from bot.github.gitobj import git_order as _git_order
-from bot.github.objectstore import NullStore, ObjectStore
+from bot.github.objectstore import NullObjectStore, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,8 @@ class ObjectCache:
         self.large_dirs: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=10_000)
         # repo -> the commit whose tree was read last: a new commit is read as a diff to it
         self.last_read: LRUCache[str, str] = LRUCache(maxsize=10_000)
-        #: The disk side (blobs, levels, commit -> tree); NullStore keeps nothing.
-        self.store: ObjectStore = store if store is not None else NullStore()
+        #: The disk side (blobs, levels, commit -> tree); NullObjectStore keeps nothing.
+        self.store: ObjectStore = store if store is not None else NullObjectStore()
         self.archive_limits = archive_limits or ArchiveLimits()
         # (repo, commit) whose archive this process read or tried: never twice
         self.archives: LRUCache[tuple[str, str], bool] = LRUCache(maxsize=1_000)
@@ -165,7 +165,7 @@ class ObjectCache:
 
     @property
     def durable(self) -> bool:
-        return not isinstance(self.store, NullStore)
+        return not isinstance(self.store, NullObjectStore)
 
     def remember_blobs(self, items: Iterable[tuple[str, bytes]], *, memory: bool = True) -> None:
         """Blob contents by their SHA, in memory (unless ``memory`` is False) and on disk."""

@@ -6,9 +6,9 @@ image an input file names, keyed by path and blob SHA). Refs, PRs, reviews and t
 again after a restart. The gateway checks blobs and trees against their SHA when it reads them
 back, so a damaged file costs a read, never a wrong answer.
 
-:class:`ObjectStore` is the interface the gateway uses; :class:`SqliteStore` keeps it in one
+:class:`ObjectStore` is the interface the gateway uses; :class:`SqliteObjectStore` keeps it in one
 SQLite file (WAL) under ``DATA_DIR``, bounded in bytes (least recently used rows go first), and
-:class:`NullStore` keeps nothing. Disk I/O stays off the event loop: writes go to one writer
+:class:`NullObjectStore` keeps nothing. Disk I/O stays off the event loop: writes go to one writer
 thread through a queue (what is queued is visible to reads at once), reads run on one reader
 thread, in batches. Another engine (a shared PostgreSQL for replicas) would implement the same
 few methods.
@@ -96,7 +96,7 @@ class ObjectStore(Protocol):
         """Write what is queued and release the storage."""
 
 
-class NullStore:
+class NullObjectStore:
     """Keeps nothing: the caches live in memory only."""
 
     async def get(self, kind: int, keys: Collection[str]) -> dict[str, bytes]:
@@ -127,7 +127,7 @@ class NullStore:
         return None
 
 
-class SqliteStore:
+class SqliteObjectStore:
     """:class:`ObjectStore` in one SQLite file, at most ``max_bytes`` of values."""
 
     def __init__(self, path: Path, max_bytes: int) -> None:
@@ -510,10 +510,10 @@ def open_store(data_dir: Path, max_mb: int) -> ObjectStore:
     """The object store for a service: SQLite under ``data_dir``, or nothing when the bound is 0
     or the file cannot be opened (then the caches are in memory only, as the log says)."""
     if max_mb <= 0:
-        return NullStore()
+        return NullObjectStore()
     path = data_dir / "objects.sqlite3"
     try:
-        return SqliteStore(path, max_mb * 1024 * 1024)
+        return SqliteObjectStore(path, max_mb * 1024 * 1024)
     except (OSError, sqlite3.Error) as exc:
         log.warning("object cache %s cannot be used (%s); caching in memory only", path, exc)
-        return NullStore()
+        return NullObjectStore()

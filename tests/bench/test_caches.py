@@ -12,7 +12,7 @@ from bot.fleet.policy import POLICY_PATH, parse_policy
 from bot.github.context import Context
 from bot.github.facts import FLEETS_PER_REPO, RepoFacts
 from bot.github.gateway import Gateway, ObjectCache, git_blob_sha
-from bot.github.objectstore import SqliteStore
+from bot.github.objectstore import SqliteObjectStore
 from tests.harness import FLEET, Harness
 
 REPO = "acme/big"
@@ -264,7 +264,7 @@ async def test_a_restarted_process_reads_known_trees_from_disk_and_new_ones_as_c
 ) -> None:
     world.fake.create_repo("acme", "big", files=files(30, 3), author="alice")
     world.fake.tree_entry_limit = 50  # big: GitHub would truncate its listing
-    store = SqliteStore(tmp_path / "objects.sqlite3", max_bytes=100_000_000)
+    store = SqliteObjectStore(tmp_path / "objects.sqlite3", max_bytes=100_000_000)
     try:
         first = gateway(world, ObjectCache(store=store))
         head = world.fake.repo(REPO).resolve("main")

@@ -13,7 +13,7 @@ import pytest
 from bot.github import objectstore
 from bot.github.gateway import ObjectCache
 from bot.github.gitobj import git_blob_sha, git_tree_body, git_tree_sha, pack_levels
-from bot.github.objectstore import BLOB, IMAGE, TREE, NullStore, SqliteStore, open_store
+from bot.github.objectstore import BLOB, IMAGE, TREE, NullObjectStore, SqliteObjectStore, open_store
 
 
 @pytest.fixture
@@ -22,21 +22,21 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(path, max_bytes=10_000_000)
+def store(path: Path) -> Iterator[SqliteObjectStore]:
+    s = SqliteObjectStore(path, max_bytes=10_000_000)
     yield s
     s.close()
 
 
 async def test_what_is_put_is_read_at_once_and_after_a_restart(path: Path) -> None:
-    first = SqliteStore(path, max_bytes=10_000_000)
+    first = SqliteObjectStore(path, max_bytes=10_000_000)
     first.put(BLOB, [("a" * 40, b"one"), ("b" * 40, b"two")])
     first.put(TREE, [("a" * 40, b"a tree")])  # kinds do not mix
     first.put_commit("acme/Fleet", "c" * 40, "d" * 40)
     assert await first.get(BLOB, ["a" * 40, "e" * 40]) == {"a" * 40: b"one"}  # queued, readable
     first.close()
 
-    second = SqliteStore(path, max_bytes=10_000_000)
+    second = SqliteObjectStore(path, max_bytes=10_000_000)
     try:
         assert await second.get(BLOB, ["a" * 40, "b" * 40]) == {"a" * 40: b"one", "b" * 40: b"two"}
         assert await second.get(TREE, ["a" * 40]) == {"a" * 40: b"a tree"}
@@ -50,7 +50,7 @@ async def test_what_is_put_is_read_at_once_and_after_a_restart(path: Path) -> No
 async def test_the_store_keeps_to_its_bound_dropping_the_least_recently_used(
     path: Path,
 ) -> None:
-    store = SqliteStore(path, max_bytes=10_000)
+    store = SqliteObjectStore(path, max_bytes=10_000)
     try:
         store.put(BLOB, [(f"{n:040x}", bytes(1000)) for n in range(8)])
         await store.flush()
@@ -77,7 +77,7 @@ async def test_a_damaged_database_is_replaced_by_an_empty_one(
     with caplog.at_level(logging.WARNING):
         store = open_store(path.parent, 10)
     try:
-        assert isinstance(store, SqliteStore)
+        assert isinstance(store, SqliteObjectStore)
         assert "not usable" in caplog.text
         store.put(BLOB, [("a" * 40, b"x")])
         await store.flush()
@@ -88,12 +88,12 @@ async def test_a_damaged_database_is_replaced_by_an_empty_one(
 
 def test_a_zero_bound_keeps_nothing_on_disk(tmp_path: Path) -> None:
     store = open_store(tmp_path, 0)
-    assert isinstance(store, NullStore)
+    assert isinstance(store, NullObjectStore)
     assert not list(tmp_path.iterdir())
 
 
 async def test_objects_read_back_are_checked_against_their_sha(
-    store: SqliteStore, caplog: pytest.LogCaptureFixture
+    store: SqliteObjectStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = ObjectCache(store=store)
     good, bad = b"image: pay:v1\n", b"image: pay:v2\n"
@@ -115,7 +115,7 @@ async def test_objects_read_back_are_checked_against_their_sha(
 
 
 async def test_writes_of_a_closed_store_are_dropped_and_closing_twice_is_fine(path: Path) -> None:
-    store = SqliteStore(path, max_bytes=1_000_000)
+    store = SqliteObjectStore(path, max_bytes=1_000_000)
     store.close()
     store.close()
     store.put(IMAGE, [("k", b"v")])
