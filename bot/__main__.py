@@ -6,10 +6,8 @@ import argparse
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from bot.settings import Settings, SettingsError, load_dotenv, load_settings
 
@@ -59,75 +57,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    import asyncio
+    from bot.cli.deliveries import list_deliveries
 
-    from bot.service.storage import opened
-
-    settings = _settings()
-
-    async def read() -> list[Any]:
-        async with opened(settings) as store:
-            return await store.recent(args.limit)
-
-    rows = asyncio.run(read())
-    if not rows:
-        where = "DATABASE_URL" if settings.database_url else settings.data_dir / "inbox.sqlite3"
-        print("no deliveries recorded in", where)
-        return 0
-    print(
-        f"{'received (UTC)':<20} {'delivery':<38} {'event':<28} {'status':<8} {'tries':>5} "
-        f"{'calls':>5}  repo / last error"
-    )
-    for d in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(d.received_at))
-        name = d.event + (f".{d.action}" if d.action else "")
-        tail = d.repo or "-"
-        if d.last_error:
-            tail += f"  ({d.last_error[:120]})"
-        print(
-            f"{when:<20} {d.id:<38} {name[:28]:<28} {d.status:<8} {d.attempts:>5} "
-            f"{d.api_calls if d.api_calls is not None else '-':>5}  {tail}"
-        )
-    return 0
+    return list_deliveries(_settings(), limit=args.limit)
 
 
 def cmd_redeliver(args: argparse.Namespace) -> int:
-    """Run a recorded delivery again, in this process, with the service's settings."""
-    import asyncio
+    from bot.cli.deliveries import redeliver
 
-    from bot.service import logs
-    from bot.service.storage import opened
-
-    settings = _settings(production=True)
-    logs.configure(settings.log_level, settings.log_format, settings.secrets())
-
-    async def requeue() -> bool:
-        async with opened(settings) as store:
-            if await store.get(args.id) is None:
-                return False
-            return await store.requeue(args.id)
-
-    if not asyncio.run(requeue()):
-        where = "DATABASE_URL" if settings.database_url else settings.data_dir / "inbox.sqlite3"
-        print(f"error: no delivery {args.id} in {where}", file=sys.stderr)
-        return 2
-
-    async def run() -> str:
-        from bot.service.app import STATE, _cleanup, _startup, create_app
-
-        app = create_app(settings, background=[])
-        state = app[STATE]
-        state.recover = False
-        await _startup(app)
-        assert state.worker is not None and state.store is not None
-        await state.worker.idle()
-        delivery = await state.store.get(args.id)
-        await _cleanup(app)
-        return delivery.status if delivery else "unknown"
-
-    status = asyncio.run(run())
-    print(f"delivery {args.id}: {status}")
-    return 0 if status == "done" else 1
+    return redeliver(_settings(production=True), args.id)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
