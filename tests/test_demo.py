@@ -32,3 +32,19 @@ async def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) ->
     assert "#### **payment-app**: `v2.2.0` → `v2.3.0`" in brings
     assert "3 commits of `acme/payment`" in brings and "| Retry card declines | [bob](" in brings
     assert "0 failed" in out
+    calendar = out.split("9. The change calendar")[1].split("10. A merge queue")[0]
+    assert "✗ promotion/window: failure — prod closed: outside its deploy windows" in calendar
+    assert 'Required status check "promotion/window" is expected' in calendar
+    assert '"Deploy freeze: prod" opened by fleet-bot[bot]' in calendar
+    assert "emergency freeze by @frank" in calendar
+    assert "Only members of @acme/incident-commanders can override" in calendar
+    assert "(1 of 2; 1 more needed" in calendar and "(2 of 2; the check passes now)" in calendar
+    assert "-> #" in calendar and " closed; prod keeps its windows" in calendar
+    timer = calendar.split("no event, the timer alone:")[1]
+    assert "✓ promotion/window: success" in timer
+    queue = out.split("10. A merge queue on main")[1]
+    assert 'GitHub answers 405 "Changes must be made through the merge queue"' in queue
+    assert "GraphQL enqueuePullRequest" in queue
+    assert "merge_group checks_requested" in queue
+    assert queue.count(": success") == 4 and "merge_group destroyed (merged)" in queue
+    assert "merged by fleet-bot[bot]: main is the group's commit" in queue

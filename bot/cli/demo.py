@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from bot.cli.audit import run as run_audit
 from bot.fake import ApiError, FakeGitHub, samples
+from bot.fake.queue import MUST_QUEUE
 from bot.service.app import STATE, create_app
 from bot.settings import load_settings
 
@@ -33,6 +35,11 @@ FLEET = f"{ORG}/{REPO}"
 APP = f"{ORG}/payment"  # the application repository (samples.seed)
 PAY = "clusters/{}/tenants/payment-app/input.yaml"
 DASHBOARD = "Promotion dashboard"
+LINEAGE, APPROVALS = "promotion/lineage", "promotion/approvals"
+FLEET_CHECK, WINDOW = "promotion/fleet", "promotion/window"
+
+
+MARKS = {"success": "✓", "failure": "✗", "pending": "…", "missing": "?"}
 
 
 def say(text: str = "") -> None:
@@ -74,28 +81,69 @@ class Demo:
         prs = self.fake.repo(FLEET).prs.values()
         return sorted((p for p in prs if p.head_ref.startswith(prefix)), key=lambda p: p.number)
 
-    def check(self, number: int, name: str) -> tuple[str, str]:
-        pr = self.fake.repo(FLEET).prs[number]
+    def latest_run(self, sha: str, name: str) -> Any:
+        """The bot's newest check run ``name`` on a commit (None when there is none)."""
         runs = [
             r
-            for r in self.fake.check_runs(FLEET, pr.head_sha)
+            for r in self.fake.check_runs(FLEET, sha)
             if r.name == name and r.app.id == self.app_id
         ]
-        if not runs:
+        return max(runs, key=lambda r: r.id) if runs else None
+
+    def check_on(self, sha: str, name: str) -> tuple[str, str]:
+        run = self.latest_run(sha, name)
+        if run is None:
             return "missing", ""
-        run = max(runs, key=lambda r: r.id)
         state = run.conclusion if run.status == "completed" else "pending"
         return str(state), str(run.output.get("title", ""))
 
-    def show_checks(self, number: int) -> None:
-        marks = {"success": "✓", "failure": "✗", "pending": "…", "missing": "?"}
-        for name in ("promotion/lineage", "promotion/approvals"):
-            state, title = self.check(number, name)
-            say(f"     {marks.get(state, state)} {name}: {state} — {title}")
+    def check(self, number: int, name: str) -> tuple[str, str]:
+        return self.check_on(self.fake.repo(FLEET).prs[number].head_sha, name)
+
+    def summary(self, number: int, name: str) -> str:
+        run = self.latest_run(self.fake.repo(FLEET).prs[number].head_sha, name)
+        return str(run.output.get("summary", "")) if run is not None else ""
+
+    def show_checks(self, number: int, names: tuple[str, ...] = (LINEAGE, APPROVALS)) -> None:
+        self.show_checks_on(self.fake.repo(FLEET).prs[number].head_sha, names)
+
+    def show_checks_on(self, sha: str, names: tuple[str, ...]) -> None:
+        for name in names:
+            state, title = self.check_on(sha, name)
+            say(f"     {MARKS.get(state, state)} {name}: {state} — {title}")
 
     def bot_replies(self, number: int) -> list[str]:
         issue = self.fake.repo(FLEET).issues[number]
         return [c.body for c in issue.comments if c.user.login.endswith("[bot]")]
+
+    def dashboard(self) -> int:
+        repo = self.fake.repo(FLEET)
+        (board,) = [n for n, i in repo.issues.items() if n not in repo.prs and i.title == DASHBOARD]
+        return int(board)
+
+    def freeze_issues(self) -> list[Any]:
+        """The bot's emergency freezes that hold now (its open "Deploy freeze: ..." issues)."""
+        return [
+            i
+            for n, i in self.fake.repo(FLEET).issues.items()
+            if n not in self.fake.repo(FLEET).prs
+            and i.title.startswith("Deploy freeze: ")
+            and i.user.login.endswith("[bot]")
+            and i.state == "open"
+        ]
+
+    def show_window(self, number: int) -> None:
+        """Why promotion/window holds the PR and when it opens, from the check's summary."""
+        for line in self.summary(number, WINDOW).splitlines():
+            if line.startswith(("- 🕘", "- ❄️", "- **Opens next")):
+                say(f"       {line[2:].replace('**', '')}")
+
+    def calendar_row(self, environment: str) -> str:
+        """The environment's row of the dashboard's deploy calendar."""
+        body = self.fake.repo(FLEET).issues[self.dashboard()].body or ""
+        section = body.partition("## Deploy calendar")[2]
+        row = next(ln for ln in section.splitlines() if ln.startswith(f"| {environment} |"))
+        return row
 
     def diff_lines(self, number: int) -> list[str]:
         repo = self.fake.repo(FLEET)
@@ -321,6 +369,168 @@ async def _ch_app_changes(demo: Demo) -> None:
             say(f"     {line}")
 
 
+@dataclass
+class CalendarClock:
+    """The service's calendar clock (``Services.now``), set by the demo as the e2e tests set it:
+    windows are judged at known moments whatever the machine's date, and nothing sleeps."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+FRIDAY_EVENING = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)  # 17:00 in Berlin
+MONDAY_MORNING = datetime(2026, 12, 7, 8, 0, 10, tzinfo=UTC)  # 09:00 in Berlin
+COMMANDERS = "incident-commanders"
+CALENDAR = b"""\
+    windows:                          # prod changes in office hours, Berlin time
+      - days: [mon, tue, wed, thu]
+        from: "09:00"
+        until: "16:00"
+        timezone: Europe/Berlin
+    freezes:
+      - from: 2026-12-20T00:00:00Z
+        until: 2027-01-05T00:00:00Z
+        reason: winter holidays
+"""
+OVERRIDES = b"""\
+overrides:                            # who may /freeze, /unfreeze and /override
+  team: incident-commanders
+  count: 2                            # break-glass takes two of them
+"""
+
+
+async def _ch_calendar(demo: Demo) -> None:
+    say("\n9. The change calendar: deploy windows, the emergency stop, break-glass")
+    services = demo.app[STATE].services
+    assert services is not None
+    clock = CalendarClock(FRIDAY_EVENING)
+    services.now = clock
+    say("   the service's calendar clock reads Friday 2026-12-04 16:00 UTC (17:00 in Berlin)")
+    demo.fake.create_team(ORG, COMMANDERS, members=["dana", "frank", "erin"])
+    say(f"   the org sets up the team @{ORG}/{COMMANDERS}: dana, frank, erin")
+    policy_path = ".github/promotion.yml"
+    current = demo.fake.file(FLEET, "main", policy_path)
+    assert current is not None
+    prod_rule = b"{team: tech-leads, count: 1}]\n"
+    assert current.count(prod_rule) == 1
+    policy = current.replace(prod_rule, prod_rule + CALENDAR) + OVERRIDES
+    demo.fake.create_branch(FLEET, "prod-calendar", by="dana")
+    demo.fake.commit(
+        FLEET, "prod-calendar", {policy_path: policy}, "prod: office hours only", author="dana"
+    )
+    change = demo.fake.open_pr(
+        FLEET, "prod-calendar", title="Prod deploys in office hours", author="dana"
+    )
+    await demo.settle()
+    say(f"   dana opens #{change}, a policy change (gated like every environment it governs):")
+    for line in demo.diff_lines(change):
+        say(line)
+    for who in ("bob", "carol", "erin"):
+        demo.fake.review(FLEET, change, who, "APPROVE")
+    await demo.settle()
+    demo.fake.merge_pr(FLEET, change, by="bob", method="squash", admin=False)
+    await demo.settle()
+    say(f"   bob, carol (SRE) and erin (tech lead) approve; bob merges #{change}")
+
+    board = demo.dashboard()
+    demo.fake.comment(FLEET, board, "erin", "/promote prod checkout")
+    await demo.settle()
+    (promo,) = [p for p in demo.pulls("fleet-bot/promote/prod/") if p.state == "open"]
+    number = int(promo.number)
+    say(f'   erin, as the dashboard #{board} suggests: "/promote prod checkout" -> #{number}')
+    for who in ("bob", "carol", "dana"):
+        demo.fake.review(FLEET, number, who, "APPROVE")
+    await demo.settle()
+    say("   bob, carol (SRE) and dana (tech lead) approve:")
+    demo.show_checks(number, (LINEAGE, APPROVALS, WINDOW))
+    demo.show_window(number)
+    try:
+        demo.fake.merge_pr(FLEET, number, by="bob", method="squash", admin=False)
+    except ApiError as exc:
+        say(f"   bob tries to merge #{number}: GitHub refuses ({exc.status}: {exc.message})")
+
+    incident = demo.fake.create_issue(FLEET, "Incident 123: checkout drops carts", "", "carol")
+    freeze = "/freeze prod incident 123"
+    demo.fake.comment(FLEET, incident, "frank", f"Stop all prod changes.\n{freeze}")
+    await demo.settle()
+    (frozen,) = demo.freeze_issues()
+    say(f'   incident 123 (#{incident}): frank (SRE, incident commander): "{freeze}"')
+    say(f'   -> #{frozen.number} "{frozen.title}" opened by {frozen.user.login}; on #{number}:')
+    demo.show_checks(number, (WINDOW,))
+    say(f"     dashboard: {demo.calendar_row('prod')}")
+    demo.fake.comment(FLEET, number, "alice", "/override window the fix cannot wait")
+    await demo.settle()
+    say('   alice (developer): "/override window the fix cannot wait"; the bot replies:')
+    say(f"     {demo.bot_replies(number)[-1].splitlines()[0]}")
+    for who, reason in (
+        ("dana", "checkout v3.3.0 fixes incident 123"),
+        ("frank", "agreed, ship the fix"),
+    ):
+        demo.fake.comment(FLEET, number, who, f"/override window {reason}")
+        await demo.settle()
+        reply = demo.bot_replies(number)[-1].split(". ", 1)[0]
+        say(f'   {who}: "/override window {reason}"; the bot: {reply}.')
+    demo.show_checks(number, (WINDOW,))
+    demo.fake.merge_pr(FLEET, number, by="bob", method="squash", admin=False)
+    await demo.settle()
+    say(f"   bob merges #{number}: prod runs checkout v3.3.0, frozen and after hours")
+    demo.fake.comment(FLEET, incident, "frank", "Resolved.\n/unfreeze prod")
+    await demo.settle()
+    say(f'   frank: "/unfreeze prod" -> #{frozen.number} {frozen.state}; prod keeps its windows:')
+    say(f"     dashboard: {demo.calendar_row('prod')}")
+
+    source = "source:flux-system/platform-blueprints"
+    demo.fake.comment(FLEET, incident, "carol", f"/promote prod {source}")
+    await demo.settle()
+    (waiting,) = [p for p in demo.pulls("fleet-bot/promote/prod/") if p.state == "open"]
+    say(f'   carol: "/promote prod {source}" -> #{waiting.number}:')
+    demo.show_checks(waiting.number, (WINDOW,))
+    clock.now = MONDAY_MORNING
+    services.wakeups.poke()  # the service's own calendar timer ticks now, not in 30 s
+    await demo.settle()
+    say("   the clock moves to Monday 08:00 UTC (09:00 in Berlin); no event, the timer alone:")
+    demo.show_checks(waiting.number, (WINDOW,))
+
+
+async def _ch_merge_queue(demo: Demo) -> None:
+    say("\n10. A merge queue on main")
+    required = [LINEAGE, APPROVALS, WINDOW]
+    demo.fake.require_merge_queue(FLEET, "main", required_checks=required)
+    say(f"   an admin's ruleset: main merges only through a queue, requiring {', '.join(required)}")
+    before, requests, deliveries = demo.calls(), len(demo.fake.requests), len(demo.fake.deliveries)
+    demo.fake.dispatch(
+        FLEET, "image-published", {"image": samples.PAYMENT_IMAGE, "tag": "v2.4.0"}, by="ci-bot"
+    )
+    await demo.settle()
+    bump = demo.pulls("fleet-bot/bump/registry")[-1]
+    say(f'   CI announces {samples.PAYMENT_IMAGE}:v2.4.0 -> #{bump.number} "{bump.title}"')
+    calls = demo.fake.requests[requests:]
+    merge = f"/pulls/{bump.number}/merge"
+    for r in calls:
+        if r.method == "PUT" and r.path.endswith(merge) and r.status == 405:
+            say(f'   the bot tries to merge #{bump.number}: GitHub answers 405 "{MUST_QUEUE}"')
+        elif r.method == "POST" and r.path == "/graphql":
+            say(f"   so the bot adds #{bump.number} to the queue (GraphQL enqueuePullRequest)")
+    for d in demo.fake.deliveries[deliveries:]:
+        if d.event == "merge_group" and d.action == "checks_requested":
+            group = d.payload["merge_group"]
+            branch = str(group["head_ref"]).removeprefix("refs/heads/")
+            sha = str(group["head_sha"])
+            say(f"   the queue builds commit {sha[:7]} on {branch[:-33]}…")
+            say("   merge_group checks_requested; the bot checks the group's commit:")
+            demo.show_checks_on(sha, (LINEAGE, APPROVALS, FLEET_CHECK, WINDOW))
+        elif d.event == "merge_group":
+            say(f"   merge_group {d.action} ({d.payload.get('reason')})")
+    main = str(demo.fake.repo(FLEET).branch_sha("main"))
+    state = "merged" if bump.merged else bump.state
+    say(
+        f"   -> #{bump.number} {state} by {bump.merged_by.login if bump.merged_by else '-'}: "
+        f"main is the group's commit {main[:7]}; {demo.calls() - before} GitHub API calls in all"
+    )
+
+
 Chapter = Callable[[Demo], Awaitable[None]]
 
 
@@ -355,8 +565,8 @@ async def run(verbose: bool = False) -> int:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         bot_url = f"http://127.0.0.1:{port}"
         fake.set_webhook_url(app_info, f"{bot_url}{settings.webhook_path}")
-        # Branch protection as the README recommends: both checks required on main.
-        fake.set_required_checks(FLEET, "main", ["promotion/lineage", "promotion/approvals"])
+        # Branch protection as the README recommends: the gate's three checks required on main.
+        fake.set_required_checks(FLEET, "main", [LINEAGE, APPROVALS, WINDOW])
         demo = Demo(fake, app, bot_url, app_info.id, secret)
         say(f"fake GitHub: {fake.api_url}   service: {bot_url}\n")
         try:
@@ -368,6 +578,8 @@ async def run(verbose: bool = False) -> int:
             await _ch_dashboard(demo)
             await _ch_blueprints(demo)
             await _ch_app_changes(demo)
+            await _ch_calendar(demo)
+            await _ch_merge_queue(demo)
             state = app[STATE]
             assert state.inbox is not None
             counts = state.inbox.counts()
