@@ -27,12 +27,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import gidgethub
 from gidgethub import routing, sansio
 
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
 from bot.github.context import Context, Services
 from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers import automerge, dashboard, window
+from bot.handlers import automerge, dashboard, mergequeue, window
 from bot.handlers.checks import facts_for, gate_pull, scope_for
 from bot.handlers.payload import field as pfield
 from bot.rules.overrides import NEVER_OVERRIDABLE, OVERRIDABLE, acknowledged
@@ -92,7 +93,19 @@ async def rejudge(ctx: Context, facts: RepoFacts) -> int:
     pulls = await ctx.gateway.open_pulls(facts.repo)
     for pr in pulls:
         await rejudge_pull(ctx, facts, pr, ("window",))
+    await rejudge_queue(ctx, facts)
     return len(pulls)
+
+
+async def rejudge_queue(ctx: Context, facts: RepoFacts) -> None:
+    """The groups already waiting in the default branch's merge queue were judged before the
+    calendar changed: judge them again, or a freeze (or a window closing) would stop the pull
+    requests but not the commits the queue is about to merge. One call when nothing waits."""
+    try:
+        await mergequeue.regate_groups(ctx, facts, await facts.default_branch())
+    except gidgethub.GraphQLException as exc:
+        # GitHub Enterprise Server without merge queues has no ``mergeQueue`` field.
+        ctx.log.warning("merge queue of %s not listed: %s", facts.repo, exc)
 
 
 async def rejudge_pull(

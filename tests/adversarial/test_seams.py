@@ -1,0 +1,114 @@
+"""Where the pieces meet: attacks on the combinations of the gate's parts (section S of
+docs/threat-model.md).
+
+The fail-closed gate, approvals, the change calendar, merge queues, application-commit
+provenance, the archive and disk caches and delivery recovery were each attacked on their own.
+These tests attack their seams, as an ordinary colleague would (push, comment, review, triage,
+another app on the org): a signed webhook in, the in-package fake GitHub out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.calkit import OFFICE_HOURS, install_clock, policy, set_policy, tick, utc, window
+from tests.e2e.gatekit import PROD, open_change, path, summary, verdict, with_image
+from tests.harness import FLEET, Harness
+
+LINEAGE, APPROVALS, FLEET_CHECK = "promotion/lineage", "promotion/approvals", "promotion/fleet"
+WINDOW = "promotion/window"
+IMG = "registry.acme.com/payment"
+IC = "incident-commanders"
+WITH_TEAM = f"overrides:\n  team: {IC}\n  count: 1\n"
+
+
+async def with_commanders(world: Harness, extra: str = WITH_TEAM, prod: str = "") -> None:
+    world.fake.create_team("acme", IC, members=["dana", "frank", "erin"])
+    await set_policy(world, policy(prod=prod, extra=extra))
+
+
+async def say(world: Harness, number: int, who: str, body: str) -> int:
+    comment = world.fake.comment(FLEET, number, who, body)
+    await world.settle()
+    return comment
+
+
+def replies(world: Harness, number: int) -> list[str]:
+    return [c.body for c in world.fake.repo(FLEET).issues[number].comments]
+
+
+def group_checks(world: Harness, sha: str) -> dict[str, Any]:
+    """The newest run of each bot check on a commit (a merge group's), by name."""
+    latest: dict[str, Any] = {}
+    for run in world.fake.check_runs(FLEET, sha):
+        if run.app.id == world.app_id and (run.name not in latest or run.id > latest[run.name].id):
+            latest[run.name] = run
+    return latest
+
+
+async def approved_prod_pr(world: Harness, tag: str = "v2.0.0", branch: str = "to-prod") -> int:
+    number = open_change(
+        world, branch, {path(PROD): with_image(world, PROD, f"{IMG}:{tag}")}, title=f"prod {tag}"
+    )
+    await world.settle()
+    for who in ("bob", "carol", "erin"):
+        world.fake.review(FLEET, number, who, "APPROVE")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
+    return number
+
+
+async def queued(world: Harness, number: int) -> str:
+    """Put a PR whose CI passed into main's queue; its group waits for the group's CI."""
+    head = world.fake.pr(FLEET, number)["head"]["sha"]
+    world.fake.set_status(FLEET, head, "ci", "success", by="ci-bot")
+    world.fake.enqueue_pr(FLEET, number, by="alice")
+    [(_, group)] = world.fake.merge_queue(FLEET, "main")
+    assert group is not None
+    await world.settle()
+    return group
+
+
+# --- S1: the calendar and the merge queue ---------------------------------------------------
+
+
+async def test_s1_a_freeze_stops_a_group_already_judged_in_the_queue(world: Harness) -> None:
+    """S1: a prod PR's group passed the gate and waits in the queue for the group's CI; then
+    prod is frozen for an incident. The freeze must stop it there too, not only the PRs."""
+    await with_commanders(world)
+    world.fake.require_merge_queue(
+        FLEET, "main", required_checks=[LINEAGE, APPROVALS, WINDOW, "ci"]
+    )
+    number = await approved_prod_pr(world)
+    group = await queued(world, number)
+    assert group_checks(world, group)[WINDOW].conclusion == "success"
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 42")
+    assert window(world, number) == "failure"
+    assert group_checks(world, group)[WINDOW].conclusion == "failure"
+    world.fake.set_status(FLEET, group, "ci", "success", by="ci-bot")
+    await world.settle()
+    assert not world.fake.pr(FLEET, number)["merged"]
+    assert world.fake.merge_queue(FLEET, "main") == []
+
+
+async def test_s1_a_window_closing_stops_a_group_waiting_in_the_queue(world: Harness) -> None:
+    """S1: the group passed at 15:59 Berlin time and waits for its CI; at 16:00 prod's window
+    closes. The service's own timer judges the waiting group again, not only the PR."""
+    clock = install_clock(world, utc(2026, 12, 7, 14, 50))  # Monday 15:50 in Berlin
+    world.fake.create_team("acme", IC, members=["dana", "frank", "erin"])
+    await set_policy(world, policy(prod=OFFICE_HOURS, extra=WITH_TEAM))
+    world.fake.require_merge_queue(
+        FLEET, "main", required_checks=[LINEAGE, APPROVALS, WINDOW, "ci"]
+    )
+    number = await approved_prod_pr(world)
+    group = await queued(world, number)
+    assert group_checks(world, group)[WINDOW].conclusion == "success"
+    clock.set(utc(2026, 12, 7, 15, 0, 5))
+    await tick(world)
+    assert window(world, number) == "failure"
+    run = group_checks(world, group)[WINDOW]
+    assert run.conclusion == "failure", run.output
+    world.fake.set_status(FLEET, group, "ci", "success", by="ci-bot")
+    await world.settle()
+    assert not world.fake.pr(FLEET, number)["merged"]
