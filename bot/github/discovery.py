@@ -16,6 +16,13 @@ async def fleet_repos(ctx: Context) -> dict[str, str]:
 
     The cache is dropped on installation_repositories events and on pushes that touch the
     policy file, so a new fleet repo is found on its first event.
+
+    The list of repositories is always read again (it changes while the bot is down). A
+    repository whose tree the bot has read before (in this process or, after a restart, from
+    the trees on disk) is not probed: whoever works on it reads its policy at the head it works
+    on anyway, and does nothing where there is none (``NotAFleetRepo``). So a restart costs one
+    call here, not one per fleet repo; a repository that stopped being a fleet repo while the
+    bot was down costs one read of its tree, once.
     """
     cache = ctx.services.caches.fleet_repos
     known = cache.get(ctx.installation_id)
@@ -29,6 +36,8 @@ async def fleet_repos(ctx: Context) -> dict[str, str]:
     async def probe(repo: dict[str, Any]) -> tuple[str, str] | None:
         name = str(repo["full_name"])
         branch = str(repo.get("default_branch") or "main")
+        if await ctx.gateway.read_before(name):
+            return name, branch
         try:
             await ctx.gateway.get(f"/repos/{name}/contents/{POLICY_PATH}?ref={branch}")
         except gidgethub.BadRequest as exc:
@@ -73,3 +82,14 @@ def forget(ctx: Context, repo: str | None = None) -> None:
         ctx.services.caches.fleet_probes.clear()
     else:
         ctx.services.caches.fleet_probes.pop(repo, None)
+
+
+def not_a_fleet_repo(ctx: Context, repo: str) -> None:
+    """``repo``'s default branch holds no policy (read by whoever worked on it): it is no
+    fleet repo until a push adds one (which drops discovery's cache again)."""
+    cache = ctx.services.caches.fleet_repos
+    known = cache.get(ctx.installation_id)
+    if known is not None and repo in known:
+        # a new dict: callers may be iterating over the one they were given
+        cache[ctx.installation_id] = {r: b for r, b in known.items() if r != repo}
+    ctx.services.caches.fleet_probes[repo] = False

@@ -825,6 +825,13 @@ class Gateway:
             return commit, tree
         return None, None
 
+    async def read_before(self, repo: str) -> bool:
+        """Whether the bot has read a tree of ``repo`` (in this process, or one stored on disk
+        by an earlier one): only fleet repositories' trees are read."""
+        if repo in self.objects.repos_read:
+            return True
+        return bool(await self.objects.store.recent_commits(repo, 1))
+
     async def _never_read(self, repo: str) -> bool:
         """Nothing of ``repo`` is known, in memory or on disk: its first read is its archive
         (one round trip for the tree and every file the bot reads, where a listing is one call

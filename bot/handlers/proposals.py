@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy, PolicyError
+from bot.github import discovery
 from bot.github.checkruns import mark_fresh_commit
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
@@ -43,6 +44,7 @@ async def target(ctx: Context, facts: RepoFacts) -> Target | None:
     try:
         policy = await facts.policy(head)
     except NotAFleetRepo:
+        discovery.not_a_fleet_repo(ctx, facts.repo)
         return None
     except PolicyError as exc:
         ctx.log.warning("%s: not bumping, the policy is invalid: %s", facts.repo, exc)

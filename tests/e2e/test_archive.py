@@ -18,7 +18,7 @@ import pytest
 
 from bot.fake import FakeGitHub, samples
 from bot.fake.archives import BLOCK, header
-from tests.e2e.gatekit import DEV, PROD, open_change, path, summary, verdict, with_image
+from tests.e2e.gatekit import DEV, PROD, land, open_change, path, summary, verdict, with_image
 from tests.harness import FLEET, Harness, seed_world, start_bot
 
 COPIES = 40  # clusters per environment: 240 inputs, 80 of them in dev
@@ -138,16 +138,46 @@ async def test_a_restart_with_the_same_data_dir_reads_no_archive_and_no_blob(
     warm = reads(restarted)
     # What a restart costs over a warm bump: a new installation token, the app's identity
     # (GET /app: the gate lists the bot's own /freeze issues by its login before any check run
-    # could tell it), and what discovery reads again (the installation's repositories, each
-    # one's policy file: 3 repositories here); never the fleet's contents.
+    # could tell it), and the installation's repositories (discovery reads the list again);
+    # never the fleet's contents, nor the fleet repo's policy file: its tree is on disk, and
+    # the bump reads the policy at the head it works on anyway. The installation's two other
+    # repositories (never read) are probed for a policy file, one call each.
     state = restarted.fake.world.state
     (installation,) = state.installations.values()
     repos = len(state.installation_repos(installation))
     assert repos == 3
-    assert after_restart["calls"] <= warm["calls"] + 3 + repos, (
+    probes = [r for r in after_restart["routes"] if "/contents/.github/promotion.yml" in r]
+    assert len(probes) == repos - 1 and not any(f"/{FLEET}/" in r for r in probes), probes
+    assert after_restart["calls"] <= warm["calls"] + 3 + (repos - 1), (
         after_restart["routes"],
         warm["routes"],
     )
+
+
+async def test_a_repo_that_stopped_being_a_fleet_repo_while_the_bot_was_down_is_left_alone(
+    big: Harness,
+) -> None:
+    """Discovery does not probe a repository whose tree is on disk; one whose policy was
+    removed meanwhile is found out by the bump's own read of its policy, and dropped."""
+    publish(big, "v2.2.0")
+    await big.settle()
+    merged_bump(big, "v2.2.0")
+    await big.runner.cleanup()
+    # While the bot is down the policy goes (its push is never delivered: recovery is off).
+    land(big.fake, {".github/promotion.yml": None}, "no more promotions")
+    restarted = await start(big.fake, big.tmp, big.app_id)
+    big.runner, big.app = restarted.runner, restarted.app
+    before = len(big.pulls())
+    publish(restarted, "v2.3.0")
+    await restarted.settle()
+    assert len(big.pulls()) == before  # no bump where there is no policy
+    restarted.fake.reset_counters()
+    publish(restarted, "v2.4.0")
+    await restarted.settle()
+    assert len(big.pulls()) == before
+    # Known now as no fleet repo: the next announcement does not read its tree again.
+    routes = reads(restarted)["routes"]
+    assert not any(f"/repos/{FLEET}/" in r for r in routes), routes
 
 
 def with_entry(entry: Callable[[str], bytes]) -> Callable[[bytes], bytes]:
