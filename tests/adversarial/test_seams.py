@@ -9,53 +9,21 @@ another app on the org): a signed webhook in, the in-package fake GitHub out.
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.e2e.calkit import OFFICE_HOURS, install_clock, policy, set_policy, tick, utc, window
-from tests.e2e.gatekit import PROD, open_change, path, summary, verdict, with_image
+from tests.e2e.calkit import (
+    OFFICE_HOURS,
+    WINDOW,
+    install_clock,
+    policy,
+    set_policy,
+    tick,
+    utc,
+    window,
+)
+from tests.e2e.test_calendar_commands import IC, WITH_TEAM, say, with_commanders
+from tests.e2e.test_queue import approved_prod_pr, group_checks
 from tests.harness import FLEET, Harness
 
-LINEAGE, APPROVALS, FLEET_CHECK = "promotion/lineage", "promotion/approvals", "promotion/fleet"
-WINDOW = "promotion/window"
-IMG = "registry.acme.com/payment"
-IC = "incident-commanders"
-WITH_TEAM = f"overrides:\n  team: {IC}\n  count: 1\n"
-
-
-async def with_commanders(world: Harness, extra: str = WITH_TEAM, prod: str = "") -> None:
-    world.fake.create_team("acme", IC, members=["dana", "frank", "erin"])
-    await set_policy(world, policy(prod=prod, extra=extra))
-
-
-async def say(world: Harness, number: int, who: str, body: str) -> int:
-    comment = world.fake.comment(FLEET, number, who, body)
-    await world.settle()
-    return comment
-
-
-def replies(world: Harness, number: int) -> list[str]:
-    return [c.body for c in world.fake.repo(FLEET).issues[number].comments]
-
-
-def group_checks(world: Harness, sha: str) -> dict[str, Any]:
-    """The newest run of each bot check on a commit (a merge group's), by name."""
-    latest: dict[str, Any] = {}
-    for run in world.fake.check_runs(FLEET, sha):
-        if run.app.id == world.app_id and (run.name not in latest or run.id > latest[run.name].id):
-            latest[run.name] = run
-    return latest
-
-
-async def approved_prod_pr(world: Harness, tag: str = "v2.0.0", branch: str = "to-prod") -> int:
-    number = open_change(
-        world, branch, {path(PROD): with_image(world, PROD, f"{IMG}:{tag}")}, title=f"prod {tag}"
-    )
-    await world.settle()
-    for who in ("bob", "carol", "erin"):
-        world.fake.review(FLEET, number, who, "APPROVE")
-    await world.settle()
-    assert verdict(world, number, APPROVALS) == "success", summary(world, number, APPROVALS)
-    return number
+LINEAGE, APPROVALS = "promotion/lineage", "promotion/approvals"
 
 
 async def queued(world: Harness, number: int) -> str:
