@@ -1,23 +1,33 @@
 """``python -m bot check PATH [--base REF]``: the fleet rules on a local checkout.
 
 For platform teams' own CI or pre-commit: the policy must be valid and every input readable;
-with ``--base`` the lineage rule also runs on the change since REF, with the upstream history
-read from the local git repository (``git log REF -- path``), exactly as the bot reads it from
-GitHub. Exit status 1 when there is an error.
+with ``--base`` the lineage rule also runs on the change since REF (every ``promoteKeys``
+value and every Flux source's tag, as the gate traces them), with the upstream history read
+from the local git repository (``git log REF -- path``) as the bot reads it from GitHub.
+Exit status 1 when there is an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from bot.fleet.check import Finding, check_tree
-from bot.fleet.inputs import InputError, read_input
-from bot.fleet.layout import build_fleet
-from bot.fleet.policy import DEFAULT_POLICY, POLICY_PATH, Policy, PolicyError, parse_policy
+from bot.fleet.inputs import TenantInput, read_input_cached
+from bot.fleet.layout import Fleet, build_fleet
+from bot.fleet.policy import (
+    DEFAULT_POLICY,
+    POLICY_PATH,
+    Environment,
+    Policy,
+    PolicyError,
+    parse_policy,
+)
+from bot.rules import sources
 from bot.rules.consistency import classify, consistency_findings
 from bot.rules.gate import FileChange, scope_of
 from bot.rules.lineage import (
@@ -27,8 +37,12 @@ from bot.rules.lineage import (
     ValueAt,
     deployments_of,
     evaluate_lineage,
+    exact_matcher,
     image_matcher,
 )
+from bot.rules.tracing import value_changes, value_extractor
+
+Extract = Callable[[str, bytes], str | None]
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -74,13 +88,11 @@ def _show(root: Path, ref: str, path: str) -> bytes | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _image(path: str, data: bytes | None) -> str | None:
+def _input(path: str, data: bytes | None) -> TenantInput | None:
     if data is None:
         return None
-    try:
-        return read_input(path, data).image
-    except InputError:
-        return None
+    parsed = read_input_cached(path, data)
+    return parsed if isinstance(parsed, TenantInput) else None
 
 
 def _files_at(root: Path, ref: str) -> dict[str, bytes]:
@@ -95,19 +107,35 @@ def _files_at(root: Path, ref: str) -> dict[str, bytes]:
     return out
 
 
-def local_history(root: Path, ref: str, path: str) -> list[ValueAt]:
-    """The image in ``path`` at each commit of ``ref`` that touched it, newest first."""
+def local_history(
+    root: Path, ref: str, path: str, extract: Callable[[str, bytes], str | None]
+) -> list[ValueAt]:
+    """The traced value of ``path`` (``extract``) at each commit of ``ref`` that touched it,
+    newest first."""
     out = _git(root, "log", "--format=%H%x09%cI", ref, "--", path)
     history: list[ValueAt] = []
     for line in out.splitlines():
         sha, _, stamp = line.partition("\t")
-        value = _image(path, _show(root, sha, path))
+        data = _show(root, sha, path)
+        value = extract(path, data) if data is not None else None
         history.append(ValueAt(sha, "", datetime.fromisoformat(stamp), value))
     return history
 
 
+def _history(
+    root: Path, base: str, cluster: str, item: str, path: str, extract: Extract
+) -> UpstreamHistory:
+    history = local_history(root, base, path, extract)
+    data = _show(root, base, path)
+    now_value = extract(path, data) if data is not None else None
+    return UpstreamHistory(cluster, item, deployments_of(history), now_value)
+
+
 def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy) -> list[str]:
-    """Lineage failures (plain lines) of the working tree's changes since ``base``."""
+    """Lineage failures (plain lines) of the working tree's changes since ``base``: every
+    ``promoteKeys`` value of every provider document, and every Flux source's tag, traced as
+    the bot traces them (:mod:`bot.rules.tracing`, :mod:`bot.rules.sources`), with the
+    upstream history read from the local repository instead of GitHub."""
     status = _git(root, "diff", "--name-status", "--no-renames", base, "--", "clusters")
     changes: list[FileChange] = []
     for line in status.splitlines():
@@ -130,34 +158,98 @@ def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy
                 "which only the bot can see on GitHub; checked without it"
             )
             env = dataclasses.replace(env, require_upstream_status=None)
-        picked: list[Change] = []
+        by_key: dict[str, list[Change]] = {}
         for item in scope.inputs:
             if item.environment != env.name:
                 continue
-            old = _image(item.path, _show(root, base, item.path))
-            new = None if item.status == "removed" else _image(item.path, files.get(item.path))
-            if new == old and item.status != "added":
-                continue
-            picked.append(Change(item.cluster, item.tenant, item.path, None, old, new))
-        upstream: dict[tuple[str, str], list[UpstreamHistory]] = {}
-        for change in picked:
-            histories = []
-            for cluster in fleet.clusters_of(upstream_env):
-                upath = fleet.input_path(cluster, change.item)
-                if upath is None:
-                    continue
-                history = local_history(root, base, upath)
-                now_value = _image(upath, _show(root, base, upath))
-                histories.append(
-                    UpstreamHistory(cluster, change.item, deployments_of(history), now_value)
-                )
-            upstream[(change.cluster, change.item)] = histories
-        report: LineageReport = evaluate_lineage(
-            env, upstream_env, picked, upstream, now, image_matcher
-        )
-        for verdict in report.failures:
-            failures.append(f"{verdict.change.path}: error: lineage: {verdict.reason}")
+            old = _input(item.path, _show(root, base, item.path))
+            if item.status == "removed":
+                continue  # a removal needs no lineage
+            new = _input(item.path, files.get(item.path))
+            if new is None:
+                continue  # check_tree reported the broken file
+            moved, spots = value_changes(
+                item.cluster,
+                item.tenant,
+                item.path,
+                old,
+                new,
+                policy.promote_keys,
+                added=item.status == "added",
+            )
+            failures += [f"{spot.path}: error: lineage: {spot.reason}" for spot in spots]
+            for change in moved:
+                by_key.setdefault(change.key, []).append(change)
+        for key, picked in sorted(by_key.items(), key=lambda kv: kv[0] != "image"):
+            extract = value_extractor(key)
+            upstream: dict[tuple[str, str], list[UpstreamHistory]] = {}
+            for change in picked:
+                upstream[(change.cluster, change.item)] = [
+                    _history(root, base, cluster, change.item, upath, extract)
+                    for cluster in fleet.clusters_of(upstream_env)
+                    if (upath := fleet.input_path(cluster, change.item)) is not None
+                ]
+            matcher = image_matcher if key == "image" else exact_matcher
+            report = evaluate_lineage(env, upstream_env, picked, upstream, now, matcher)
+            failures += _failures(report)
+        failures += _source_lineage(root, base, files, fleet, env, changes, now)
     return failures
+
+
+def _source_lineage(
+    root: Path,
+    base: str,
+    files: dict[str, bytes],
+    fleet: Fleet,
+    env: Environment,
+    changes: list[FileChange],
+    now: datetime,
+) -> list[str]:
+    """The Flux sources of ``env`` whose tag the working tree moves, traced upstream; sources
+    that come to follow what cannot be traced (a branch, a commit, a semver range) fail."""
+    assert env.upstream is not None
+    failures: list[str] = []
+    picked: list[Change] = []
+    for change in changes:
+        loc = fleet.locate(change.path)
+        if loc is None or loc.environment != env.name:
+            continue
+        if change.path not in sources.candidate_paths([change.path]):
+            continue
+        old = sources.sources_in(change.path, loc.cluster, _show(root, base, change.path))
+        new_data = None if change.status == "removed" else files.get(change.path)
+        new = sources.sources_in(change.path, loc.cluster, new_data)
+        for source, reason in sources.untraceable_moves(old, new, None):
+            failures.append(f"{source.path}: error: lineage: {reason}")
+        for sid in sorted(set(old) | set(new)):
+            before = sources.value_of(old[sid]) if sid in old else None
+            after = sources.value_of(new[sid]) if sid in new else None
+            if before == after or after is None:
+                continue
+            item = sources.item_of(sid)
+            picked.append(Change(loc.cluster, item, change.path, None, before, after))
+    if not picked:
+        return failures
+    upstream_clusters = set(fleet.clusters_of(env.upstream))
+    paths = _git(root, "ls-tree", "-r", "--name-only", base, "--", "clusters").splitlines()
+    wanted = [p for p in sources.candidate_paths(paths) if p.split("/")[1] in upstream_clusters]
+    present = sources.collect(
+        fleet, {p: data for p in wanted if (data := _show(root, base, p)) is not None}
+    )
+    upstream: dict[tuple[str, str], list[UpstreamHistory]] = {}
+    for moved in picked:
+        sid = moved.item.removeprefix(sources.PREFIX)
+        upstream[(moved.cluster, moved.item)] = [
+            _history(root, base, s.cluster, moved.item, s.path, sources.extractor(sid))
+            for s in present.in_clusters(upstream_clusters)
+            if s.id == sid
+        ]
+    report = evaluate_lineage(env, env.upstream, picked, upstream, now, exact_matcher)
+    return failures + _failures(report)
+
+
+def _failures(report: LineageReport) -> list[str]:
+    return [f"{v.change.path}: error: lineage: {v.reason}" for v in report.failures]
 
 
 def run_check(root: Path, *, base: str | None, out: TextIO) -> int:

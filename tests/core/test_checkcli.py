@@ -94,3 +94,68 @@ def test_the_calendar_keys_are_validated_with_line_and_fix(tmp_path: Path) -> No
     policy.write_text(bad.replace("Europe/Berln", "Europe/Berlin"))
     code, out = run(root)
     assert "promotion.yml" not in out, out  # the calendar is valid now
+
+
+PROD_SOURCES = "clusters/prod-use1-01/flux-system/sources.yaml"
+POLICY = ".github/promotion.yml"
+
+
+def commit_all(root: Path, message: str) -> None:
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", message)
+
+
+def test_base_traces_every_promote_key_as_the_gate_does(tmp_path: Path) -> None:
+    """With ``promoteKeys: [image, appName]`` a prod appName that never ran in staging fails,
+    as the bot's gate fails it; one that ran there passes."""
+    root = checkout(tmp_path)
+    policy = root / POLICY
+    policy.write_text(policy.read_text().replace("[image]", "[image, appName]"))
+    commit_all(root, "trace appName")
+    prod = (root / PROD).read_text()
+    (root / PROD).write_text(prod.replace('"payment-processor"', '"payment-untested"'))
+    code, text = run(root, base="main")
+    assert code == 1, text
+    assert f"{PROD}: error: lineage:" in text and "payment-untested" in text
+    # The value ran in staging (committed there first): it may go to prod.
+    staging = (root / STAGING).read_text()
+    (root / STAGING).write_text(staging.replace('"payment-processor"', '"payment-untested"'))
+    (root / PROD).write_text(prod)
+    commit_all(root, "staging runs it")
+    (root / PROD).write_text(prod.replace('"payment-processor"', '"payment-untested"'))
+    code, text = run(root, base="main")
+    assert "lineage" not in text, text  # (the consistency rule still wants its secret name)
+
+
+def test_base_fails_a_value_lineage_cannot_trace(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    policy = root / POLICY
+    policy.write_text(policy.read_text().replace("[image]", "[image, appName]"))
+    commit_all(root, "trace appName")
+    prod = (root / PROD).read_text()
+    (root / PROD).write_text(prod.replace('appName: "payment-processor"', "appName: {a: 1}"))
+    code, text = run(root, base="main")
+    assert code == 1 and "appName is a mapping" in text, text
+
+
+def test_base_traces_a_second_provider_document(tmp_path: Path) -> None:
+    """A second ResourceSetInputProvider in the same file is applied too: its image is traced."""
+    root = checkout(tmp_path)
+    prod = (root / PROD).read_text()
+    second = prod.replace("payment-app-inputs", "payment-app-extra").replace("v1.9.0", "v9.9.9")
+    (root / PROD).write_text(prod + "---\n" + second)
+    code, text = run(root, base="main")
+    assert code == 1 and "v9.9.9" in text, text
+
+
+def test_base_traces_flux_source_tags_and_refuses_untraceable_refs(tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    sources = (root / PROD_SOURCES).read_text()
+    (root / PROD_SOURCES).write_text(sources.replace("tag: v1.1.0", "tag: v1.9.0"))
+    code, text = run(root, base="main")
+    assert code == 1 and f"{PROD_SOURCES}: error: lineage:" in text and "v1.9.0" in text, text
+    (root / PROD_SOURCES).write_text(sources.replace("tag: v1.1.0", "tag: v1.2.0"))
+    code, text = run(root, base="main")
+    assert code == 0, text  # staging runs blueprints v1.2.0
+    (root / PROD_SOURCES).write_text(sources.replace("tag: v1.1.0", "branch: main"))
+    code, text = run(root, base="main")
+    assert code == 1 and "would follow branch" in text, text
