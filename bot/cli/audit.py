@@ -44,7 +44,7 @@ from bot.cli.auditreport import (
     Requester,
     render,
 )
-from bot.fleet.inputs import TenantInput
+from bot.fleet.inputs import InputError, TenantInput
 from bot.fleet.layout import FileLocation, Fleet
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
 from bot.github.appcommits import origins
@@ -68,13 +68,14 @@ from bot.rules.appchanges import ImageMove, comparison_url, plan
 from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, combine_approvals
 from bot.rules.approvals import evaluate_approvals as judge_approvals
 from bot.rules.calendar import EmergencyFreeze, evaluate_calendar
-from bot.rules.gate import BlindSpot, FileChange, Scope, file_changes, scope_of
+from bot.rules.gate import BlindSpot, FileChange, InputChange, Scope, file_changes, scope_of
 from bot.rules.lineage import (
     Change,
     LineageReport,
 )
 from bot.rules.overrides import Override, acknowledged, evaluate_overrides
 from bot.rules.people import People
+from bot.rules.tracing import value_changes
 from bot.settings import (
     CREDENTIAL_NAMES,
     Settings,
@@ -742,7 +743,9 @@ class Auditor:
             return Judged(_ungated(exc, pull is not None), rows, tuple(notes))
         fleet = await self.facts.fleet(base, policy, extra_paths=[f.path for f in files])
         scope = scope_of(files, fleet, policy, blind_spots)
-        rows, changes, broken = await self._changes(scope, files, fleet, base, notes)
+        rows, changes, broken = await self._changes(
+            scope, files, fleet, base, notes, policy.promote_keys
+        )
         reports, lineage_note = await self._lineage(policy, fleet, scope, files, changes, base, at)
         ok = all(r.ok for r in reports) and not broken and not blind_spots
         lineage = "success" if ok else "failure"
@@ -870,9 +873,11 @@ class Auditor:
         fleet: Fleet,
         base: str,
         notes: list[str],
+        keys: Sequence[str] = ("image",),
     ) -> tuple[tuple[FileRow, ...], dict[str, list[Change]], list[Annotation]]:
-        """Rows for every file in a cluster, and the image changes per environment (read the
-        way the lineage check reads them)."""
+        """Rows for every file in a cluster (with its image), and the traced value changes
+        per environment: every ``promoteKeys`` value, read the way the lineage check reads
+        them; a value lineage cannot trace is a failure, as at the gate."""
         broken: list[Annotation] = []
         by_env: dict[str, list[Change]] = {}
         rows: list[FileRow] = []
@@ -880,8 +885,9 @@ class Auditor:
             unreadable = len(broken)
             change = await input_change(self.facts, item, base, notes, broken)
             status = item.status if len(broken) == unreadable else f"{item.status}, unreadable"
-            if change is not None and item.environment is not None:
-                by_env.setdefault(item.environment, []).append(change)
+            if item.environment is not None and len(broken) == unreadable:
+                moved = await self._traced(item, base, keys, notes, broken)
+                by_env.setdefault(item.environment, []).extend(moved)
             rows.append(
                 FileRow(
                     environment=item.environment,
@@ -900,6 +906,38 @@ class Auditor:
             if loc is not None and f.path not in inputs:
                 rows.append(_row(loc, f, None))
         return tuple(rows), by_env, broken
+
+    async def _traced(
+        self,
+        item: InputChange,
+        base: str,
+        keys: Sequence[str],
+        notes: list[str],
+        broken: list[Annotation],
+    ) -> list[Change]:
+        """The traced values a readable input change moves; what cannot be traced is noted
+        and fails lineage (``broken``)."""
+        old_input = await self.facts.tenant_input(base, item.path)
+        old = old_input if isinstance(old_input, TenantInput) else None
+        if item.status == "removed" or item.sha is None:
+            if old is None:
+                return []
+            return [Change(item.cluster, item.tenant, item.path, None, old.image, None)]
+        new = await self.facts.input_by_blob(item.path, item.sha)
+        if isinstance(new, InputError):
+            return []
+        moved, spots = value_changes(
+            item.cluster, item.tenant, item.path, old, new, keys, added=item.status == "added"
+        )
+        for spot in spots:
+            notes.append(f"Could not be traced: {spot.reason}")
+            line = spot.line or 1
+            broken.append(
+                Annotation(
+                    spot.path or item.path, line, line, "failure", spot.reason, "Untraceable value"
+                )
+            )
+        return moved
 
     async def _first_rows(self, files: Sequence[FileChange], sha: str) -> tuple[FileRow, ...]:
         """Rows of the repository's first commit in the environment, images as committed."""

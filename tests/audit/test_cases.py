@@ -325,3 +325,34 @@ async def test_a_prod_change_past_the_3000th_file_of_a_merged_pr_is_audited(
         assert any("v9.9.9" in json.dumps(change) for change in record["changes"])
     else:
         assert any("Could not be seen" in note and "3,000" in note for note in record["notes"])
+
+
+TRACE_APPNAME = samples.POLICY.replace(b"promoteKeys: [image]", b"promoteKeys: [image, appName]")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(b'"payment-untested"', "payment-untested"), (b"{a: 1}", "appName is a mapping")],
+)
+async def test_every_promote_key_is_audited_as_the_check_traces_it(
+    world: Harness, value: bytes, reason: str
+) -> None:
+    """With ``promoteKeys: [image, appName]``, an admin merge of a prod appName that never ran
+    in staging (or one lineage cannot trace at all) is an exception in the audit, as the gate
+    would have failed it; the image alone was traced before."""
+    assert TRACE_APPNAME != samples.POLICY
+    world.fake.commit(
+        FLEET, "main", {".github/promotion.yml": TRACE_APPNAME}, "appName", author="bob"
+    )
+    await world.settle()
+    current = world.file(path(PROD))
+    assert current is not None and b'"payment-processor"' in current
+    changed = current.replace(b'"payment-processor"', value)
+    number = open_change(world, "prod-appname", {path(PROD): changed}, title="rename")
+    await world.settle()
+    world.fake.merge_pr(FLEET, number, by="bob", method="squash", admin=True)
+    await world.settle()
+    record = by_label((await audit(world, "--format", "json")).json())[f"#{number}"]
+    assert record["lineage"]["state"] == "failure", record
+    assert record["exception"] is True
+    assert reason in json.dumps(record)
