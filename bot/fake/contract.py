@@ -15,11 +15,16 @@ What is checked, with ``jsonschema``:
   declared and have the declared type; a JSON body matches the operation's request schema;
 - responses: the status is documented (an undocumented error status must still have GitHub's
   error shape), and a JSON body matches the schema documented for that status;
-- webhooks: the payload matches the schema of its event and action.
+- webhooks: the payload matches the schema of its event and action;
+- GraphQL requests (with ``graphql-core``, when the directory holds
+  ``github-graphql-subset.graphql``, made by ``scripts/graphql_subset.py``): the document
+  validates against GitHub's schema, and the variables against the types it declares. The
+  fake's GraphQL answers are not checked (it is no GraphQL server: see
+  ``bot.fake.routes_queue``).
 
 Not checked: responses to injected faults (a test wrote them), ``304``, the routes listed in
-``NOT_IN_OPENAPI`` of the script and carried in the subset's ``info.x-not-in-openapi`` (GraphQL,
-two legacy listings, the root directory listing), web pages (and the favicon a browser asks
+``NOT_IN_OPENAPI`` of the script and carried in the subset's ``info.x-not-in-openapi`` (GraphQL
+as REST, two legacy listings, the root directory listing), web pages (and the favicon a browser asks
 them for).
 
 OpenAPI 3.0 schemas are not quite JSON Schema: ``nullable: true`` becomes a ``null`` type, and
@@ -46,6 +51,7 @@ ENV = "FAKE_GITHUB_CONTRACT"
 LOG_ENV = "FAKE_GITHUB_CONTRACT_LOG"
 OPENAPI_FILE = "github-openapi-subset.json"
 WEBHOOKS_FILE = "webhook-schemas-subset.json"
+GRAPHQL_FILE = "github-graphql-subset.graphql"
 BASE = "urn:github-openapi-subset"
 #: Checked as GitHub's error shape when an operation does not document the status.
 ERROR_SCHEMA = {
@@ -152,7 +158,9 @@ def _where(path: Iterable[Any]) -> str:
 class Contract:
     """Compiled checks for one pair of description files (shared by every fake)."""
 
-    def __init__(self, openapi: dict[str, Any], webhooks: dict[str, Any]) -> None:
+    def __init__(
+        self, openapi: dict[str, Any], webhooks: dict[str, Any], graphql: str | None = None
+    ) -> None:
         from jsonschema import Draft7Validator, FormatChecker
         from referencing import Registry, Resource
         from referencing.jsonschema import DRAFT7
@@ -172,6 +180,11 @@ class Contract:
         self.undescribed = undescribed(openapi.get("info") or {})
         self._webhooks = webhooks.get("definitions", {})
         self._webhook_validators: dict[str, Any] = {}
+        self._graphql: Any = None
+        if graphql is not None:
+            from graphql import build_schema
+
+            self._graphql = build_schema(graphql)
 
     @classmethod
     def load(cls, directory: str | Path) -> Contract:
@@ -285,6 +298,46 @@ class Contract:
             self.record(f"{op.label} request body {problem}")
         return op
 
+    def check_graphql(self, body: bytes) -> None:
+        """Record what is wrong with a GraphQL request: its document against GitHub's schema
+        (fields, arguments, types), and its variables against the types it declares."""
+        if self._graphql is None:
+            return
+        from graphql import GraphQLError, parse, validate
+        from graphql.execution.values import get_variable_values
+        from graphql.language import OperationDefinitionNode
+
+        label = "POST /graphql"
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            self.record(f"{label}: the request body is not JSON")
+            return
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            self.record(f"{label}: the request body has no query string")
+            return
+        variables = request.get("variables") or {}
+        if not isinstance(variables, dict):
+            self.record(f"{label}: variables is not an object")
+            return
+        try:
+            document = parse(request["query"])
+        except GraphQLError as exc:
+            self.record(f"{label}: {_short(exc.message)}")
+            return
+        errors = validate(self._graphql, document)
+        for error in errors:
+            self.record(f"{label}: {_short(error.message)}")
+        if errors:
+            return
+        for node in document.definitions:
+            if isinstance(node, OperationDefinitionNode):
+                found = get_variable_values(
+                    self._graphql, node.variable_definitions or [], variables
+                )
+                for error in found if isinstance(found, list) else []:
+                    self.record(f"{label} variables: {_short(error.message)}")
+
     def _check_param(
         self, op: Operation, kind: str, name: str, raw: str, param: dict[str, Any]
     ) -> None:
@@ -367,6 +420,8 @@ class Contract:
                 return await handler(request)
             path = api_path(request)
             body = await request.read() if request.can_read_body else b""
+            if request.method == "POST" and GRAPHQL_PATH.match(path):
+                self.check_graphql(body)
             op = None
             if not any(m == request.method and p.match(path) for m, p in self.undescribed):
                 op = self.check_request(
@@ -387,6 +442,9 @@ class Contract:
 
         return check
 
+
+#: GitHub's GraphQL endpoint (``/api/graphql`` beside GHES's ``/api/v3``).
+GRAPHQL_PATH = re.compile(r"^(/api)?/graphql/?$")
 
 #: Requests no fake route answers but a browser on the fake's web pages makes.
 BROWSER = ("GET", re.compile(r"^/favicon\.ico$"))
@@ -429,7 +487,9 @@ def _load(directory: str) -> Contract:
     root = Path(directory)
     openapi = json.loads((root / OPENAPI_FILE).read_text(encoding="utf-8"))
     webhooks = json.loads((root / WEBHOOKS_FILE).read_text(encoding="utf-8"))
-    return Contract(openapi, webhooks)
+    graphql = root / GRAPHQL_FILE
+    sdl = graphql.read_text(encoding="utf-8") if graphql.is_file() else None
+    return Contract(openapi, webhooks, sdl)
 
 
 __all__ = ["ENV", "FAULTED", "LOG_ENV", "Contract", "Operation", "drain"]

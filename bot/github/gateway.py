@@ -362,6 +362,10 @@ mutation($pullRequestId: ID!, $expectedHeadOid: GitObjectID!) {
 }
 """
 
+#: Every GraphQL document the bot sends, by name (the test suite checks them, and each request
+#: made with them, against GitHub's GraphQL schema: ``scripts/graphql_subset.py``).
+GRAPHQL_DOCUMENTS = {"QUEUE_ENTRIES": QUEUE_ENTRIES, "ENQUEUE": ENQUEUE}
+
 
 class Gateway:
     """Operations on the repositories of one installation, all through one counted client."""

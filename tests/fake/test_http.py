@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,18 @@ async def _breach(gh: Seeded) -> None:
             "/repos/acme/fleet/check-runs", data={"name": "x", "head_sha": sha, "status": "done"}
         )
     assert any("status: 'done'" in line for line in contract._RECORDED)
+
+
+@pytest.mark.contract_breach(r"^POST /graphql: Cannot query field 'nope' on type 'Query'")
+async def test_a_bad_query_over_http_is_recorded(session: aiohttp.ClientSession) -> None:
+    """Through the fake's middleware, as every GraphQL request of the suite is checked."""
+    checked = FakeGitHub(contract=Contract.load(Path(__file__).parent.parent / "contract"))
+    async for gh in seed(checked, session):
+        token = await gh.token()
+        async with gh.session.post(
+            f"{gh.fake.api_url}/graphql",
+            headers={"Authorization": f"bearer {token}"},
+            data=json.dumps({"query": "query { nope }"}).encode(),
+        ) as resp:
+            assert resp.status == 200
+        assert contract.drain() == ["POST /graphql: Cannot query field 'nope' on type 'Query'."]
