@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import gidgethub
 from gidgethub import routing, sansio
 
 from bot.fleet.policy import POLICY_PATH, Policy, PolicyError
@@ -101,11 +100,7 @@ async def rejudge_queue(ctx: Context, facts: RepoFacts) -> None:
     """The groups already waiting in the default branch's merge queue were judged before the
     calendar changed: judge them again, or a freeze (or a window closing) would stop the pull
     requests but not the commits the queue is about to merge. One call when nothing waits."""
-    try:
-        await mergequeue.regate_groups(ctx, facts, await facts.default_branch())
-    except gidgethub.GraphQLException as exc:
-        # GitHub Enterprise Server without merge queues has no ``mergeQueue`` field.
-        ctx.log.warning("merge queue of %s not listed: %s", facts.repo, exc)
+    await mergequeue.regate_groups(ctx, facts, await facts.default_branch())
 
 
 async def rejudge_pull(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gidgethub
 from gidgethub import routing, sansio
 
 from bot.fleet.policy import PolicyError
@@ -87,7 +88,14 @@ async def regate_groups(
     """Judge again the groups in ``branch``'s merge queue (of PR ``number`` only, if given),
     as GitHub's queue lists them: one call, then each group as on ``checks_requested``."""
     judged = 0
-    for entry in await ctx.gateway.queue_entries(facts.repo, branch):
+    try:
+        entries = await ctx.gateway.queue_entries(facts.repo, branch)
+    except gidgethub.GraphQLException as exc:
+        # No GraphQL answer about the queue (GitHub Enterprise Server without merge queues has
+        # no ``mergeQueue`` field): there is no queued group to judge that the bot can know of.
+        ctx.log.warning("merge queue of %s/%s not listed: %s", facts.repo, branch, exc)
+        return 0
+    for entry in entries:
         if number is not None and entry.number != number:
             continue
         group = {

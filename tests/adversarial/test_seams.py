@@ -19,6 +19,7 @@ from tests.e2e.calkit import (
     utc,
     window,
 )
+from tests.e2e.gatekit import verdict
 from tests.e2e.test_calendar_commands import IC, WITH_TEAM, say, with_commanders
 from tests.e2e.test_queue import approved_prod_pr, group_checks
 from tests.harness import FLEET, Harness
@@ -80,3 +81,24 @@ async def test_s1_a_window_closing_stops_a_group_waiting_in_the_queue(world: Har
     world.fake.set_status(FLEET, group, "ci", "success", by="ci-bot")
     await world.settle()
     assert not world.fake.pr(FLEET, number)["merged"]
+
+
+async def test_s1_a_github_that_lists_no_merge_queue_still_freezes(world: Harness) -> None:
+    """GitHub Enterprise Server without merge queues (no ``mergeQueue`` in its GraphQL, or no
+    answer there at all): a /freeze closes the PRs, its delivery does not fail, and the bot
+    says in its log why it judged no queued group."""
+    await with_commanders(world)
+    number = await approved_prod_pr(world)
+    world.fake.inject_fault(
+        "POST", r"^/graphql$", status=404, times=None, body={"message": "Not Found"}
+    )
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 42")
+    assert window(world, number) == "failure"
+    assert not world.failed_deliveries()
+    # A dismissed approval (which judges queued groups again) is judged on the PR as ever.
+    review = next(r for r in world.fake.repo(FLEET).prs[number].reviews if r.user.login == "carol")
+    world.fake.dismiss_review(FLEET, number, review.id, by="dana", message="not this one")
+    await world.settle()
+    assert verdict(world, number, APPROVALS) != "success"
+    assert not world.failed_deliveries()
