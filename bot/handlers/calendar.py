@@ -22,6 +22,7 @@ dispatches them here (:func:`run_command`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -50,21 +51,30 @@ TICK = 30.0
 
 
 async def calendar_loop(services: Services) -> None:
-    """Tick for as long as the service runs (a background job of the service)."""
+    """Tick for as long as the service runs (a background job of the service).
+
+    One replica ticks at a time, like the other periodic jobs: a timed tick is skipped when
+    another replica ticked within ``TICK``; a poked one (the clock moved) always runs. The
+    wakes themselves are taken atomically from the store, so each is judged once anyway.
+    """
     while True:
-        await services.wakeups.sleep(TICK)
+        poked = await services.wakeups.sleep(TICK)
         try:
-            tick(services)
+            async with services.locks.solo("calendar", every=0.0 if poked else TICK) as mine:
+                if mine:
+                    await tick(services)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("calendar tick failed")
 
 
-def tick(services: Services, now: datetime | None = None) -> list[str]:
+async def tick(services: Services, now: datetime | None = None) -> list[str]:
     """Start a re-judgement of every repository whose calendar changed by ``now`` (default:
     the calendar clock); returns those repositories."""
     moment = services.now() if now is None else now
     started = []
-    for installation, repo, branch in services.wakeups.due(moment):
+    for installation, repo, branch in await services.wakeups.due(moment):
         services.defer(f"calendar:{repo}", 0.0, _rejudge_job(services, installation, repo, branch))
         started.append(repo)
     return started
@@ -74,12 +84,16 @@ def _rejudge_job(
     services: Services, installation: int, repo: str, branch: str | None
 ) -> Callable[[], Awaitable[None]]:
     async def job() -> None:
-        ctx = Context.background(services, installation, "calendar", repo)
-        async with ctx.lock(repo):
-            facts = RepoFacts(ctx, repo, default_branch=branch)
-            count = await rejudge(ctx, facts)
-            ctx.log.info("calendar: %s judged again (%d open PRs)", repo, count)
-            dashboard.request_refresh(ctx, repo, facts.known_default_branch)
+        try:
+            ctx = Context.background(services, installation, "calendar", repo)
+            async with ctx.lock(repo):
+                facts = RepoFacts(ctx, repo, default_branch=branch)
+                count = await rejudge(ctx, facts)
+                ctx.log.info("calendar: %s judged again (%d open PRs)", repo, count)
+                dashboard.request_refresh(ctx, repo, facts.known_default_branch)
+        finally:
+            # Taken by this replica until now: its next wake is what judging set anew.
+            await services.wakeups.done(installation, repo)
 
     return job
 

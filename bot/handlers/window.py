@@ -163,10 +163,12 @@ def judged_environments(scope: Scope, policy: Policy) -> tuple[str, ...]:
     return tuple(env.name for env in policy.environments if env.name in touched)
 
 
-def schedule(ctx: Context, facts: RepoFacts, at: datetime | None) -> None:
+async def schedule(ctx: Context, facts: RepoFacts, at: datetime | None) -> None:
     """Judge this repository's pull requests again at ``at``, by the service's own clock."""
     if at is not None:
-        ctx.services.wakeups.wake(ctx.installation_id, facts.repo, at, facts.known_default_branch)
+        await ctx.services.wakeups.wake(
+            ctx.installation_id, facts.repo, at, facts.known_default_branch
+        )
 
 
 async def window_check(
@@ -177,7 +179,7 @@ async def window_check(
     # Freezes are read only when an environment is touched: any of them may be frozen.
     emergencies = await emergency_freezes(ctx, facts) if names else ()
     verdict = evaluate_calendar(policy, names, emergencies, ctx.services.now())
-    schedule(ctx, facts, verdict.next_change)
+    await schedule(ctx, facts, verdict.next_change)
     output = caltext.render_window(
         verdict, overrides=policy.overrides, org=facts.owner, repo=facts.repo
     )

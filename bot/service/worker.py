@@ -82,7 +82,9 @@ class Worker:
 
             self.database = await connect(settings.database_url, pool_size=settings.workers + 10)
             state.store = self.database.store
-            state.services = Services(settings, session, locks=self.database.locks)
+            state.services = Services(
+                settings, session, locks=self.database.locks, wakeups=self.database.wakeups
+            )
             self.database.on_lost.append(self._lost)
             self.database.on_back.append(state.recovery_wake.set)
         else:
