@@ -80,6 +80,9 @@ async def test_the_replica_that_judged_stops_and_another_flips_the_window(
     assert window(b, number) == "success"
     # b judged again, and set the next wake: the window closes at 16:00 CET (15:00 UTC).
     assert rows(database_url) == [(FLEET, utc(2026, 12, 7, 15), None)]
+    # The tick ran as a periodic job of the replicas (one at a time, its round recorded).
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT 1 FROM meta WHERE key='job:calendar'").fetchone() == (1,)
     calls = [r for r in b.bot_requests() if not r.path.endswith("/access_tokens")]
     print("calendar re-judgement on the other replica:", len(calls), "calls")
     print([f"{r.method} {r.path}" for r in calls])
