@@ -369,11 +369,14 @@ async def override(
     head = pfield(pr, "head.sha", str)
     written = window.github_time(comment.get("created_at"))
     seen = await _head_seen(ctx, facts, head)
-    if written is None or seen is None or seen > written:
+    # GitHub's times have whole seconds: a comment of the same second as the first judgement
+    # of the head may have been written before the push, so it does not count (fail closed).
+    # (Comment and check-run ids cannot order them: they are numbered apart.)
+    if written is None or seen is None or seen >= written:
         return (
             f"The pull request's head is `{head[:7]}`, which I had not judged yet when you "
-            "wrote this (a push came in between). Look at the new commit and override again "
-            "if it should go through."
+            "wrote this (a push came in between, or in the same second). Look at the new "
+            "commit and override again if it should go through."
         )
     bot_login = (await ctx.identity()).bot_login
     comments = window.posted_comments(await window.pull_comments(ctx, facts, number), bot_login)
