@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from cachetools import LRUCache, TTLCache
@@ -110,6 +110,29 @@ class Wakeups:
         return poked
 
 
+class Notes(Protocol):
+    """Small durable values the service keeps for itself (the store's ``meta``: SQLite under
+    ``DATA_DIR``, or the shared PostgreSQL database), such as the text of each freeze issue
+    the bot opened. Failures raise: callers that can do without a note catch them."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+
+class MemoryNotes:
+    """Notes of one process's lifetime (services built without a store: tools, tests)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    async def get_meta(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        self._values[key] = value
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -125,6 +148,7 @@ class Services:
         clock: Callable[[], float] = time.time,
         locks: RepoLocks | None = None,
         wakeups: Wakeups | None = None,
+        notes: Notes | None = None,
     ) -> None:
         if not settings.has_credentials:
             raise ValueError("Services need APP_ID, PRIVATE_KEY and WEBHOOK_SECRET")
@@ -156,6 +180,8 @@ class Services:
         #: When to judge a repository's open pull requests again by the calendar (in memory,
         #: or shared by the replicas in PostgreSQL).
         self.wakeups: Wakeups = wakeups if wakeups is not None else Wakeups()
+        #: The service's own small durable records (freeze issues as the bot wrote them).
+        self.notes: Notes = notes if notes is not None else MemoryNotes()
 
     # --- clients ----------------------------------------------------------------------------
 

@@ -165,21 +165,26 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
     changes = data.get("changes") or {}
     before_title = ((changes.get("title") or {}).get("from")) if action == "edited" else None
     before_body = ((changes.get("body") or {}).get("from")) if action == "edited" else None
-    was_freeze = window.is_freeze_issue(issue) or window.is_freeze_issue(
-        {"title": before_title or "", "body": before_body}
+    facts = facts_for(ctx, data)
+    number = pfield(issue, "number", int)
+    # What the bot wrote (who froze, why): the text to put back. Without a record (a freeze
+    # opened before the bot kept them, or a store that was lost), the edit's `from`.
+    record = await window.freeze_record(ctx, facts.repo, number)
+    was_freeze = (
+        record is not None
+        or window.is_freeze_issue(issue)
+        or window.is_freeze_issue({"title": before_title or "", "body": before_body})
     )
     if not was_freeze:
         return
-    facts = facts_for(ctx, data)
-    number = pfield(issue, "number", int)
     who = str(sender.get("login") or "someone")
     if action in ("deleted", "transferred"):
         if issue.get("state") != "open":
             return  # a lifted freeze: nothing holds
-        again = await ctx.gateway.create_issue(
-            facts.repo, str(issue.get("title") or ""), str(issue.get("body") or "")
-        )
+        title, body = record or (str(issue.get("title") or ""), str(issue.get("body") or ""))
+        again = await ctx.gateway.create_issue(facts.repo, title, body)
         number = int(again["number"])
+        await window.remember_freeze(ctx, facts.repo, number, title, body)
         note = (
             f"@{who} The freeze issue #{pfield(issue, 'number', int)} was {action}, which does "
             "not lift the freeze: this issue holds it now. Comment `/unfreeze <environment>` "
@@ -199,17 +204,29 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
             "may)."
         )
     else:
-        restore: dict[str, Any] = {}
-        if isinstance(before_title, str):
-            restore["title"] = before_title
-        if isinstance(before_body, str):
-            restore["body"] = before_body
+        restore = _restore(issue, record, before_title, before_body)
         if not restore:
             return
         await ctx.gateway.update_issue(facts.repo, number, **restore)
         note = f"@{who} This freeze issue is kept by the bot; the edit was undone."
     await ctx.gateway.comment(facts.repo, number, note)
     await regate_all(ctx, facts)
+
+
+def _restore(
+    issue: dict[str, Any], record: tuple[str, str] | None, title: Any, body: Any
+) -> dict[str, Any]:
+    """The fields to write back after a hand edit: those that differ from the bot's record,
+    or without one, those the edit changed (to their `from`)."""
+    if record is not None:
+        wanted = {"title": record[0], "body": record[1]}
+        return {k: v for k, v in wanted.items() if (issue.get(k) or "") != v}
+    restore: dict[str, Any] = {}
+    if isinstance(title, str):
+        restore["title"] = title
+    if isinstance(body, str):
+        restore["body"] = body
+    return restore
 
 
 async def _who(ctx: Context, facts: RepoFacts) -> str:
@@ -299,13 +316,12 @@ async def freeze(
                 f"{existing.reason} ({existing.url})."
             )
     who = caltext.who_may(policy.overrides, facts.owner, facts.repo)
-    issue = await ctx.gateway.create_issue(
-        facts.repo,
-        caltext.freeze_issue_title(env.name),
-        caltext.freeze_issue_body(
-            env.name, by=login, reason=reason, comment_url=comment_url, who=who
-        ),
+    title = caltext.freeze_issue_title(env.name)
+    body = caltext.freeze_issue_body(
+        env.name, by=login, reason=reason, comment_url=comment_url, who=who
     )
+    issue = await ctx.gateway.create_issue(facts.repo, title, body)
+    await window.remember_freeze(ctx, facts.repo, int(issue["number"]), title, body)
     await regate_all(ctx, facts)
     return (
         f"{env.name} is frozen: no pull request into it merges until `/unfreeze {env.name}`. "

@@ -185,6 +185,30 @@ async def test_a_freeze_issue_closed_or_edited_by_hand_is_put_back(world: Harnes
     assert window(world, number) == "failure"
 
 
+async def test_two_quick_edits_of_a_freeze_issue_are_both_undone(world: Harness) -> None:
+    """R8: alice moves the freeze to dev, then edits again before the bot has read the first
+    edit: the second edit's `changes.from` is her first edit. The bot puts back what it wrote
+    (its own record of the freeze: who, why), not what the edit says was there."""
+    await with_commanders(world)
+    number = await prod_pr(world)
+    await say(world, number, "dana", "/freeze prod incident 42")
+    (frozen,) = freeze_issues(world)
+    title, body = frozen.title, frozen.body
+    app = next(iter(world.fake.world.state.apps.values()))
+    app.webhook_url, url = None, app.webhook_url  # both edits happen before the bot reads one
+    moved = body.replace("incident 42", "nothing").replace("prod", "dev")
+    world.fake.edit_issue(FLEET, frozen.number, by="alice", title="Deploy freeze: dev", body=moved)
+    world.fake.edit_issue(FLEET, frozen.number, by="alice", title="Deploy freeze: qa", body="x")
+    edits = [d for d in world.fake.deliveries if d.event == "issues" and d.action == "edited"]
+    app.webhook_url = url
+    for edit in edits[-2:]:  # delivered late, in order
+        world.fake.redeliver(edit)
+        await world.settle()
+    assert (frozen.title, frozen.body) == (title, body)
+    assert window(world, number) == "failure"
+    assert "prod closed: emergency freeze by @dana" in window_text(world, number)
+
+
 async def test_a_freeze_issue_that_no_longer_says_its_environment_holds_every_one(
     world: Harness,
 ) -> None:
