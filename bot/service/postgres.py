@@ -17,9 +17,9 @@ What the replicas share, and which PostgreSQL mechanism does it (nothing of our 
   plus the time of its last round in ``meta``, so one replica runs each round.
 - **The calendar's timers** (``wakeups``): the next instant each repository's deploy calendar
   changes, one row per (installation, repository), the earliest ask winning. A tick takes the
-  due rows (``owner`` = the replica judging them); judging sets the next wake, which gives the
-  row back; a row whose owner is gone is due again for the others. So a replica that stops
-  leaves its timers to the rest.
+  due rows (``owner`` = the replica judging them); asks made meanwhile wait in ``next_at`` and
+  become the row's time when the judging is done; a row whose owner is gone is due again for
+  the others, with nothing lost. So a replica that stops leaves its timers to the rest.
 - **The schema** is created and migrated at start under an advisory lock, so replicas that
   start at once wait for each other instead of racing.
 """
@@ -112,6 +112,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             at TIMESTAMPTZ NOT NULL,
             branch TEXT,
             owner BIGINT,
+            next_at TIMESTAMPTZ,
             PRIMARY KEY (installation_id, repo)
         );
         CREATE INDEX wakeups_at ON wakeups (at);
@@ -557,15 +558,17 @@ class PostgresWakeups(Wakeups):
         self.db = db
 
     async def wake(self, installation_id: int, repo: str, at: datetime, branch: str | None) -> None:
-        """The earliest ask wins; an ask while the row is being judged (taken) replaces it,
-        since it comes from a judgement made after the row fell due."""
+        """The earliest ask wins. While the row is taken (being judged), asks wait in
+        ``next_at``: the due time stays, in case its judge dies before it is done."""
         try:
             await self.db.execute(
                 "INSERT INTO wakeups (installation_id, repo, at, branch) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (installation_id, repo) DO UPDATE SET"
                 " at = CASE WHEN wakeups.owner IS NULL THEN LEAST(wakeups.at, excluded.at)"
-                " ELSE excluded.at END,"
-                " branch = COALESCE(excluded.branch, wakeups.branch), owner = NULL",
+                " ELSE wakeups.at END,"
+                " next_at = CASE WHEN wakeups.owner IS NULL THEN NULL"
+                " ELSE LEAST(COALESCE(wakeups.next_at, excluded.at), excluded.at) END,"
+                " branch = COALESCE(excluded.branch, wakeups.branch)",
                 (installation_id, repo, at, branch),
             )
         except StoreUnavailable as exc:
@@ -584,12 +587,19 @@ class PostgresWakeups(Wakeups):
         return [(int(inst), str(repo), branch) for inst, repo, branch in rows]
 
     async def done(self, installation_id: int, repo: str) -> None:
-        """Judged again: a row still taken by this replica had no new wake asked for (no pull
-        request waits for the calendar), so it goes."""
+        """Judged again: the row's next time is the earliest ask made since it was taken; with
+        none (no pull request waits for the calendar), the row goes."""
+        key = (installation_id, repo, self.db.replica)
         try:
             await self.db.execute(
-                "DELETE FROM wakeups WHERE installation_id=%s AND repo=%s AND owner=%s",
-                (installation_id, repo, self.db.replica),
+                "DELETE FROM wakeups WHERE installation_id=%s AND repo=%s AND owner=%s"
+                " AND next_at IS NULL",
+                key,
+            )
+            await self.db.execute(
+                "UPDATE wakeups SET at=next_at, next_at=NULL, owner=NULL"
+                " WHERE installation_id=%s AND repo=%s AND owner=%s",
+                key,
             )
         except StoreUnavailable as exc:
             log.warning("calendar wake of %s not released: %s", repo, exc)

@@ -110,22 +110,29 @@ async def test_each_wake_is_taken_once_and_a_dead_replica_s_are_taken_again(
         assert sorted(taken, key=len) == [[], [(1, "acme/fleet", "main")]]
         assert await a.wakeups.due(tuesday) == [(1, "acme/other", "main")]  # fleet is taken
 
-        # a takes fleet's wake and dies before judging it: b takes it up
-        await a.wakeups.done(1, "acme/other")
-        await a.wakeups.wake(1, "acme/fleet", later, "main")  # given back (judged again)
+        # judged again: the row's next time is the earliest ask made meanwhile
+        await a.wakeups.done(1, "acme/other")  # no ask: the row goes
+        taker = a if taken[0] else b
+        for judge in (a, b):  # whoever judges (the delivery of a PR, or the timer's job)
+            await judge.wakeups.wake(1, "acme/fleet", tuesday, "main")
+        await a.wakeups.wake(1, "acme/fleet", later, "main")
+        assert [r[1:] for r in rows(database_url)] == [(monday, taker.replica)]  # still due
+        await taker.wakeups.done(1, "acme/fleet")
+        assert rows(database_url) == [("acme/fleet", later, None)]
+
+        # a takes fleet's wake and dies before judging it: b takes it up, and an ask that
+        # came meanwhile (a delivery judging one PR) does not make the due wake be forgotten
         assert await a.wakeups.due(later) == [(1, "acme/fleet", "main")]
         assert await b.wakeups.due(later) == []  # a is alive and judging it
         assert a._live is not None
         await a._live.close()  # a's session ends (what a SIGKILL does)
+        await b.wakeups.wake(1, "acme/fleet", tuesday, "main")
         for _ in range(50):
             again = await b.wakeups.due(later)
             if again:
                 break
             await asyncio.sleep(0.05)
         assert again == [(1, "acme/fleet", "main")]
-
-        # judging asks for the next wake: the row is given back with it; no ask: it goes
-        await b.wakeups.wake(1, "acme/fleet", tuesday, "main")
         await b.wakeups.done(1, "acme/fleet")
         assert rows(database_url) == [("acme/fleet", tuesday, None)]
         assert await b.wakeups.due(tuesday) == [(1, "acme/fleet", "main")]
