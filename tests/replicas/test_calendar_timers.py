@@ -18,6 +18,7 @@ import pytest
 from bot.fake import FakeGitHub
 from bot.service.postgres import Database
 from tests.e2e.calkit import OFFICE_HOURS, install_clock, policy, prod_pr, set_policy, utc, window
+from tests.e2e.test_calendar_commands import freeze_issues, say, with_commanders
 from tests.harness import FLEET, Harness, seed_world, start_bot
 
 
@@ -140,3 +141,29 @@ async def test_each_wake_is_taken_once_and_a_dead_replica_s_are_taken_again(
         assert rows(database_url) == []
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+async def test_a_freeze_opened_on_one_replica_is_put_back_by_another(
+    two: tuple[Harness, Harness], database_url: str
+) -> None:
+    """The freeze issue's record (R8) is in the shared database: the replica that opened the
+    freeze stops, and two quick hand edits are both undone by the other one."""
+    a, b = two
+    await with_commanders(a)
+    number = await prod_pr(a)
+    await say(a, number, "dana", "/freeze prod incident 42")
+    (frozen,) = freeze_issues(a)
+    title, body = frozen.title, frozen.body
+    await a.runner.cleanup()
+    fake = a.fake
+    app = next(iter(fake.world.state.apps.values()))
+    app.webhook_url = None  # both edits happen before a replica reads one
+    fake.edit_issue(FLEET, frozen.number, by="alice", title="Deploy freeze: dev", body="moved")
+    fake.edit_issue(FLEET, frozen.number, by="alice", title="Deploy freeze: qa", body="x")
+    edits = [d for d in fake.deliveries if d.event == "issues" and d.action == "edited"]
+    fake.set_webhook_url(app, b.webhook_url)
+    for edit in edits[-2:]:
+        fake.redeliver(edit)
+        await b.settle()
+    assert (frozen.title, frozen.body) == (title, body)
+    assert window(b, number) == "failure"
