@@ -121,6 +121,16 @@ class Demo:
         (board,) = [n for n, i in repo.issues.items() if n not in repo.prs and i.title == DASHBOARD]
         return int(board)
 
+    async def read_the_checks(self, number: int) -> None:
+        """People read a pull request's checks before they act on them: wait, if need be, for
+        the second after the bot first judged its head (GitHub's times have whole seconds, and
+        an override of that very second is refused: it may be older than the push)."""
+        repo = self.fake.repo(FLEET)
+        head = repo.prs[number].head_sha
+        started = [r.started_at for r in repo.check_runs.values() if r.head_sha == head]
+        first = min((t for t in started if t is not None), default=time.time())
+        await asyncio.sleep(max(0.0, int(first) + 1 - time.time()))
+
     def freeze_issues(self) -> list[Any]:
         """The bot's emergency freezes that hold now (its open "Deploy freeze: ..." issues)."""
         return [
@@ -460,6 +470,7 @@ async def _ch_calendar(demo: Demo) -> None:
     say(f'   -> #{frozen.number} "{frozen.title}" opened by {frozen.user.login}; on #{number}:')
     demo.show_checks(number, (WINDOW,))
     say(f"     dashboard: {demo.calendar_row('prod')}")
+    await demo.read_the_checks(number)
     demo.fake.comment(FLEET, number, "alice", "/override window the fix cannot wait")
     await demo.settle()
     say('   alice (developer): "/override window the fix cannot wait"; the bot replies:')

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from cachetools import LRUCache, TTLCache
@@ -65,42 +65,72 @@ class Wakeups:
     """When the bot must look at a repository again by itself: the next instant a deploy
     window opens or closes, or a freeze starts or ends, for one of its open pull requests.
 
-    The calendar's timer (``bot.handlers.calendar``) asks for the repositories that are due on
+    The calendar's timer (``bot.handlers.calendar``) takes the repositories that are due on
     each tick, against the calendar clock (``Services.now``), so tests can move that clock
-    instead of sleeping. A cache like the others: lost on restart, where the resync at start
-    judges every open pull request again and so sets them anew.
+    instead of sleeping. This one lives in the process's memory: with one process that is the
+    whole picture, and a cache like the others (lost on restart, where the resync at start
+    judges every open pull request again and so sets them anew). With ``DATABASE_URL`` the
+    replicas share theirs in PostgreSQL (``bot.service.postgres.PostgresWakeups``), so a
+    replica that stops leaves its timers to the others.
     """
 
     def __init__(self) -> None:
         self._due: dict[tuple[int, str], tuple[datetime, str | None]] = {}
         self._poked = asyncio.Event()
 
-    def wake(self, installation_id: int, repo: str, at: datetime, branch: str | None) -> None:
+    async def wake(self, installation_id: int, repo: str, at: datetime, branch: str | None) -> None:
         """Look at ``repo`` again at ``at`` (the earliest of all asks wins)."""
         key = (installation_id, repo)
         known = self._due.get(key)
         if known is None or at < known[0]:
             self._due[key] = (at, branch)
 
-    def due(self, now: datetime) -> list[tuple[int, str, str | None]]:
-        """The repositories whose time has come (forgotten: looking again sets them anew)."""
+    async def due(self, now: datetime) -> list[tuple[int, str, str | None]]:
+        """Take the repositories whose time has come; each is this caller's to judge again
+        (then :meth:`done`). Looking again sets their next wake anew."""
         ready = [(key, value) for key, value in self._due.items() if value[0] <= now]
         for key, _value in ready:
             del self._due[key]
         return [(inst, repo, branch) for (inst, repo), (_at, branch) in ready]
 
-    def next(self) -> datetime | None:
-        return min((at for at, _branch in self._due.values()), default=None)
+    async def done(self, installation_id: int, repo: str) -> None:
+        """The repository taken by :meth:`due` was judged again (or could not be)."""
 
     def poke(self) -> None:
         """Make the timer tick now (after moving the clock, or changing its interval)."""
         self._poked.set()
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``, or less when poked."""
+    async def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less when poked; True when poked."""
+        poked = False
         with suppress(TimeoutError):
             await asyncio.wait_for(self._poked.wait(), timeout=seconds)
+            poked = True
         self._poked.clear()
+        return poked
+
+
+class Notes(Protocol):
+    """Small durable values the service keeps for itself (the store's ``meta``: SQLite under
+    ``DATA_DIR``, or the shared PostgreSQL database), such as the text of each freeze issue
+    the bot opened. Failures raise: callers that can do without a note catch them."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+
+class MemoryNotes:
+    """Notes of one process's lifetime (services built without a store: tools, tests)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    async def get_meta(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        self._values[key] = value
 
 
 def _utc_now() -> datetime:
@@ -117,6 +147,8 @@ class Services:
         *,
         clock: Callable[[], float] = time.time,
         locks: RepoLocks | None = None,
+        wakeups: Wakeups | None = None,
+        notes: Notes | None = None,
     ) -> None:
         if not settings.has_credentials:
             raise ValueError("Services need APP_ID, PRIVATE_KEY and WEBHOOK_SECRET")
@@ -145,8 +177,11 @@ class Services:
         self.defer: Callable[[str, float, Callable[[], Awaitable[None]]], bool] = _no_defer
         #: The clock of the change calendar (deploy windows, freezes); tests move it.
         self.now: Callable[[], datetime] = _utc_now
-        #: When to judge a repository's open pull requests again by the calendar.
-        self.wakeups = Wakeups()
+        #: When to judge a repository's open pull requests again by the calendar (in memory,
+        #: or shared by the replicas in PostgreSQL).
+        self.wakeups: Wakeups = wakeups if wakeups is not None else Wakeups()
+        #: The service's own small durable records (freeze issues as the bot wrote them).
+        self.notes: Notes = notes if notes is not None else MemoryNotes()
 
     # --- clients ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ dispatches them here (:func:`run_command`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -49,21 +50,30 @@ TICK = 30.0
 
 
 async def calendar_loop(services: Services) -> None:
-    """Tick for as long as the service runs (a background job of the service)."""
+    """Tick for as long as the service runs (a background job of the service).
+
+    One replica ticks at a time, like the other periodic jobs: a timed tick is skipped when
+    another replica ticked within ``TICK``; a poked one (the clock moved) always runs. The
+    wakes themselves are taken atomically from the store, so each is judged once anyway.
+    """
     while True:
-        await services.wakeups.sleep(TICK)
+        poked = await services.wakeups.sleep(TICK)
         try:
-            tick(services)
+            async with services.locks.solo("calendar", every=0.0 if poked else TICK) as mine:
+                if mine:
+                    await tick(services)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             log.exception("calendar tick failed")
 
 
-def tick(services: Services, now: datetime | None = None) -> list[str]:
+async def tick(services: Services, now: datetime | None = None) -> list[str]:
     """Start a re-judgement of every repository whose calendar changed by ``now`` (default:
     the calendar clock); returns those repositories."""
     moment = services.now() if now is None else now
     started = []
-    for installation, repo, branch in services.wakeups.due(moment):
+    for installation, repo, branch in await services.wakeups.due(moment):
         services.defer(f"calendar:{repo}", 0.0, _rejudge_job(services, installation, repo, branch))
         started.append(repo)
     return started
@@ -73,12 +83,16 @@ def _rejudge_job(
     services: Services, installation: int, repo: str, branch: str | None
 ) -> Callable[[], Awaitable[None]]:
     async def job() -> None:
-        ctx = Context.background(services, installation, "calendar", repo)
-        async with ctx.lock(repo):
-            facts = RepoFacts(ctx, repo, default_branch=branch)
-            count = await rejudge(ctx, facts)
-            ctx.log.info("calendar: %s judged again (%d open PRs)", repo, count)
-            dashboard.request_refresh(ctx, repo, facts.known_default_branch)
+        try:
+            ctx = Context.background(services, installation, "calendar", repo)
+            async with ctx.lock(repo):
+                facts = RepoFacts(ctx, repo, default_branch=branch)
+                count = await rejudge(ctx, facts)
+                ctx.log.info("calendar: %s judged again (%d open PRs)", repo, count)
+                dashboard.request_refresh(ctx, repo, facts.known_default_branch)
+        finally:
+            # Taken by this replica until now: its next wake is what judging set anew.
+            await services.wakeups.done(installation, repo)
 
     return job
 
@@ -146,21 +160,26 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
     changes = data.get("changes") or {}
     before_title = ((changes.get("title") or {}).get("from")) if action == "edited" else None
     before_body = ((changes.get("body") or {}).get("from")) if action == "edited" else None
-    was_freeze = window.is_freeze_issue(issue) or window.is_freeze_issue(
-        {"title": before_title or "", "body": before_body}
+    facts = facts_for(ctx, data)
+    number = pfield(issue, "number", int)
+    # What the bot wrote (who froze, why): the text to put back. Without a record (a freeze
+    # opened before the bot kept them, or a store that was lost), the edit's `from`.
+    record = await window.freeze_record(ctx, facts.repo, number)
+    was_freeze = (
+        record is not None
+        or window.is_freeze_issue(issue)
+        or window.is_freeze_issue({"title": before_title or "", "body": before_body})
     )
     if not was_freeze:
         return
-    facts = facts_for(ctx, data)
-    number = pfield(issue, "number", int)
     who = str(sender.get("login") or "someone")
     if action in ("deleted", "transferred"):
         if issue.get("state") != "open":
             return  # a lifted freeze: nothing holds
-        again = await ctx.gateway.create_issue(
-            facts.repo, str(issue.get("title") or ""), str(issue.get("body") or "")
-        )
+        title, body = record or (str(issue.get("title") or ""), str(issue.get("body") or ""))
+        again = await ctx.gateway.create_issue(facts.repo, title, body)
         number = int(again["number"])
+        await window.remember_freeze(ctx, facts.repo, number, title, body)
         note = (
             f"@{who} The freeze issue #{pfield(issue, 'number', int)} was {action}, which does "
             "not lift the freeze: this issue holds it now. Comment `/unfreeze <environment>` "
@@ -180,17 +199,29 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
             "may)."
         )
     else:
-        restore: dict[str, Any] = {}
-        if isinstance(before_title, str):
-            restore["title"] = before_title
-        if isinstance(before_body, str):
-            restore["body"] = before_body
+        restore = _restore(issue, record, before_title, before_body)
         if not restore:
             return
         await ctx.gateway.update_issue(facts.repo, number, **restore)
         note = f"@{who} This freeze issue is kept by the bot; the edit was undone."
     await ctx.gateway.comment(facts.repo, number, note)
     await regate_all(ctx, facts)
+
+
+def _restore(
+    issue: dict[str, Any], record: tuple[str, str] | None, title: Any, body: Any
+) -> dict[str, Any]:
+    """The fields to write back after a hand edit: those that differ from the bot's record,
+    or without one, those the edit changed (to their `from`)."""
+    if record is not None:
+        wanted = {"title": record[0], "body": record[1]}
+        return {k: v for k, v in wanted.items() if (issue.get(k) or "") != v}
+    restore: dict[str, Any] = {}
+    if isinstance(title, str):
+        restore["title"] = title
+    if isinstance(body, str):
+        restore["body"] = body
+    return restore
 
 
 async def _who(ctx: Context, facts: RepoFacts) -> str:
@@ -280,13 +311,12 @@ async def freeze(
                 f"{existing.reason} ({existing.url})."
             )
     who = caltext.who_may(policy.overrides, facts.owner, facts.repo)
-    issue = await ctx.gateway.create_issue(
-        facts.repo,
-        caltext.freeze_issue_title(env.name),
-        caltext.freeze_issue_body(
-            env.name, by=login, reason=reason, comment_url=comment_url, who=who
-        ),
+    title = caltext.freeze_issue_title(env.name)
+    body = caltext.freeze_issue_body(
+        env.name, by=login, reason=reason, comment_url=comment_url, who=who
     )
+    issue = await ctx.gateway.create_issue(facts.repo, title, body)
+    await window.remember_freeze(ctx, facts.repo, int(issue["number"]), title, body)
     await regate_all(ctx, facts)
     return (
         f"{env.name} is frozen: no pull request into it merges until `/unfreeze {env.name}`. "
@@ -350,11 +380,14 @@ async def override(
     head = pfield(pr, "head.sha", str)
     written = window.github_time(comment.get("created_at"))
     seen = await _head_seen(ctx, facts, head)
-    if written is None or seen is None or seen > written:
+    # GitHub's times have whole seconds: a comment of the same second as the first judgement
+    # of the head may have been written before the push, so it does not count (fail closed).
+    # (Comment and check-run ids cannot order them: they are numbered apart.)
+    if written is None or seen is None or seen >= written:
         return (
             f"The pull request's head is `{head[:7]}`, which I had not judged yet when you "
-            "wrote this (a push came in between). Look at the new commit and override again "
-            "if it should go through."
+            "wrote this (a push came in between, or in the same second). Look at the new "
+            "commit and override again if it should go through."
         )
     bot_login = (await ctx.identity()).bot_login
     comments = window.posted_comments(await window.pull_comments(ctx, facts, number), bot_login)

@@ -161,7 +161,7 @@ async def calendar_section(ctx: Context, facts: RepoFacts, policy: Policy) -> li
     emergencies = await window.emergency_freezes(ctx, facts)
     now = ctx.services.now()
     verdicts = [judge_environment(env, emergencies, now) for env in policy.environments]
-    window.schedule(
+    await window.schedule(
         ctx, facts, min((v.next_change for v in verdicts if v.next_change), default=None)
     )
     return caltext.render_calendar_section(policy, verdicts, now=now)

@@ -8,6 +8,7 @@ when to look again: the next instant a window opens or closes or a freeze starts
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -28,9 +29,11 @@ __all__ = [
     "bot_issues",
     "eligible",
     "emergency_freezes",
+    "freeze_record",
     "judged_environments",
     "posted_comments",
     "pull_comments",
+    "remember_freeze",
     "schedule",
     "window_check",
     "with_overrides",
@@ -89,6 +92,33 @@ async def emergency_freezes(ctx: Context, facts: RepoFacts) -> tuple[EmergencyFr
         for issue in await bot_issues(ctx, facts)
         if is_freeze_issue(issue)
     )
+
+
+def _record_key(repo: str, number: int) -> str:
+    return f"freeze:{repo}#{number}"
+
+
+async def remember_freeze(ctx: Context, repo: str, number: int, title: str, body: str) -> None:
+    """Keep the freeze issue's text as the bot wrote it (who froze, why): an edit by hand is
+    undone to this, never to what the edit event says was there before (R8)."""
+    record = json.dumps({"title": title, "body": body})
+    try:
+        await ctx.services.notes.set_meta(_record_key(repo, number), record)
+    except Exception as exc:  # the store is down: edits are undone from their `from` then
+        ctx.log.warning("freeze issue #%d of %s not recorded: %s", number, repo, exc)
+
+
+async def freeze_record(ctx: Context, repo: str, number: int) -> tuple[str, str] | None:
+    """The title and body the bot wrote for freeze issue ``number`` (None: no record)."""
+    try:
+        raw = await ctx.services.notes.get_meta(_record_key(repo, number))
+    except Exception as exc:
+        ctx.log.warning("freeze issue #%d of %s: record not read: %s", number, repo, exc)
+        return None
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    return str(value["title"]), str(value["body"])
 
 
 def forget_issues(facts: RepoFacts) -> None:
@@ -163,10 +193,12 @@ def judged_environments(scope: Scope, policy: Policy) -> tuple[str, ...]:
     return tuple(env.name for env in policy.environments if env.name in touched)
 
 
-def schedule(ctx: Context, facts: RepoFacts, at: datetime | None) -> None:
+async def schedule(ctx: Context, facts: RepoFacts, at: datetime | None) -> None:
     """Judge this repository's pull requests again at ``at``, by the service's own clock."""
     if at is not None:
-        ctx.services.wakeups.wake(ctx.installation_id, facts.repo, at, facts.known_default_branch)
+        await ctx.services.wakeups.wake(
+            ctx.installation_id, facts.repo, at, facts.known_default_branch
+        )
 
 
 async def window_check(
@@ -177,7 +209,7 @@ async def window_check(
     # Freezes are read only when an environment is touched: any of them may be frozen.
     emergencies = await emergency_freezes(ctx, facts) if names else ()
     verdict = evaluate_calendar(policy, names, emergencies, ctx.services.now())
-    schedule(ctx, facts, verdict.next_change)
+    await schedule(ctx, facts, verdict.next_change)
     output = caltext.render_window(
         verdict, overrides=policy.overrides, org=facts.owner, repo=facts.repo
     )

@@ -13,8 +13,13 @@ What the replicas share, and which PostgreSQL mechanism does it (nothing of our 
   (``pg_try_advisory_lock``), held on a pooled connection while the delivery is processed.
   A replica that loses the database loses its locks too, so it stops (cancels) what it was
   doing; the deliveries run again elsewhere (handlers are idempotent).
-- **Periodic jobs** (resync, delivery recovery): a job's advisory lock plus the time of its
-  last round in ``meta``, so one replica runs each round.
+- **Periodic jobs** (resync, delivery recovery, the calendar's tick): a job's advisory lock
+  plus the time of its last round in ``meta``, so one replica runs each round.
+- **The calendar's timers** (``wakeups``): the next instant each repository's deploy calendar
+  changes, one row per (installation, repository), the earliest ask winning. A tick takes the
+  due rows (``owner`` = the replica judging them); asks made meanwhile wait in ``next_at`` and
+  become the row's time when the judging is done; a row whose owner is gone is due again for
+  the others, with nothing lost. So a replica that stops leaves its timers to the rest.
 - **The schema** is created and migrated at start under an advisory lock, so replicas that
   start at once wait for each other instead of racing.
 """
@@ -28,12 +33,14 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.concurrency.locks import KeyedLocks
+from bot.github.context import Wakeups
 from bot.service.inbox import INSERT_COLUMNS, Delivery, Incoming
 from bot.service.store import StoreUnavailable
 
@@ -55,6 +62,13 @@ OP_TIMEOUT = 5.0
 HEARTBEAT = 1.0
 #: A delivery the receiving replica has not started after this long is anybody's.
 FRESH = 5.0
+
+#: The replicas alive now (the keys of their liveness locks); one parameter, ``LIVE``.
+ALIVE = (
+    "SELECT objid::bigint FROM pg_locks WHERE locktype='advisory' AND classid=%s"
+    " AND objsubid=2 AND granted"
+    " AND database=(SELECT oid FROM pg_database WHERE datname=current_database())"
+)
 
 COLUMNS = (
     "id, event, action, repo, installation_id, payload, received_at, status, attempts,"
@@ -87,6 +101,21 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE status IN ('queued', 'running', 'retry');
         CREATE INDEX deliveries_received ON deliveries (received_at);
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE wakeups (
+            installation_id BIGINT NOT NULL,
+            repo TEXT NOT NULL,
+            at TIMESTAMPTZ NOT NULL,
+            branch TEXT,
+            owner BIGINT,
+            next_at TIMESTAMPTZ,
+            PRIMARY KEY (installation_id, repo)
+        );
+        CREATE INDEX wakeups_at ON wakeups (at);
         """,
     ),
 ]
@@ -128,6 +157,7 @@ class Database:
         self.on_back: list[Callable[[], None]] = []
         self.store = PostgresStore(self)
         self.locks = PostgresLocks(self)
+        self.wakeups = PostgresWakeups(self)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -348,9 +378,7 @@ class PostgresStore:
         """Put back the deliveries of replicas whose session is gone."""
         n = await self.db.execute(
             "UPDATE deliveries SET status='queued', owner=NULL WHERE status='running'"
-            " AND (owner IS NULL OR owner NOT IN (SELECT objid::bigint FROM pg_locks"
-            " WHERE locktype='advisory' AND classid=%s AND objsubid=2 AND granted"
-            " AND database=(SELECT oid FROM pg_database WHERE datname=current_database())))",
+            f" AND (owner IS NULL OR owner NOT IN ({ALIVE}))",
             (LIVE,),
         )
         if n:
@@ -519,6 +547,62 @@ class PostgresLocks:
             with contextlib.suppress(psycopg.Error):
                 await conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (JOB, job))
             await self.db.pool.putconn(conn)
+
+
+class PostgresWakeups(Wakeups):
+    """The calendar's timers shared by the replicas (see the module's docstring). Poking and
+    sleeping stay per process; the wakes are rows of ``wakeups``."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+
+    async def wake(self, installation_id: int, repo: str, at: datetime, branch: str | None) -> None:
+        """The earliest ask wins. While the row is taken (being judged), asks wait in
+        ``next_at``: the due time stays, in case its judge dies before it is done."""
+        try:
+            await self.db.execute(
+                "INSERT INTO wakeups (installation_id, repo, at, branch) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (installation_id, repo) DO UPDATE SET"
+                " at = CASE WHEN wakeups.owner IS NULL THEN LEAST(wakeups.at, excluded.at)"
+                " ELSE wakeups.at END,"
+                " next_at = CASE WHEN wakeups.owner IS NULL THEN NULL"
+                " ELSE LEAST(COALESCE(wakeups.next_at, excluded.at), excluded.at) END,"
+                " branch = COALESCE(excluded.branch, wakeups.branch)",
+                (installation_id, repo, at, branch),
+            )
+        except StoreUnavailable as exc:
+            # Judging goes on; the resync round is the safety net for this repository.
+            log.warning("calendar wake of %s not stored: %s", repo, exc)
+
+    async def due(self, now: datetime) -> list[tuple[int, str, str | None]]:
+        """Take the due rows nobody alive is judging (one statement: each goes to one
+        replica)."""
+        rows = await self.db.fetch(
+            "UPDATE wakeups SET owner=%s WHERE at <= %s"
+            f" AND (owner IS NULL OR owner NOT IN ({ALIVE}))"
+            " RETURNING installation_id, repo, branch",
+            (self.db.replica, now, LIVE),
+        )
+        return [(int(inst), str(repo), branch) for inst, repo, branch in rows]
+
+    async def done(self, installation_id: int, repo: str) -> None:
+        """Judged again: the row's next time is the earliest ask made since it was taken; with
+        none (no pull request waits for the calendar), the row goes."""
+        key = (installation_id, repo, self.db.replica)
+        try:
+            await self.db.execute(
+                "DELETE FROM wakeups WHERE installation_id=%s AND repo=%s AND owner=%s"
+                " AND next_at IS NULL",
+                key,
+            )
+            await self.db.execute(
+                "UPDATE wakeups SET at=next_at, next_at=NULL, owner=NULL"
+                " WHERE installation_id=%s AND repo=%s AND owner=%s",
+                key,
+            )
+        except StoreUnavailable as exc:
+            log.warning("calendar wake of %s not released: %s", repo, exc)
 
 
 async def connect(url: str, pool_size: int) -> Database:

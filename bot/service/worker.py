@@ -82,13 +82,19 @@ class Worker:
 
             self.database = await connect(settings.database_url, pool_size=settings.workers + 10)
             state.store = self.database.store
-            state.services = Services(settings, session, locks=self.database.locks)
+            state.services = Services(
+                settings,
+                session,
+                locks=self.database.locks,
+                wakeups=self.database.wakeups,
+                notes=state.store,
+            )
             self.database.on_lost.append(self._lost)
             self.database.on_back.append(state.recovery_wake.set)
         else:
             state.inbox = Inbox(settings.data_dir / "inbox.sqlite3")
             state.store = SqliteStore(state.inbox)
-            state.services = Services(settings, session)
+            state.services = Services(settings, session, notes=state.store)
         state.dispatcher = Dispatcher(
             state.services,
             state.store,

@@ -90,7 +90,7 @@ async def tick(world: Harness) -> list[str]:
     """One tick of the service's calendar timer, then everything it started."""
     services = world.state.services
     assert services is not None
-    started = calendar.tick(services)
+    started = await calendar.tick(services)
     await world.settle()
     return started
 

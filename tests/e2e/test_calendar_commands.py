@@ -4,9 +4,12 @@ audit's exceptions."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 from bot.fake import FakeGitHub
+from bot.fake.state import iso
 from bot.handlers.resync import resync
 from bot.service.app import STATE
 from tests.audit.kit import audit, by_label
@@ -54,6 +57,25 @@ async def say(world: Harness, number: int, who: str, body: str) -> int:
     comment = world.fake.comment(FLEET, number, who, body)
     await world.settle()
     return comment
+
+
+async def override(world: Harness, number: int, who: str, body: str) -> int:
+    """``who`` writes ``body`` once the bot has judged the PR's head, as a person would: in a
+    later second than its first check run there (GitHub's times have whole seconds, and a
+    comment of that very second may be older than the push: W7, R9)."""
+    await after_the_head_was_judged(world, number)
+    return await say(world, number, who, body)
+
+
+async def after_the_head_was_judged(world: Harness, number: int) -> None:
+    repo = world.fake.repo(FLEET)
+    head = repo.prs[number].head_sha
+    started = [r.started_at for r in repo.check_runs.values() if r.head_sha == head]
+    first = min((t for t in started if t is not None), default=None)
+    assert first is not None, "the bot has not judged the head"
+    wait = int(first) + 1 - time.time()
+    if wait > 0:
+        await asyncio.sleep(wait)
 
 
 def dashboard(world: Harness) -> str:
@@ -163,6 +185,30 @@ async def test_a_freeze_issue_closed_or_edited_by_hand_is_put_back(world: Harnes
     assert window(world, number) == "failure"
 
 
+async def test_two_quick_edits_of_a_freeze_issue_are_both_undone(world: Harness) -> None:
+    """R8: alice moves the freeze to dev, then edits again before the bot has read the first
+    edit: the second edit's `changes.from` is her first edit. The bot puts back what it wrote
+    (its own record of the freeze: who, why), not what the edit says was there."""
+    await with_commanders(world)
+    number = await prod_pr(world)
+    await say(world, number, "dana", "/freeze prod incident 42")
+    (frozen,) = freeze_issues(world)
+    title, body = frozen.title, frozen.body
+    app = next(iter(world.fake.world.state.apps.values()))
+    app.webhook_url, url = None, app.webhook_url  # both edits happen before the bot reads one
+    moved = body.replace("incident 42", "nothing").replace("prod", "dev")
+    world.fake.edit_issue(FLEET, frozen.number, by="alice", title="Deploy freeze: dev", body=moved)
+    world.fake.edit_issue(FLEET, frozen.number, by="alice", title="Deploy freeze: qa", body="x")
+    edits = [d for d in world.fake.deliveries if d.event == "issues" and d.action == "edited"]
+    app.webhook_url = url
+    for edit in edits[-2:]:  # delivered late, in order
+        world.fake.redeliver(edit)
+        await world.settle()
+    assert (frozen.title, frozen.body) == (title, body)
+    assert window(world, number) == "failure"
+    assert "prod closed: emergency freeze by @dana" in window_text(world, number)
+
+
 async def test_a_freeze_issue_that_no_longer_says_its_environment_holds_every_one(
     world: Harness,
 ) -> None:
@@ -194,13 +240,13 @@ async def frozen_prod_pr(world: Harness, extra: str = WITH_TEAM) -> int:
 
 async def test_an_override_reaching_count_turns_the_check_green(world: Harness) -> None:
     number = await frozen_prod_pr(world, f"overrides:\n  team: {IC}\n  count: 2\n")
-    await say(world, number, "frank", "/override window hotfix for incident 42")
+    await override(world, number, "frank", "/override window hotfix for incident 42")
     assert window(world, number) == "failure"
     assert "1 of 2 needed" in window_text(world, number)
     assert any("(1 of 2; 1 more needed" in r for r in replies(world, number))
-    await say(world, number, "frank", "/override window again")  # one person counts once
+    await override(world, number, "frank", "/override window again")  # one person counts once
     assert window(world, number) == "failure"
-    await say(world, number, "erin", "/override window agreed")
+    await override(world, number, "erin", "/override window agreed")
     assert window(world, number) == "success"
     run = checks(world, number)[WINDOW]
     assert run.output["title"] == "Overridden by @frank (hotfix for incident 42), @erin (agreed)"
@@ -213,7 +259,7 @@ async def test_an_override_reaching_count_turns_the_check_green(world: Harness) 
 
 async def test_an_outsiders_override_is_ignored_with_a_reply(world: Harness) -> None:
     number = await frozen_prod_pr(world)
-    await say(world, number, "alice", "/override window I know what I am doing")
+    await override(world, number, "alice", "/override window I know what I am doing")
     assert window(world, number) == "failure"
     assert any(
         r.startswith("@alice Only members of @acme/incident-commanders can override a check")
@@ -224,14 +270,14 @@ async def test_an_outsiders_override_is_ignored_with_a_reply(world: Harness) -> 
 
 async def test_approvals_are_never_overridable(world: Harness) -> None:
     number = await frozen_prod_pr(world)
-    await say(world, number, "dana", "/override approvals we are in a hurry")
+    await override(world, number, "dana", "/override approvals we are in a hurry")
     assert any("Approvals are never overridable" in r for r in replies(world, number))
     assert verdict(world, number, "promotion/approvals") == "pending"
 
 
 async def test_a_push_resets_the_overrides(world: Harness) -> None:
     number = await frozen_prod_pr(world)
-    await say(world, number, "dana", "/override window hotfix")
+    await override(world, number, "dana", "/override window hotfix")
     assert window(world, number) == "success"
     world.fake.commit(
         FLEET,
@@ -246,9 +292,44 @@ async def test_a_push_resets_the_overrides(world: Harness) -> None:
     assert "not counted, was for" in text and "a push since reset the overrides" in text
 
 
+async def test_an_override_written_in_the_push_s_second_does_not_count_for_the_new_commit(
+    world: Harness,
+) -> None:
+    """W7 at GitHub's resolution (R9): dana writes `/override` for the commit she saw; alice
+    pushes within the same second; the bot reads the comment after judging the new commit.
+    GitHub's times cannot tell the comment from a later one: the override is refused."""
+    number = await frozen_prod_pr(world)
+    app = next(iter(world.fake.world.state.apps.values()))
+    app.webhook_url, url = None, app.webhook_url  # the comment's event arrives late
+    comment_id = world.fake.comment(FLEET, number, "dana", "/override window hotfix")
+    (late,) = [d for d in world.fake.deliveries if d.event == "issue_comment"][-1:]
+    app.webhook_url = url
+    world.fake.commit(
+        FLEET,
+        "to-prod",
+        {path(PROD): with_image(world, PROD, "registry.acme.com/payment:v2.0.1")},
+        "another change",
+        author="alice",
+    )
+    await world.settle()
+    head = world.fake.repo(FLEET).prs[number].head_sha
+    started = [
+        r.started_at for r in world.fake.repo(FLEET).check_runs.values() if r.head_sha == head
+    ]
+    # the bot's first check run on the new commit; the comment came first, in the same second
+    second = float(int(min(t for t in started if t is not None)))
+    (comment,) = [c for c in world.fake.repo(FLEET).issues[number].comments if c.id == comment_id]
+    comment.created_at = comment.updated_at = second
+    late.payload["comment"]["created_at"] = late.payload["comment"]["updated_at"] = iso(second)
+    world.fake.redeliver(late)
+    await world.settle()
+    assert window(world, number) == "failure"
+    assert any("which I had not judged yet" in r for r in replies(world, number))
+
+
 async def test_an_edited_acknowledgement_counts_for_nothing(world: Harness) -> None:
     number = await frozen_prod_pr(world)
-    await say(world, number, "dana", "/override window hotfix")
+    await override(world, number, "dana", "/override window hotfix")
     assert window(world, number) == "success"
     (ack,) = [
         c
@@ -266,7 +347,7 @@ async def test_lineage_can_be_overridden_and_says_what_failed(world: Harness) ->
     await with_commanders(world)
     number = await prod_pr(world, "v9.9.9", branch="untested")
     assert verdict(world, number, LINEAGE) == "failure"
-    await say(world, number, "dana", "/override lineage emergency patch, tested by hand")
+    await override(world, number, "dana", "/override lineage emergency patch, tested by hand")
     assert verdict(world, number, LINEAGE) == "success"
     text = summary(world, number, LINEAGE)
     assert "Overridden by @dana (emergency patch, tested by hand)" in text
@@ -275,7 +356,7 @@ async def test_lineage_can_be_overridden_and_says_what_failed(world: Harness) ->
 
 async def test_the_audit_lists_every_overridden_merge_under_exceptions(world: Harness) -> None:
     number = await frozen_prod_pr(world)
-    await say(world, number, "dana", "/override window hotfix for incident 42")
+    await override(world, number, "dana", "/override window hotfix for incident 42")
     assert window(world, number) == "success"
     for who in ("bob", "carol", "erin"):
         world.fake.review(FLEET, number, who, "APPROVE")
@@ -290,9 +371,9 @@ async def test_the_audit_lists_every_overridden_merge_under_exceptions(world: Ha
     assert "hotfix for incident 42" in exceptions
     record = by_label((await audit(world, "--format", "json")).json())[f"#{number}"]
     assert record["exception"] is True
-    (override,) = record["overrides"]
-    assert override["by"] == "dana" and override["check"] == WINDOW
-    assert override["reason"] == "hotfix for incident 42"
+    (given,) = record["overrides"]
+    assert given["by"] == "dana" and given["check"] == WINDOW
+    assert given["reason"] == "hotfix for incident 42"
     assert record["window"] == {"state": "failure", "closed": record["window"]["closed"]}
     assert "emergency freeze" in record["window"]["closed"]
 
@@ -316,7 +397,7 @@ async def test_a_policy_freeze_and_an_override_on_the_calendar_clock(world: Harn
     await with_commanders(world, prod=HOLIDAY_FREEZE)
     number = await prod_pr(world)
     assert window(world, number) == "failure"
-    await say(world, number, "dana", "/override window year-end fix")
+    await override(world, number, "dana", "/override window year-end fix")
     assert window(world, number) == "success"
 
 
@@ -375,5 +456,5 @@ async def test_a_frozen_dev_holds_the_automatic_merges_until_unfreeze_or_overrid
     await say(world, board, "dana", "/freeze dev again")
     second = await bump(world, "v2.3.0")
     assert not merged(second)
-    await say(world, second, "frank", "/override window this one is fine")
+    await override(world, second, "frank", "/override window this one is fine")
     assert merged(second)
