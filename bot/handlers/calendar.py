@@ -252,7 +252,8 @@ async def run_command(
         url = str((data.get("comment") or {}).get("html_url") or "")
         return await freeze(ctx, facts, policy, login, args, url)
     if name == "unfreeze":
-        return await unfreeze(ctx, facts, policy, login, args)
+        written = window.github_time((data.get("comment") or {}).get("created_at"))
+        return await unfreeze(ctx, facts, policy, login, args, written)
     return await override(ctx, facts, policy, data, login, args)
 
 
@@ -300,18 +301,27 @@ async def freeze(
 
 
 async def unfreeze(
-    ctx: Context, facts: RepoFacts, policy: Policy, login: str, args: list[str]
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    login: str,
+    args: list[str],
+    written: datetime | None,
 ) -> str:
-    """``/unfreeze <environment>``; returns the reply."""
+    """``/unfreeze <environment>`` written at ``written``; returns the reply. Only freezes in
+    force when the comment was written are lifted (the command may be read late)."""
     if len(args) != 1:
         return USAGES["unfreeze"]
     name = args[0].lower()
     if policy.environment(name) is None:
         known = ", ".join(f"`{e.name}`" for e in policy.environments)
         return f"There is no environment `{_shown(args[0])}`; the policy has {known}."
-    lifted = [e for e in await window.emergency_freezes(ctx, facts) if e.holds(name)]
-    if not lifted:
+    holding = [e for e in await window.emergency_freezes(ctx, facts) if e.holds(name)]
+    if not holding:
         return f"{name} is not frozen."
+    lifted = [e for e in holding if e.lifted_by(name, written)]
+    if not lifted:
+        return caltext.unfreeze_too_old(name, holding)
     for item in lifted:
         await ctx.gateway.comment(
             facts.repo, item.number, f"Lifted by @{login} (`/unfreeze {name}`)."
@@ -319,6 +329,9 @@ async def unfreeze(
         await ctx.gateway.update_issue(facts.repo, item.number, state="closed")
     await regate_all(ctx, facts)
     numbers = ", ".join(f"#{item.number}" for item in lifted)
+    later = [e for e in holding if e not in lifted]
+    if later:
+        return f"Closed {numbers}. " + caltext.unfreeze_too_old(name, later)
     return f"{name} is open again (closed {numbers}); its pull requests were judged again."
 
 

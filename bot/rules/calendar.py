@@ -70,6 +70,15 @@ class EmergencyFreeze:
     def holds(self, environment: str) -> bool:
         return self.environment is None or self.environment == environment
 
+    def lifted_by(self, environment: str, written: datetime | None) -> bool:
+        """Whether ``/unfreeze <environment>`` written at ``written`` (GitHub's time of the
+        comment) lifts this freeze: only a freeze it could have been meant for, one in force
+        when it was written. A command read late (a delivery taken up from GitHub's log, a
+        slow redelivery) must not lift a freeze made after it. Unknown times lift nothing."""
+        if not self.holds(environment) or written is None or self.since is None:
+            return False
+        return self.since <= written  # whole seconds: the same second counts as before
+
 
 @dataclass(frozen=True)
 class EnvironmentVerdict:

@@ -95,6 +95,21 @@ def who_may(overrides: Overrides, org: str, repo: str) -> str:
     return f"members of @{org}/{overrides.team}"
 
 
+def unfreeze_too_old(environment: str, held: Sequence[EmergencyFreeze]) -> str:
+    """The reply to an ``/unfreeze`` written before the freezes that hold now."""
+    which = ", ".join(
+        f"#{e.number} (by @{e.by or 'someone'}"
+        + (f" at {utc(e.since)}" if e.since else "")
+        + f": {e.reason})"
+        for e in held
+    )
+    return (
+        f"{environment} stays frozen: {which} was made after this comment was written (it was "
+        "read late), so it was not what you meant to lift. Comment "
+        f"`/unfreeze {environment}` again if it should be lifted now."
+    )
+
+
 # --- promotion/window --------------------------------------------------------------------------
 
 

@@ -9,6 +9,11 @@ another app on the org): a signed webhook in, the in-package fake GitHub out.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bot.service.recovery import Recovery
 from tests.e2e.calkit import (
     OFFICE_HOURS,
     WINDOW,
@@ -19,7 +24,14 @@ from tests.e2e.calkit import (
     utc,
     window,
 )
-from tests.e2e.test_calendar_commands import IC, WITH_TEAM, say, with_commanders
+from tests.e2e.test_calendar_commands import (
+    IC,
+    WITH_TEAM,
+    freeze_issues,
+    replies,
+    say,
+    with_commanders,
+)
 from tests.e2e.test_queue import approved_prod_pr, group_checks
 from tests.harness import FLEET, Harness
 
@@ -80,3 +92,61 @@ async def test_s1_a_window_closing_stops_a_group_waiting_in_the_queue(world: Har
     world.fake.set_status(FLEET, group, "ci", "success", by="ci-bot")
     await world.settle()
     assert not world.fake.pr(FLEET, number)["merged"]
+
+
+# --- S2: delivery recovery and the calendar --------------------------------------------------
+
+
+@contextmanager
+def bot_down(world: Harness) -> Iterator[None]:
+    """GitHub cannot reach the service (a deploy, an outage): deliveries fail to connect and
+    stay in GitHub's delivery log only."""
+    app = world.fake.world.state.apps[world.app_id]
+    url = app.webhook_url
+    world.fake.set_webhook_url(app, "http://127.0.0.1:9/api/github/webhooks")
+    try:
+        yield
+    finally:
+        world.fake.set_webhook_url(app, url)
+
+
+async def recover(world: Harness) -> int:
+    """One round of the service's delivery recovery (GitHub's log read back), then its work."""
+    state = world.state
+    assert state.services and state.store and state.dispatcher
+    recovery = Recovery(
+        services=state.services,
+        store=state.store,
+        dispatcher=state.dispatcher,
+        router=state.router,
+        metrics=state.metrics,
+        wake=asyncio.Event(),
+    )
+    taken = await recovery.round()
+    await world.settle()
+    return taken
+
+
+async def test_s2_a_recovered_unfreeze_does_not_lift_a_freeze_made_after_it(
+    world: Harness,
+) -> None:
+    """S2: erin writes `/unfreeze prod` while the service is down; the freeze is lifted by
+    someone else meanwhile, and prod is frozen again for a new incident. When the service
+    takes erin's old comment up from GitHub's delivery log, it must not lift the new freeze,
+    which nobody has decided to lift."""
+    await with_commanders(world)
+    number = await approved_prod_pr(world)
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 41")
+    with bot_down(world):
+        world.fake.comment(FLEET, board, "erin", "/unfreeze prod")
+        await world.fake.idle()
+    await say(world, board, "frank", "/unfreeze prod")
+    assert freeze_issues(world) == [] and window(world, number) == "success"
+    await asyncio.sleep(1.1)  # GitHub's times have whole seconds: the new freeze is later
+    await say(world, board, "dana", "/freeze prod incident 42")
+    [freeze] = freeze_issues(world)
+    assert await recover(world) == 1
+    assert freeze_issues(world) == [freeze], replies(world, board)[-1]
+    assert window(world, number) == "failure"
+    assert "made after this comment was written" in replies(world, board)[-1]
