@@ -36,6 +36,7 @@ from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import automerge, dashboard, mergequeue, window
 from bot.handlers.checks import facts_for, gate_pull, scope_for
 from bot.handlers.payload import field as pfield
+from bot.rules.calendar import freeze_lifted
 from bot.rules.overrides import NEVER_OVERRIDABLE, OVERRIDABLE, acknowledged
 from bot.texts import calendar as caltext
 
@@ -134,6 +135,9 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
 
     A freeze is lifted by ``/unfreeze`` from someone allowed to, not by closing its issue;
     a lifted one comes back only through ``/freeze``; its environment is not edited away.
+    Whether it was lifted is the bot's own note on the issue (read once per close or reopen),
+    not the event's action: a close and a reopen in quick succession arrive as two events,
+    and the second must not undo a freeze nobody lifted.
     """
     data = event.data
     action = data.get("action")
@@ -171,6 +175,15 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
             "not lift the freeze: this issue holds it now. Comment `/unfreeze <environment>` "
             f"instead (only {await _who(ctx, facts)} may)."
         )
+    elif action in ("closed", "reopened") and await lifted(ctx, facts, number) == (
+        action == "closed"
+    ):
+        # A lifted freeze closed, or a standing one reopened: the event agrees with the
+        # record (the second of a close and a reopen in quick succession, or events read
+        # late). The bot writes only toward the record (the "Lifted by" note), never toward
+        # the event, so the order the events arrive in cannot lift a freeze.
+        await regate_all(ctx, facts)
+        return
     elif action == "closed":
         await ctx.gateway.update_issue(facts.repo, number, state="open")
         note = (
@@ -196,6 +209,14 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
         note = f"@{who} This freeze issue is kept by the bot; the edit was undone."
     await ctx.gateway.comment(facts.repo, number, note)
     await regate_all(ctx, facts)
+
+
+async def lifted(ctx: Context, facts: RepoFacts, number: int) -> bool:
+    """Whether ``/unfreeze`` lifted freeze issue ``number`` (the bot's note on it; one call)."""
+    login = (await ctx.identity()).bot_login
+    return freeze_lifted(
+        window.posted_comments(await ctx.gateway.comments(facts.repo, number), login)
+    )
 
 
 async def _who(ctx: Context, facts: RepoFacts) -> str:
@@ -323,9 +344,7 @@ async def unfreeze(
     if not lifted:
         return caltext.unfreeze_too_old(name, holding)
     for item in lifted:
-        await ctx.gateway.comment(
-            facts.repo, item.number, f"Lifted by @{login} (`/unfreeze {name}`)."
-        )
+        await ctx.gateway.comment(facts.repo, item.number, caltext.lifted_note(login, name))
         await ctx.gateway.update_issue(facts.repo, item.number, state="closed")
     await regate_all(ctx, facts)
     numbers = ", ".join(f"#{item.number}" for item in lifted)

@@ -150,3 +150,43 @@ async def test_s2_a_recovered_unfreeze_does_not_lift_a_freeze_made_after_it(
     assert freeze_issues(world) == [freeze], replies(world, board)[-1]
     assert window(world, number) == "failure"
     assert "made after this comment was written" in replies(world, board)[-1]
+
+
+# --- S3: the freeze issue's keeper and the order of deliveries ------------------------------
+
+
+async def test_s3_closing_and_reopening_a_freeze_issue_quickly_does_not_lift_it(
+    world: Harness,
+) -> None:
+    """S3: a triager closes the bot's freeze issue and reopens it at once (or both events
+    arrive late, taken up from GitHub's delivery log). The bot reads `closed` (reopens: a
+    no-op) and then `reopened`, which it answers by closing "a lifted freeze" that nobody
+    lifted. The freeze must hold."""
+    await with_commanders(world)
+    number = await approved_prod_pr(world)
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 42")
+    [frozen] = freeze_issues(world)
+    world.fake.close_issue(FLEET, frozen.number, by="carol")
+    world.fake.edit_issue(FLEET, frozen.number, by="carol", state="open")
+    await world.settle()
+    assert frozen.state == "open", [c.body for c in frozen.comments]
+    assert window(world, number) == "failure"
+
+
+async def test_s3_a_lifted_freeze_reopened_by_hand_is_closed_again(world: Harness) -> None:
+    """S3 (the other way): a freeze lifted by `/unfreeze` does not come back by reopening its
+    issue, nor by reopening and closing it in quick succession."""
+    await with_commanders(world)
+    number = await approved_prod_pr(world)
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 42")
+    [frozen] = freeze_issues(world)
+    await say(world, board, "erin", "/unfreeze prod")
+    world.fake.edit_issue(FLEET, frozen.number, by="carol", state="open")
+    await world.settle()
+    assert frozen.state == "closed" and window(world, number) == "success"
+    world.fake.edit_issue(FLEET, frozen.number, by="carol", state="open")
+    world.fake.close_issue(FLEET, frozen.number, by="carol")
+    await world.settle()
+    assert frozen.state == "closed" and window(world, number) == "success"

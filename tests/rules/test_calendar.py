@@ -313,3 +313,20 @@ def test_an_unfreeze_lifts_only_freezes_in_force_when_it_was_written() -> None:
     assert not EMERGENCY.lifted_by("prod", None)
     unknown = EmergencyFreeze("prod", "?", None, None, 9, "u")
     assert not unknown.lifted_by("prod", since)
+
+
+def test_a_freeze_is_lifted_only_by_the_bot_s_unedited_note() -> None:
+    """S3: the record of a lift is the bot's own note, not the issue's state; a person's
+    copy of it, or an edited note, is no lift."""
+    from bot.rules.calendar import LIFTED_KIND, freeze_lifted
+    from bot.rules.overrides import PostedComment
+
+    def note(by_bot: bool, edited: bool, kind: str = LIFTED_KIND) -> PostedComment:
+        at = utc(2026, 12, 1)
+        return PostedComment(1, "bot", by_bot, "Lifted", at, edited, "u", {"kind": kind})
+
+    assert freeze_lifted([note(True, False)])
+    assert not freeze_lifted([])
+    assert not freeze_lifted([note(False, False)])
+    assert not freeze_lifted([note(True, True)])
+    assert not freeze_lifted([note(True, False, kind="override")])
