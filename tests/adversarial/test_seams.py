@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bot.fake import samples
+from bot.rules.bump import bump_branch
 from bot.service.recovery import Recovery
 from tests.e2e.calkit import (
     OFFICE_HOURS,
@@ -24,6 +26,7 @@ from tests.e2e.calkit import (
     utc,
     window,
 )
+from tests.e2e.gatekit import PROD, path, verdict, with_image
 from tests.e2e.test_calendar_commands import (
     IC,
     WITH_TEAM,
@@ -190,3 +193,30 @@ async def test_s3_a_lifted_freeze_reopened_by_hand_is_closed_again(world: Harnes
     world.fake.close_issue(FLEET, frozen.number, by="carol")
     await world.settle()
     assert frozen.state == "closed" and window(world, number) == "success"
+
+
+# --- S4: the bump's knowledge of its own change and a branch someone made first -------------
+
+
+async def test_s4_a_bump_branch_made_first_by_a_person_is_judged_by_its_real_change(
+    world: Harness,
+) -> None:
+    """S4: a writer knows the tag CI is about to publish and pushes the bump's branch first
+    (its name is deterministic), holding a prod change of as many files as the bump. The bot
+    finds the branch there ("a redelivery: reuse it"), opens its PR from it and must not
+    take its own intended change (one dev file) for the PR's: the PR changes prod."""
+    branch = bump_branch(samples.PAYMENT_IMAGE, "v2.2.0")
+    world.fake.create_branch(FLEET, branch, by="alice")
+    evil = f"{samples.PAYMENT_IMAGE}:v9.9.9-untested"
+    world.fake.commit(
+        FLEET, branch, {path(PROD): with_image(world, PROD, evil)}, "bump", author="alice"
+    )
+    before = world.file(path(PROD))
+    world.fake.dispatch(
+        FLEET, "image-published", {"image": samples.PAYMENT_IMAGE, "tag": "v2.2.0"}, by="ci-bot"
+    )
+    await world.settle()
+    [pr] = [p for p in world.pulls() if p.head_ref == branch]
+    assert not pr.merged, "a prod change merged as a dev bump"
+    assert world.file(path(PROD)) == before
+    assert verdict(world, pr.number, APPROVALS) != "success"
