@@ -395,7 +395,14 @@ async def override(
         )
     bot_login = (await ctx.identity()).bot_login
     comments = window.posted_comments(await window.pull_comments(ctx, facts, number), bot_login)
-    done = [o for o in acknowledged(comments) if o.check == check and o.head == head]
+    # Overrides written before the newest freeze began count no more (S5): not "counted".
+    freezes = await window.emergency_freezes(ctx, facts)
+    newest = max((e.since for e in freezes if e.since is not None), default=None)
+    done = [
+        o
+        for o in acknowledged(comments)
+        if o.check == check and o.head == head and (newest is None or o.at >= newest)
+    ]
     people = {o.login.lower() for o in done}
     if login.lower() in people:
         return f"Your override of `promotion/{check}` on `{head[:7]}` is already counted."

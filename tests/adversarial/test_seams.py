@@ -25,6 +25,7 @@ from tests.e2e.calkit import (
     tick,
     utc,
     window,
+    window_text,
 )
 from tests.e2e.gatekit import PROD, path, verdict, with_image
 from tests.e2e.test_calendar_commands import (
@@ -220,3 +221,38 @@ async def test_s4_a_bump_branch_made_first_by_a_person_is_judged_by_its_real_cha
     assert not pr.merged, "a prod change merged as a dev bump"
     assert world.file(path(PROD)) == before
     assert verdict(world, pr.number, APPROVALS) != "success"
+
+
+# --- S5: break-glass overrides and a later emergency freeze ---------------------------------
+
+
+async def test_s5_an_override_given_before_a_freeze_does_not_carry_through_it(
+    world: Harness,
+) -> None:
+    """S5: during incident 41 erin overrides prod's freeze for its fix, and the PR is queued.
+    Incident 41 ends; incident 42 begins and dana freezes prod again. The override was a
+    decision about freeze 41: it must not let the change merge through freeze 42 (the
+    emergency stop "stops everything"), neither the PR nor its group in the queue."""
+    await with_commanders(world)
+    world.fake.require_merge_queue(
+        FLEET, "main", required_checks=[LINEAGE, APPROVALS, WINDOW, "ci"]
+    )
+    number = await approved_prod_pr(world)
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 41")
+    assert window(world, number) == "failure"
+    await say(world, number, "erin", "/override window the fix for incident 41")
+    assert window(world, number) == "success"
+    group = await queued(world, number)
+    assert group_checks(world, group)[WINDOW].conclusion == "success"
+    await say(world, board, "dana", "/unfreeze prod")
+    await asyncio.sleep(1.1)  # GitHub's times have whole seconds: freeze 42 is later
+    await say(world, board, "frank", "/freeze prod incident 42")
+    assert window(world, number) == "failure", window_text(world, number)
+    assert "written before the freeze" in window_text(world, number)
+    world.fake.set_status(FLEET, group, "ci", "success", by="ci-bot")
+    await world.settle()
+    assert not world.fake.pr(FLEET, number)["merged"]
+    # A decision about freeze 42 lets it through again.
+    await say(world, number, "erin", "/override window also the fix for incident 42")
+    assert window(world, number) == "success", window_text(world, number)
