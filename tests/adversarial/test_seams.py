@@ -256,3 +256,26 @@ async def test_s5_an_override_given_before_a_freeze_does_not_carry_through_it(
     # A decision about freeze 42 lets it through again.
     await say(world, number, "erin", "/override window also the fix for incident 42")
     assert window(world, number) == "success", window_text(world, number)
+
+
+async def test_s5_an_override_taken_up_late_does_not_pass_a_freeze_made_after_it(
+    world: Harness,
+) -> None:
+    """S5 with recovery: erin's `/override window` (for incident 41) is written while the
+    service is down; by the time it is taken up from GitHub's delivery log, prod is frozen for
+    incident 42. The bot acknowledges it (it was a valid request), but it was written before
+    freeze 42 began and does not let the change through."""
+    await with_commanders(world)
+    number = await approved_prod_pr(world)
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 41")
+    with bot_down(world):
+        world.fake.comment(FLEET, number, "erin", "/override window the fix for incident 41")
+        await world.fake.idle()
+    await say(world, board, "dana", "/unfreeze prod")
+    await asyncio.sleep(1.1)  # GitHub's times have whole seconds: freeze 42 is later
+    await say(world, board, "frank", "/freeze prod incident 42")
+    assert await recover(world) == 1
+    assert any("erin" in body for body in replies(world, number))  # acknowledged
+    assert window(world, number) == "failure", window_text(world, number)
+    assert "written before the freeze" in window_text(world, number)
