@@ -395,8 +395,9 @@ async def override(
         )
     bot_login = (await ctx.identity()).bot_login
     comments = window.posted_comments(await window.pull_comments(ctx, facts, number), bot_login)
-    # Overrides written before the newest freeze began count no more (S5): not "counted".
-    freezes = await window.emergency_freezes(ctx, facts)
+    # A window override written before the newest freeze began counts no more (S5). The
+    # freezes are read by the window check that follows anyway (memoised): no extra call.
+    freezes = await window.emergency_freezes(ctx, facts) if check == "window" else ()
     newest = max((e.since for e in freezes if e.since is not None), default=None)
     done = [
         o
