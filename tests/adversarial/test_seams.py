@@ -279,3 +279,28 @@ async def test_s5_an_override_taken_up_late_does_not_pass_a_freeze_made_after_it
     assert any("erin" in body for body in replies(world, number))  # acknowledged
     assert window(world, number) == "failure", window_text(world, number)
     assert "written before the freeze" in window_text(world, number)
+
+
+# --- S6: delivery recovery and a command retracted before it was read -----------------------
+
+
+async def test_s6_a_command_edited_away_before_recovery_runs_nothing(world: Harness) -> None:
+    """S6: erin writes `/unfreeze prod` while the service is down, sees the incident is not
+    over, and strikes it out (GitHub keeps the comment, edited). GitHub's delivery log holds
+    the comment as it was created: taking that up must not lift the freeze (an edited comment
+    runs nothing, C5), and it costs one read of the comment, for recovered comments only."""
+    await with_commanders(world)
+    number = await approved_prod_pr(world)
+    board = world.fake.create_issue(FLEET, "Ops", "", author="dana")
+    await say(world, board, "dana", "/freeze prod incident 42")
+    with bot_down(world):
+        comment = world.fake.comment(FLEET, board, "erin", "/unfreeze prod")
+        await world.fake.idle()
+        world.fake.edit_comment(FLEET, comment, "~~/unfreeze prod~~ not yet, sorry", by="erin")
+        await world.fake.idle()
+    world.fake.reset_counters()
+    await recover(world)
+    assert len(freeze_issues(world)) == 1, replies(world, board)[-1]
+    assert window(world, number) == "failure"
+    reads = [r.path for r in world.bot_requests() if "/issues/comments/" in r.path]
+    assert reads == [f"/repos/{FLEET}/issues/comments/{comment}"], reads
