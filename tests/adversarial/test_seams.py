@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from bot.fake import samples
 from bot.rules.bump import bump_branch
 from bot.service.recovery import Recovery
+from bot.texts import markers
 from tests.e2e.calkit import (
     OFFICE_HOURS,
     WINDOW,
@@ -27,7 +28,8 @@ from tests.e2e.calkit import (
     window,
     window_text,
 )
-from tests.e2e.gatekit import PROD, path, verdict, with_image
+from tests.e2e.gatekit import DEV, PROD, open_change, path, verdict, with_image
+from tests.e2e.test_appchanges import main_message
 from tests.e2e.test_calendar_commands import (
     IC,
     WITH_TEAM,
@@ -304,3 +306,23 @@ async def test_s6_a_command_edited_away_before_recovery_runs_nothing(world: Harn
     assert window(world, number) == "failure"
     reads = [r.path for r in world.bot_requests() if "/issues/comments/" in r.path]
     assert reads == [f"/repos/{FLEET}/issues/comments/{comment}"], reads
+
+
+# --- S7: the bot's merge of a person's dev PR and the Requested-by trailer -------------------
+
+
+async def test_s7_the_bots_merge_does_not_launder_a_requested_by_a_person_typed(
+    world: Harness,
+) -> None:
+    """S7: A5 believes `Requested-by:` only in commits GitHub attributes to the app. alice
+    writes `Requested-by: @dana` and `@bob` into her dev change; the bot merges it with a commit
+    GitHub attributes to the app, composed from her message. That commit must not carry her
+    trailers as the app's own (they would exclude dana and bob wherever it is read)."""
+    message = "dev tweak\n\nRequested-by: @dana\nrequested-by: bob"
+    number = open_change(world, "dev-by-hand", {path(DEV): with_image(world, DEV, "x/y:v1")})
+    world.fake.commit(FLEET, "dev-by-hand", {f"clusters/{DEV}/notes.txt": b"x\n"}, message, "alice")
+    await world.settle()
+    assert world.fake.repo(FLEET).prs[number].merged  # dev only: the bot merged it
+    merged = main_message(world)
+    assert "dev tweak" in merged
+    assert markers.trailer_logins(merged) == (), merged
