@@ -1315,6 +1315,16 @@ class Gateway:
     async def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
         return await self.collect(f"/repos/{repo}/issues/{number}/comments?per_page=100")
 
+    async def issue_comment(self, repo: str, comment_id: int) -> dict[str, Any] | None:
+        """One conversation comment as it is now; None when it is gone (deleted: 404)."""
+        try:
+            data = await self.client.getitem(f"/repos/{repo}/issues/comments/{comment_id}")
+        except gidgethub.BadRequest as exc:
+            if exc.status_code in (404, 410):
+                return None
+            raise
+        return data if isinstance(data, dict) else None
+
     async def react(self, repo: str, comment_id: int, content: str) -> None:
         try:
             await self.client.post(

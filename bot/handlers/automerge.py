@@ -306,8 +306,8 @@ def remember_commit_message(ctx: Context, repo: str, sha: str, message: str) -> 
 async def merge_message(ctx: Context, repo: str, number: int, head: str) -> str:
     """The body of the merge commit the bot makes: what GitHub would write (the commits'
     messages), composed here because GitHub attributes that commit to the app. Trailers someone
-    wrote in their own commit (``Image-Source:``...) would read as the app's own there, so
-    they are taken out of every commit the app did not make."""
+    wrote in their own commit (``Image-Source:``, ``Requested-by:``...) would read as the app's
+    own there, so they are taken out of every commit the app did not make."""
     known = ctx.services.caches.derived.get(("bot-commit-message", repo, head))
     if isinstance(known, str):
         return _body(known)  # our own bump, its only commit: kept as it is
@@ -321,7 +321,7 @@ async def merge_message(ctx: Context, repo: str, number: int, head: str) -> str:
     for commit in commits:
         text = str((commit.get("commit") or {}).get("message") or "")
         if not markers.is_bot_commit(commit, bot_login):
-            text = markers.strip_provenance(text)
+            text = markers.strip_app_trailers(text)
         messages.append(text.strip())
     if len(messages) == 1:
         return _body(messages[0])

@@ -36,6 +36,7 @@ from bot.github.facts import NotAFleetRepo, RepoFacts
 from bot.handlers import automerge, dashboard, mergequeue, window
 from bot.handlers.checks import facts_for, gate_pull, scope_for
 from bot.handlers.payload import field as pfield
+from bot.rules.calendar import freeze_lifted
 from bot.rules.overrides import NEVER_OVERRIDABLE, OVERRIDABLE, acknowledged
 from bot.texts import calendar as caltext
 
@@ -143,6 +144,9 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
 
     A freeze is lifted by ``/unfreeze`` from someone allowed to, not by closing its issue;
     a lifted one comes back only through ``/freeze``; its environment is not edited away.
+    Whether it was lifted is the bot's own note on the issue (read once per close or reopen),
+    not the event's action: a close and a reopen in quick succession arrive as two events,
+    and the second must not undo a freeze nobody lifted.
     """
     data = event.data
     action = data.get("action")
@@ -185,6 +189,15 @@ async def on_issue(event: sansio.Event, ctx: Context) -> None:
             "not lift the freeze: this issue holds it now. Comment `/unfreeze <environment>` "
             f"instead (only {await _who(ctx, facts)} may)."
         )
+    elif action in ("closed", "reopened") and await lifted(ctx, facts, number) == (
+        action == "closed"
+    ):
+        # A lifted freeze closed, or a standing one reopened: the event agrees with the
+        # record (the second of a close and a reopen in quick succession, or events read
+        # late). The bot writes only toward the record (the "Lifted by" note), never toward
+        # the event, so the order the events arrive in cannot lift a freeze.
+        await regate_all(ctx, facts)
+        return
     elif action == "closed":
         await ctx.gateway.update_issue(facts.repo, number, state="open")
         note = (
@@ -222,6 +235,14 @@ def _restore(
     if isinstance(body, str):
         restore["body"] = body
     return restore
+
+
+async def lifted(ctx: Context, facts: RepoFacts, number: int) -> bool:
+    """Whether ``/unfreeze`` lifted freeze issue ``number`` (the bot's note on it; one call)."""
+    login = (await ctx.identity()).bot_login
+    return freeze_lifted(
+        window.posted_comments(await ctx.gateway.comments(facts.repo, number), login)
+    )
 
 
 async def _who(ctx: Context, facts: RepoFacts) -> str:
@@ -278,7 +299,8 @@ async def run_command(
         url = str((data.get("comment") or {}).get("html_url") or "")
         return await freeze(ctx, facts, policy, login, args, url)
     if name == "unfreeze":
-        return await unfreeze(ctx, facts, policy, login, args)
+        written = window.github_time((data.get("comment") or {}).get("created_at"))
+        return await unfreeze(ctx, facts, policy, login, args, written)
     return await override(ctx, facts, policy, data, login, args)
 
 
@@ -325,25 +347,35 @@ async def freeze(
 
 
 async def unfreeze(
-    ctx: Context, facts: RepoFacts, policy: Policy, login: str, args: list[str]
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    login: str,
+    args: list[str],
+    written: datetime | None,
 ) -> str:
-    """``/unfreeze <environment>``; returns the reply."""
+    """``/unfreeze <environment>`` written at ``written``; returns the reply. Only freezes in
+    force when the comment was written are lifted (the command may be read late)."""
     if len(args) != 1:
         return USAGES["unfreeze"]
     name = args[0].lower()
     if policy.environment(name) is None:
         known = ", ".join(f"`{e.name}`" for e in policy.environments)
         return f"There is no environment `{_shown(args[0])}`; the policy has {known}."
-    lifted = [e for e in await window.emergency_freezes(ctx, facts) if e.holds(name)]
-    if not lifted:
+    holding = [e for e in await window.emergency_freezes(ctx, facts) if e.holds(name)]
+    if not holding:
         return f"{name} is not frozen."
+    lifted = [e for e in holding if e.lifted_by(name, written)]
+    if not lifted:
+        return caltext.unfreeze_too_old(name, holding)
     for item in lifted:
-        await ctx.gateway.comment(
-            facts.repo, item.number, f"Lifted by @{login} (`/unfreeze {name}`)."
-        )
+        await ctx.gateway.comment(facts.repo, item.number, caltext.lifted_note(login, name))
         await ctx.gateway.update_issue(facts.repo, item.number, state="closed")
     await regate_all(ctx, facts)
     numbers = ", ".join(f"#{item.number}" for item in lifted)
+    later = [e for e in holding if e not in lifted]
+    if later:
+        return f"Closed {numbers}. " + caltext.unfreeze_too_old(name, later)
     return f"{name} is open again (closed {numbers}); its pull requests were judged again."
 
 
@@ -391,7 +423,15 @@ async def override(
         )
     bot_login = (await ctx.identity()).bot_login
     comments = window.posted_comments(await window.pull_comments(ctx, facts, number), bot_login)
-    done = [o for o in acknowledged(comments) if o.check == check and o.head == head]
+    # A window override written before the newest freeze began counts no more (S5). The
+    # freezes are read by the window check that follows anyway (memoised): no extra call.
+    freezes = await window.emergency_freezes(ctx, facts) if check == "window" else ()
+    newest = max((e.since for e in freezes if e.since is not None), default=None)
+    done = [
+        o
+        for o in acknowledged(comments)
+        if o.check == check and o.head == head and (newest is None or o.at >= newest)
+    ]
     people = {o.login.lower() for o in done}
     if login.lower() in people:
         return f"Your override of `promotion/{check}` on `{head[:7]}` is already counted."

@@ -160,8 +160,12 @@ async def _open(
         if moved != head and needed is not None and not await needed(moved):
             await _withdraw(ctx, repo, pr, branch)
             return None
-        # We know exactly what this PR changes: spare the gate a files listing.
-        _seed_files(ctx, repo, pr, proposal.changes)
+        # We know exactly what this PR changes when its head is the commit we just made:
+        # spare the gate a files listing. A branch found there already (a redelivery, or one
+        # a person pushed first under the deterministic name), or pushed to since, holds
+        # whatever it holds: the gate reads it.
+        if str((pr.get("head") or {}).get("sha") or "") == commit:
+            _seed_files(ctx, repo, pr, proposal.changes)
         ctx.log.info("%s: opened #%s %s", repo, pr["number"], pr.get("title"))
     return pr
 

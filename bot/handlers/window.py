@@ -216,7 +216,11 @@ async def window_check(
     check = DesiredCheck(WINDOW, "success" if verdict.open else "failure", output)
     if verdict.open:
         return check
-    return await with_overrides(ctx, facts, policy, pr, "window", check)
+    # An override counts only if written after every emergency freeze holding the change
+    # began (an unknown start: none counts).
+    starts = [e.since or verdict.at for v in verdict.closed for e in v.emergencies]
+    not_before = max(starts, default=None)
+    return await with_overrides(ctx, facts, policy, pr, "window", check, not_before)
 
 
 async def with_overrides(
@@ -226,11 +230,13 @@ async def with_overrides(
     pr: dict[str, Any],
     check: str,
     desired: DesiredCheck,
+    not_before: datetime | None = None,
 ) -> DesiredCheck:
-    """A failing check, unless enough people overrode it on this head (then success)."""
+    """A failing check, unless enough people overrode it on this head (then success), at or
+    after ``not_before``."""
     if desired.conclusion == "success":
         return desired
-    verdict = await override_verdict(ctx, facts, policy, pr, check)
+    verdict = await override_verdict(ctx, facts, policy, pr, check, not_before)
     if verdict is None:
         return desired
     if verdict.granted:
@@ -240,7 +246,12 @@ async def with_overrides(
 
 
 async def override_verdict(
-    ctx: Context, facts: RepoFacts, policy: Policy, pr: dict[str, Any], check: str
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    pr: dict[str, Any],
+    check: str,
+    not_before: datetime | None = None,
 ) -> OverrideVerdict | None:
     """The overrides of ``check`` on the PR's head; None when nobody asked for one."""
     number = pfield(pr, "number", int)
@@ -251,4 +262,4 @@ async def override_verdict(
         return None
     allowed = await eligible(ctx, facts, policy, (o.login for o in asked))
     head = pfield(pr, "head.sha", str)
-    return evaluate_overrides(check, head, asked, allowed, policy.overrides.count)
+    return evaluate_overrides(check, head, asked, allowed, policy.overrides.count, not_before)

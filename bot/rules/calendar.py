@@ -29,13 +29,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.fleet.policy import Environment, Freeze, Policy, Window
+from bot.rules.overrides import PostedComment
 
 __all__ = [
+    "LIFTED_KIND",
     "CalendarVerdict",
     "EmergencyFreeze",
     "EnvironmentVerdict",
     "environment_open",
     "evaluate_calendar",
+    "freeze_lifted",
     "judge_environment",
     "next_change",
     "window_open",
@@ -49,6 +52,8 @@ MAX_CHUNKS = 60
 #: How finely the zone's offset is sampled to find its transitions (no zone changes its offset
 #: twice within an hour).
 SAMPLE = timedelta(hours=1)
+#: The hidden marker of the bot's "Lifted by" comment on a freeze issue (``/unfreeze``).
+LIFTED_KIND = "unfreeze"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,22 @@ class EmergencyFreeze:
 
     def holds(self, environment: str) -> bool:
         return self.environment is None or self.environment == environment
+
+    def lifted_by(self, environment: str, written: datetime | None) -> bool:
+        """Whether ``/unfreeze <environment>`` written at ``written`` (GitHub's time of the
+        comment) lifts this freeze: only a freeze it could have been meant for, one in force
+        when it was written. A command read late (a delivery taken up from GitHub's log, a
+        slow redelivery) must not lift a freeze made after it. Unknown times lift nothing."""
+        if not self.holds(environment) or written is None or self.since is None:
+            return False
+        return self.since <= written  # whole seconds: the same second counts as before
+
+
+def freeze_lifted(comments: Sequence[PostedComment]) -> bool:
+    """Whether a freeze issue was lifted by ``/unfreeze``: the bot said so on it, in a comment of
+    its own account that nobody edited. The issue's state is not the record (anyone who can
+    triage opens and closes issues, and its events can arrive late or out of order)."""
+    return any(c.by_bot and not c.edited and c.marker.get("kind") == LIFTED_KIND for c in comments)
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
 
-__all__ = ["KNOWN", "MAX_BODY", "Command", "extract_commands", "is_near_miss"]
+__all__ = [
+    "KNOWN",
+    "MAX_BODY",
+    "Command",
+    "extract_commands",
+    "is_near_miss",
+    "still_as_written",
+]
 
 #: The commands the bot answers to, lower-case, without the slash.
 KNOWN: frozenset[str] = frozenset({"promote", "status", "freeze", "unfreeze", "override"})
@@ -239,3 +246,17 @@ def _parser() -> MarkdownIt:
     # GitHub Flavored Markdown is CommonMark plus tables and strikethrough (and autolinks and
     # task lists, which change nothing here). Raw HTML is on, as on GitHub, so it is recognised.
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+def still_as_written(sent: Mapping[str, Any], now: Mapping[str, Any] | None) -> bool:
+    """Whether a comment read late (``issue_comment.created`` taken up from GitHub's delivery
+    log) is still what its author wrote: not deleted (``now`` None), not edited since. Its
+    commands run only then: an edited comment runs nothing (C5), and neither does one its
+    author took back before the bot could read it."""
+    if now is None:
+        return False
+    return (
+        now.get("id") == sent.get("id")
+        and now.get("body") == sent.get("body")
+        and now.get("updated_at") == sent.get("updated_at")
+    )

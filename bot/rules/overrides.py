@@ -124,9 +124,12 @@ def evaluate_overrides(
     overrides: Sequence[Override],
     eligible: Collection[str],
     needed: int,
+    not_before: datetime | None = None,
 ) -> OverrideVerdict:
     """Which overrides of ``check`` count for ``head``: distinct people, each still eligible
-    (``eligible``: lower-case logins), for this very head."""
+    (``eligible``: lower-case logins), for this very head, written at or after ``not_before``
+    (when the newest emergency freeze holding the change began: an override let through what
+    held it then, and a freeze made after it stops everything again)."""
     counted: list[Override] = []
     not_counted: list[tuple[Override, str]] = []
     allowed = {login.lower() for login in eligible}
@@ -135,6 +138,8 @@ def evaluate_overrides(
             continue
         if item.head != head:
             not_counted.append((item, f"was for {item.head[:7]}; a push since reset the overrides"))
+        elif not_before is not None and item.at < not_before:
+            not_counted.append((item, "was written before the freeze that holds it now began"))
         elif item.login.lower() not in allowed:
             not_counted.append((item, "may no longer override (not in the overrides team)"))
         elif any(c.login.lower() == item.login.lower() for c in counted):

@@ -5,7 +5,9 @@ seconds and whenever the database comes back, the log is read newest first down 
 already checked (kept in the store, with a margin for attempts still being written; never
 further back than GitHub keeps them). A ``guid`` none of whose attempts got a 2xx, that the inbox
 does not know, is taken up once: its payload is read from the log and put in the inbox directly
-(not redelivered: see the README), then processed like any delivery. The insert is keyed by the
+(not redelivered: see the README), then processed like any delivery. A comment is read once
+more first: one deleted or edited since it was written runs no command (its author took it
+back before the bot could read it). The insert is keyed by the
 ``guid``, so a later redelivery of it, or a second replica, or a restart in the middle of a
 round, never runs it twice.
 """
@@ -17,12 +19,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import gidgethub
 from gidgethub import routing, sansio
 
 from bot.github import deliveries
 from bot.github.context import Services
+from bot.rules.commands import still_as_written
 from bot.service.dispatch import Dispatcher, describe
 from bot.service.inbox import Incoming
 from bot.service.metrics import Metrics
@@ -107,6 +111,21 @@ class Recovery:
         event = sansio.Event(data, event=attempt.event, delivery_id="-")
         return bool(self.router.fetch(event))
 
+    async def _as_written(
+        self, payload: dict[str, Any], repo: str | None, inst: int | None
+    ) -> bool:
+        """A comment read late runs its commands only if it is still as its author wrote it
+        (one read of the comment; people's comments only: the bot ignores bots' anyway)."""
+        comment = payload.get("comment")
+        if not isinstance(comment, dict) or not isinstance(comment.get("id"), int):
+            return False
+        if (comment.get("user") or {}).get("type") == "Bot":
+            return True
+        if repo is None or inst is None:
+            return False
+        now = await self.services.gateway(inst).issue_comment(repo, comment["id"])
+        return still_as_written(comment, now)
+
     async def _take_up(self, guid: str, attempt: deliveries.Attempt) -> bool:
         try:
             headers, payload = await deliveries.request_of(self.services.app_client(), attempt.id)
@@ -118,6 +137,15 @@ class Recovery:
             log.warning("missed delivery %s (%s) has no usable payload; skipped", guid, event)
             return False
         action, repo, inst = describe(payload)
+        commented = event == "issue_comment" and action == "created"
+        if commented and not await self._as_written(payload, repo, inst):
+            log.warning(
+                "missed delivery %s (issue_comment.created) was deleted or edited since it was"
+                " written; its commands do not run",
+                guid,
+                extra={"delivery": guid, "event": event, "action": action, "repo": repo},
+            )
+            return False
         body = json.dumps(payload, separators=(",", ":")).encode()
         if not await self.store.take_up(Incoming(guid, event, action, repo, inst, body)):
             return False  # it arrived (or another replica took it up) meanwhile

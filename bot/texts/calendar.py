@@ -10,7 +10,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.fleet.policy import Environment, Freeze, Overrides, Policy, Window
-from bot.rules.calendar import CalendarVerdict, EmergencyFreeze, EnvironmentVerdict, zone
+from bot.rules.calendar import (
+    LIFTED_KIND,
+    CalendarVerdict,
+    EmergencyFreeze,
+    EnvironmentVerdict,
+    zone,
+)
 from bot.rules.overrides import ACK_KIND, OverrideVerdict, digest
 from bot.texts import markers
 from bot.texts.summaries import (
@@ -93,6 +99,28 @@ def who_may(overrides: Overrides, org: str, repo: str) -> str:
     if overrides.team is None:
         return f"people with admin rights on {repo}"
     return f"members of @{org}/{overrides.team}"
+
+
+def lifted_note(login: str, environment: str) -> str:
+    """The bot's record, on the freeze issue, that ``/unfreeze`` lifted it."""
+    return f"Lifted by @{login} (`/unfreeze {environment}`).\n\n" + markers.marker(
+        kind=LIFTED_KIND, by=login, environment=environment
+    )
+
+
+def unfreeze_too_old(environment: str, held: Sequence[EmergencyFreeze]) -> str:
+    """The reply to an ``/unfreeze`` written before the freezes that hold now."""
+    which = ", ".join(
+        f"#{e.number} (by @{e.by or 'someone'}"
+        + (f" at {utc(e.since)}" if e.since else "")
+        + f": {e.reason})"
+        for e in held
+    )
+    return (
+        f"{environment} stays frozen: {which} was made after this comment was written (it was "
+        "read late), so it was not what you meant to lift. Comment "
+        f"`/unfreeze {environment}` again if it should be lifted now."
+    )
 
 
 # --- promotion/window --------------------------------------------------------------------------

@@ -140,9 +140,10 @@ def read_provenance(message: str) -> tuple[str, BuiltFrom] | None:
     return image, BuiltFrom(repository, revision)
 
 
-def strip_provenance(message: str) -> str:
-    """``message`` without lines that look like provenance trailers: for text the bot copies
-    into a commit of its own from commits it did not make (a merge it performs)."""
-    keys = tuple(k.lower() + ":" for k in _PROVENANCE_KEYS)
+def strip_app_trailers(message: str) -> str:
+    """``message`` without lines that look like the trailers believed only in the app's own
+    commits (provenance, ``Requested-by:``): for text the bot copies into a commit of its own
+    from commits it did not make (a merge it performs)."""
+    keys = tuple(k.lower() + ":" for k in (*_PROVENANCE_KEYS, TRAILER))
     kept = [line for line in message.splitlines() if not line.strip().lower().startswith(keys)]
     return "\n".join(kept)

@@ -61,7 +61,7 @@ def test_trailers_round_trip_and_only_a_clean_trailer_block_counts() -> None:
         f"{IMG}:v1",
         BuiltFrom("acme/payment", None),
     )
-    assert "Image-Source" not in markers.strip_provenance(message)
+    assert "Image-Source" not in markers.strip_app_trailers(message)
 
 
 def _commit(login: str | None, verified: bool) -> dict[str, Any]:

@@ -299,3 +299,34 @@ def test_when_closed_the_next_opening_is_open(e: Environment, now: datetime) -> 
             assert any(
                 window_open(w, verdict.opens_at) for w in e.windows if w.timezone == verdict.zone
             ) or not any(window_open(w, verdict.opens_at) for w in e.windows)
+
+
+def test_an_unfreeze_lifts_only_freezes_in_force_when_it_was_written() -> None:
+    """S2: a command read late (taken up from GitHub's delivery log) must not lift a freeze
+    made after it was written; unknown times lift nothing; the same second counts as after."""
+    since = EMERGENCY.since
+    assert since is not None
+    assert EMERGENCY.lifted_by("prod", since + timedelta(minutes=5))
+    assert EMERGENCY.lifted_by("prod", since)
+    assert not EMERGENCY.lifted_by("prod", since - timedelta(seconds=1))
+    assert not EMERGENCY.lifted_by("staging", since + timedelta(minutes=5))
+    assert not EMERGENCY.lifted_by("prod", None)
+    unknown = EmergencyFreeze("prod", "?", None, None, 9, "u")
+    assert not unknown.lifted_by("prod", since)
+
+
+def test_a_freeze_is_lifted_only_by_the_bot_s_unedited_note() -> None:
+    """S3: the record of a lift is the bot's own note, not the issue's state; a person's
+    copy of it, or an edited note, is no lift."""
+    from bot.rules.calendar import LIFTED_KIND, freeze_lifted
+    from bot.rules.overrides import PostedComment
+
+    def note(by_bot: bool, edited: bool, kind: str = LIFTED_KIND) -> PostedComment:
+        at = utc(2026, 12, 1)
+        return PostedComment(1, "bot", by_bot, "Lifted", at, edited, "u", {"kind": kind})
+
+    assert freeze_lifted([note(True, False)])
+    assert not freeze_lifted([])
+    assert not freeze_lifted([note(False, False)])
+    assert not freeze_lifted([note(True, True)])
+    assert not freeze_lifted([note(True, False, kind="override")])

@@ -278,3 +278,16 @@ def test_any_text_is_parsed_without_error_and_commands_start_their_line(body: st
     for command in got:
         assert 1 <= command.line <= len(lines)
         assert command.name in KNOWN or command.suggestion in KNOWN
+
+
+def test_a_comment_read_late_runs_only_as_written() -> None:
+    """S6: a comment taken up from GitHub's delivery log runs its commands only when it was
+    neither deleted nor edited since it was written."""
+    from bot.rules.commands import still_as_written
+
+    sent = {"id": 7, "body": "/unfreeze prod", "updated_at": "2026-12-01T10:00:00Z"}
+    assert still_as_written(sent, dict(sent))
+    assert not still_as_written(sent, None)  # deleted
+    assert not still_as_written(sent, {**sent, "body": "~~/unfreeze prod~~"})
+    assert not still_as_written(sent, {**sent, "updated_at": "2026-12-01T10:05:00Z"})
+    assert not still_as_written(sent, {**sent, "id": 8})

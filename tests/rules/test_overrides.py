@@ -80,3 +80,16 @@ def test_someone_no_longer_allowed_does_not_count() -> None:
     verdict = evaluate_overrides("window", HEAD, acknowledged([dana, ack(2, dana)]), set(), 1)
     assert not verdict.granted
     assert "no longer override" in verdict.not_counted[0][1]
+
+
+def test_an_override_written_before_the_freeze_that_holds_now_does_not_count() -> None:
+    """S5: an override let through what held the change when it was written; a freeze that
+    began after it stops the change again (the same second counts as after)."""
+    dana = request(1, "dana", "/override window a")
+    found = acknowledged([dana, ack(2, dana)])
+    later = T0 + timedelta(minutes=1)
+    verdict = evaluate_overrides("window", HEAD, found, {"dana"}, 1, not_before=later)
+    assert not verdict.granted
+    assert "before the freeze" in verdict.not_counted[0][1]
+    assert evaluate_overrides("window", HEAD, found, {"dana"}, 1, not_before=T0).granted
+    assert evaluate_overrides("window", HEAD, found, {"dana"}, 1, not_before=None).granted
