@@ -20,13 +20,14 @@ Everything read here is read by SHA and cached, so a second look (a review) cost
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import gidgethub
 
+from bot.concurrency import cpu
 from bot.fleet.inputs import InputError, TenantInput, provider_lines
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
@@ -35,10 +36,11 @@ from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.github.gateway import GatewayError, RepoTree
 from bot.handlers.payload import field as pfield
-from bot.rules import sources
+from bot.rules import kustomize, sources
 from bot.rules.gate import (
     BlindSpot,
     FileChange,
+    PulledIn,
     Scope,
     file_changes,
     link_target,
@@ -46,6 +48,7 @@ from bot.rules.gate import (
     through_links,
     tree_changes,
     with_blind_spots,
+    with_pulled_in,
 )
 from bot.rules.tracing import value_changes
 
@@ -83,9 +86,13 @@ async def see_pull(
     change = await pull_change(ctx, facts, pr, base_head)
     fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in change.files])
     scope = scope_of(change.files, fleet, policy, change.blind_spots)
-    spots = await link_spots(facts, fleet, policy, scope, change.files, base_head, head)
+    scope, spots, notes = await reference_scope(
+        ctx, facts, fleet, policy, scope, change.files, base_head
+    )
+    spots += await link_spots(facts, fleet, policy, scope, change.files, base_head, head)
     spots += await content_spots(ctx, facts, fleet, policy, scope, change.files, base_head)
-    return Seen(change.files, fleet, with_blind_spots(scope, spots, policy), change.notes)
+    seen = with_blind_spots(scope, spots, policy)
+    return Seen(change.files, fleet, seen, (*change.notes, *notes))
 
 
 async def see_change(ctx: Context, facts: RepoFacts, policy: Policy, base: str, head: str) -> Seen:
@@ -96,9 +103,10 @@ async def see_change(ctx: Context, facts: RepoFacts, policy: Policy, base: str, 
     files = tree_changes(_entries(old), _entries(new))
     fleet = await facts.fleet(base, policy, extra_paths=[c.path for c in files])
     scope = scope_of(files, fleet, policy)
-    spots = await link_spots(facts, fleet, policy, scope, files, base, head)
+    scope, spots, notes = await reference_scope(ctx, facts, fleet, policy, scope, files, base)
+    spots += await link_spots(facts, fleet, policy, scope, files, base, head)
     spots += await content_spots(ctx, facts, fleet, policy, scope, files, base)
-    return Seen(files, fleet, with_blind_spots(scope, spots, policy), ())
+    return Seen(files, fleet, with_blind_spots(scope, spots, policy), notes)
 
 
 # --- the complete change --------------------------------------------------------------------
@@ -174,6 +182,195 @@ def _entries(tree: RepoTree) -> dict[str, str]:
     out.update((path, f"{sha}:link") for path, sha in tree.links.items())
     out.update(tree.submodules)
     return out
+
+
+# --- references of kustomizations ---------------------------------------------------------
+
+
+async def reference_scope(
+    ctx: Context,
+    facts: RepoFacts,
+    fleet: Fleet,
+    policy: Policy,
+    scope: Scope,
+    files: Sequence[FileChange],
+    base_head: str,
+) -> tuple[Scope, list[BlindSpot], tuple[str, ...]]:
+    """``scope`` with the changes that gated clusters pull in through their kustomizations
+    counted in those clusters' environments, the references the bot cannot place (blind
+    spots), and a note per pulled-in change naming the file that pulls it in."""
+    gated = {e.name for e in policy.environments if e.gated}
+    roots = kustomize.roots_of(fleet.clusters, gated)
+    if not roots:
+        return scope, [], ()
+    tree = await facts.tree(base_head)
+    own = _own_repository(ctx, facts.repo)
+    found = await _reach(facts, tree, roots, own, {}, base_head)
+    changed = {c.path for c in files} | {c.previous_path for c in files if c.previous_path}
+    # What the PR itself changes among the files that name references counts as it will be
+    # after the merge (a PR that adds a reference and the change it pulls in is judged whole).
+    overlay: dict[str, str | None] = {
+        c.previous_path: None
+        for c in files
+        if c.previous_path and c.previous_path != c.path and kustomize.is_candidate(c.previous_path)
+    }
+    overlay.update(
+        (c.path, None if c.status == "removed" else c.sha)
+        for c in files
+        if kustomize.is_candidate(c.path)
+    )
+    if overlay:
+        after = await _reach(facts, tree, roots, own, overlay, base_head)
+        found = kustomize.Reach(
+            tuple(dict.fromkeys((*found.references, *after.references))),
+            tuple(dict.fromkeys((*found.unresolved, *after.unresolved))),
+        )
+    spots = [
+        BlindSpot(
+            u.kind,
+            f"{u.reason}; {u.environment} (cluster `{u.cluster}`) applies it, so the bot cannot "
+            "tell which changes reach it",
+            u.path,
+            u.line,
+        )
+        for u in found.unresolved
+    ]
+    matches = kustomize.pulled_in(changed, found)
+    pulled = [
+        PulledIn(
+            path, ref.environment, ref.via, ref.line if ref.through == ref.via else None, ref.target
+        )
+        for path, ref in matches
+    ]
+    notes: list[str] = []
+    for path, ref in matches:
+        target = f"`{ref.target}`" if ref.target else "the whole repository"
+        through = "" if ref.through == ref.via else f", through `{ref.through}`"
+        notes.append(
+            f"`{path}` counts in {ref.environment} too: `{ref.via}` (cluster "
+            f"`{ref.cluster}`{through}, line {ref.line}) pulls in {target}, so the gates of "
+            f"{ref.environment} apply."
+        )
+    return with_pulled_in(scope, files, fleet, policy, pulled), spots, tuple(notes)
+
+
+async def _reach(
+    facts: RepoFacts,
+    tree: RepoTree,
+    roots: dict[str, tuple[str, str]],
+    own: tuple[str, str, str] | None,
+    overlay: dict[str, str | None],
+    commit: str,
+) -> kustomize.Reach:
+    """What the gated clusters pull in, in ``tree`` changed by ``overlay`` (path -> new blob
+    SHA, None: removed). Kept per tree; what each file names is kept per repository by path
+    and SHA, so a new tree reads only the files that changed, and a warm event nothing."""
+    memo = facts.ctx.services.caches.derived
+    key = ("kustomize-reach", facts.repo, tree.tree_sha, tuple(roots), own)
+    if not overlay:
+        hit = memo.get(key)
+        if isinstance(hit, kustomize.Reach):
+            return hit
+    view = dict(tree.blobs)
+    for path, sha in overlay.items():
+        if sha is None:
+            view.pop(path, None)
+        else:
+            view[path] = sha
+    paths = sorted(view)
+    index = memo.get(("kustomize-index", facts.repo))
+    if not isinstance(index, _Index):
+        index = memo[("kustomize-index", facts.repo)] = _Index()
+    known = index.at(view)
+    for _ in range(kustomize.MAX_DEPTH + 2):
+        found = kustomize.reach(paths, known, roots, own)
+        if not found.wanted:
+            break
+        todo = {p: view[p] for p in found.wanted}
+        read = await _references(facts, todo, commit if not overlay else None)
+        index.learn(todo, read)
+        known.extra.update(read)  # what could not be read counts now, and is not kept
+    if not overlay:
+        memo[key] = found
+    return found
+
+
+class _Index:
+    """What each file of a repository names, by path and the blob SHA it was read at (the
+    empty answer, nearly every file's, is kept as the SHA alone)."""
+
+    def __init__(self) -> None:
+        self.shas: dict[str, str] = {}
+        self.named: dict[str, kustomize.FileReferences] = {}
+
+    def learn(self, shas: dict[str, str], found: dict[str, kustomize.FileReferences]) -> None:
+        for path, sha in shas.items():
+            result = found.get(path)
+            if result is None or (result.problem or "").startswith(_UNREAD):
+                continue
+            self.shas[path] = sha
+            if result == kustomize.NOTHING:
+                self.named.pop(path, None)
+            else:
+                self.named[path] = result
+
+    def at(self, view: dict[str, str]) -> _Known:
+        return _Known(self, view)
+
+
+class _Known(Mapping[str, kustomize.FileReferences]):
+    """The index as of one tree: a file is known when it was read at the SHA it has there."""
+
+    def __init__(self, index: _Index, view: dict[str, str]) -> None:
+        self.index, self.view = index, view
+        self.extra: dict[str, kustomize.FileReferences] = {}
+
+    def __getitem__(self, path: str) -> kustomize.FileReferences:
+        if path in self.extra:
+            return self.extra[path]
+        sha = self.view.get(path)
+        if sha is None or self.index.shas.get(path) != sha:
+            raise KeyError(path)
+        return self.index.named.get(path, kustomize.NOTHING)
+
+    def __iter__(self) -> Iterator[str]:
+        return (p for p in self.view if p in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+async def _references(
+    facts: RepoFacts, shas: dict[str, str], commit: str | None
+) -> dict[str, kustomize.FileReferences]:
+    """What each file names. Contents come from the blob caches (the archive of the fleet
+    keeps every YAML under ``clusters/``), else in one archive or one call per blob; a file
+    that cannot be read is a problem, not remembered."""
+    out: dict[str, kustomize.FileReferences] = {}
+    paths = list(shas)
+    for start in range(0, len(paths), _REFS_PER_BATCH):  # a share at a time: less held
+        batch = paths[start : start + _REFS_PER_BATCH]
+        try:
+            contents = await facts.gateway.blobs(
+                facts.repo, [shas[p] for p in batch], commit=commit, keep=False
+            )
+        except (GatewayError, gidgethub.BadRequest) as exc:
+            problem = f"{_UNREAD} ({exc})"
+            out.update((p, kustomize.FileReferences(problem=problem)) for p in batch)
+            continue
+        pairs = [(p, contents[shas[p]]) for p in batch]
+        results = await cpu.run(_read_all, pairs)
+        out.update(zip(batch, results, strict=True))
+    return out
+
+
+_UNREAD = "the file could not be read"
+#: Files whose contents are held at once while their references are read.
+_REFS_PER_BATCH = 2_000
+
+
+def _read_all(pairs: list[tuple[str, bytes]]) -> list[kustomize.FileReferences]:
+    return [kustomize.read_references(path, data) for path, data in pairs]
 
 
 # --- links ----------------------------------------------------------------------------------
@@ -308,6 +505,45 @@ async def content_spots(
             spots.append(data)
             continue
         spots += await _file_spots(facts, change, loc.cluster, data, base_head, own)
+    spots += await _pulled_in_spots(facts, scope, files, traced, inputs)
+    return spots
+
+
+async def _pulled_in_spots(
+    facts: RepoFacts,
+    scope: Scope,
+    files: Sequence[FileChange],
+    traced: set[str],
+    inputs: set[str],
+) -> list[BlindSpot]:
+    """Changed YAML that an environment with an upstream pulls in from another cluster's
+    directory: its tenant inputs are traced there (:func:`with_pulled_in`); a Flux source or a
+    provider document anywhere else in it cannot be traced where it lands."""
+    by_path = {c.path: c for c in files if c.sha is not None and c.status != "removed"}
+    spots: list[BlindSpot] = []
+    done: set[str] = set()
+    for item in scope.pulled_in:
+        change = by_path.get(item.path)
+        if item.environment not in traced or change is None or item.path in done:
+            continue
+        if item.path in inputs or not item.path.endswith(sources.YAML):
+            continue
+        if any(i.path == item.path for i in scope.inputs):
+            continue  # a tenant input: traced in every environment it reaches
+        done.add(item.path)
+        data = await _blob(facts, item.path, str(change.sha))
+        if isinstance(data, BlindSpot):
+            spots.append(data)
+        elif sources.is_source_file(data) or b"ResourceSetInputProvider" in data:
+            spots.append(
+                BlindSpot(
+                    "untraceable",
+                    f"`{item.path}` holds Flux sources or input providers and reaches "
+                    f"{item.environment} through `{item.via}`: lineage traces them only in "
+                    "their own cluster's place, so it cannot vouch for them there",
+                    item.path,
+                )
+            )
     return spots
 
 
