@@ -207,23 +207,19 @@ async def reference_scope(
     own = _own_repository(ctx, facts.repo)
     found = await _reach(facts, tree, roots, own, {}, base_head)
     changed = {c.path for c in files} | {c.previous_path for c in files if c.previous_path}
-    # What the PR itself changes among the files that name references counts as it will be
-    # after the merge (a PR that adds a reference and the change it pulls in is judged whole).
-    overlay: dict[str, str | None] = {
-        c.previous_path: None
-        for c in files
-        if c.previous_path and c.previous_path != c.path and kustomize.is_candidate(c.previous_path)
+    # The PR's own changes to files the reach reads (in a gated cluster, or under a path one
+    # pulls in) count as they will be after the merge: a PR that adds a reference and the
+    # change it pulls in is judged whole, and one that mends a broken reference is not blind.
+    reached = [*roots, *(r.target for r in found.references)]
+    overlay = {
+        path: _new_sha(files, path)
+        for path in sorted(changed)
+        if kustomize.is_candidate(path) and any(_below(path, top) for top in reached)
     }
-    overlay.update(
-        (c.path, None if c.status == "removed" else c.sha)
-        for c in files
-        if kustomize.is_candidate(c.path)
-    )
     if overlay:
         after = await _reach(facts, tree, roots, own, overlay, base_head)
         found = kustomize.Reach(
-            tuple(dict.fromkeys((*found.references, *after.references))),
-            tuple(dict.fromkeys((*found.unresolved, *after.unresolved))),
+            tuple(dict.fromkeys((*found.references, *after.references))), after.unresolved
         )
     spots = [
         BlindSpot(
@@ -242,16 +238,39 @@ async def reference_scope(
         )
         for path, ref in matches
     ]
-    notes: list[str] = []
+    return with_pulled_in(scope, files, fleet, policy, pulled), spots, _pulled_notes(matches)
+
+
+def _new_sha(files: Sequence[FileChange], path: str) -> str | None:
+    """The blob ``path`` has after the PR (None: removed or renamed away)."""
+    for change in files:
+        if change.path == path:
+            return None if change.status == "removed" else change.sha
+    return None
+
+
+def _below(path: str, top: str) -> bool:
+    return not top or path == top or path.startswith(top + "/")
+
+
+def _pulled_notes(matches: Sequence[tuple[str, kustomize.Reference]]) -> tuple[str, ...]:
+    """One note per reference that pulls changed files in, naming the file that does."""
+    grouped: dict[kustomize.Reference, list[str]] = {}
     for path, ref in matches:
+        grouped.setdefault(ref, []).append(path)
+    notes: list[str] = []
+    for ref, paths in grouped.items():
+        shown = ", ".join(f"`{p}`" for p in paths[:3])
+        if len(paths) > 3:
+            shown += f" and {len(paths) - 3} more"
         target = f"`{ref.target}`" if ref.target else "the whole repository"
         through = "" if ref.through == ref.via else f", through `{ref.through}`"
         notes.append(
-            f"`{path}` counts in {ref.environment} too: `{ref.via}` (cluster "
-            f"`{ref.cluster}`{through}, line {ref.line}) pulls in {target}, so the gates of "
-            f"{ref.environment} apply."
+            f"{shown} {'counts' if len(paths) == 1 else 'count'} in {ref.environment} too: "
+            f"`{ref.via}` (cluster `{ref.cluster}`{through}, line {ref.line}) pulls in "
+            f"{target}, so the gates of {ref.environment} apply."
         )
-    return with_pulled_in(scope, files, fleet, policy, pulled), spots, tuple(notes)
+    return tuple(notes)
 
 
 async def _reach(
@@ -271,12 +290,15 @@ async def _reach(
         hit = memo.get(key)
         if isinstance(hit, kustomize.Reach):
             return hit
-    view = dict(tree.blobs)
-    for path, sha in overlay.items():
-        if sha is None:
-            view.pop(path, None)
-        else:
-            view[path] = sha
+    view: Mapping[str, str] = tree.blobs
+    if overlay:
+        changed = dict(tree.blobs)
+        for path, sha in overlay.items():
+            if sha is None:
+                changed.pop(path, None)
+            else:
+                changed[path] = sha
+        view = changed
     paths = sorted(view)
     index = memo.get(("kustomize-index", facts.repo))
     if not isinstance(index, _Index):
@@ -314,14 +336,14 @@ class _Index:
             else:
                 self.named[path] = result
 
-    def at(self, view: dict[str, str]) -> _Known:
+    def at(self, view: Mapping[str, str]) -> _Known:
         return _Known(self, view)
 
 
 class _Known(Mapping[str, kustomize.FileReferences]):
     """The index as of one tree: a file is known when it was read at the SHA it has there."""
 
-    def __init__(self, index: _Index, view: dict[str, str]) -> None:
+    def __init__(self, index: _Index, view: Mapping[str, str]) -> None:
         self.index, self.view = index, view
         self.extra: dict[str, kustomize.FileReferences] = {}
 
@@ -352,7 +374,7 @@ async def _references(
         batch = paths[start : start + _REFS_PER_BATCH]
         try:
             contents = await facts.gateway.blobs(
-                facts.repo, [shas[p] for p in batch], commit=commit, keep=False
+                facts.repo, [shas[p] for p in batch], commit=commit, keep=commit is None
             )
         except (GatewayError, gidgethub.BadRequest) as exc:
             problem = f"{_UNREAD} ({exc})"

@@ -678,3 +678,13 @@ async def test_kustomizations_inside_prod_leave_dev_bumps_alone_and_cost_no_call
     assert merged(world, number)
     blobs = [r.path for r in world.bot_requests() if "/git/blobs/" in r.path]
     assert len(blobs) == 1, blobs  # the changed input only: no kustomization read again
+
+
+async def test_a_pr_mending_a_broken_reference_is_judged_as_it_will_be(world: Harness) -> None:
+    land(world.fake, {PROD_KUSTOMIZATION: kustomization("../../../../etc")}, "broken")
+    await world.settle()
+    number = open_change(world, "mend", {PROD_KUSTOMIZATION: kustomization("tenants/checkout")})
+    await world.settle()
+    assert "could not see" not in both(world, number)
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+    assert prod_approvals_asked(world, number)  # a prod change all the same
