@@ -210,7 +210,7 @@ def read_references(path: str, data: bytes) -> FileReferences:
         api, kind = _text(doc, "apiVersion"), _text(doc, "kind")
         group = (api or "").split("/", 1)[0]
         if group == _FLUX_GROUP and kind == "Kustomization":
-            entries.append(_flux_entry(doc))
+            entries += _flux_entries(doc)
         elif group == _SOURCE_GROUP and kind == "GitRepository":
             name = _text(_get(_get(doc, "metadata"), "name"), None)
             url = _text(_get(doc, "spec"), "url")
@@ -287,15 +287,30 @@ def _kustomize_entries(doc: Node | None) -> list[Entry]:
     return out
 
 
-def _flux_entry(doc: Node) -> Entry:
+def _flux_entries(doc: Node) -> list[Entry]:
+    """``spec.path`` (relative to the source's root; the root itself when absent) and
+    ``spec.components`` (relative to ``spec.path``) of a Flux Kustomization."""
     spec = _get(doc, "spec")
     node = _get(spec, "path")
     source = _get(spec, "sourceRef")
     ref = (_text(source, "kind") or "", _text(source, "name") or "")
     if node is None:  # Flux applies the source's root when no path is given
-        return Entry("spec.path", "./", line_of(spec or doc), "root", ref)
-    entry = _path_entry("spec.path", node)
-    return Entry(entry.field, entry.value, entry.line, "root", ref)
+        entry = Entry("spec.path", "./", line_of(spec or doc), "root", ref)
+    else:
+        found = _path_entry("spec.path", node)
+        entry = Entry(found.field, found.value, found.line, "root", ref)
+    out = [entry]
+    components = _get(spec, "components")
+    if isinstance(components, SequenceNode):
+        for item in components.value:
+            part = _path_entry("spec.components", item)
+            value = None
+            if part.value is not None and entry.value is not None:
+                value = posixpath.join(entry.value, part.value)
+            out.append(Entry(part.field, value, part.line, "root", ref))
+    elif components is not None:
+        out.append(Entry("spec.components", None, line_of(components), "root", ref))
+    return out
 
 
 # --- following references -----------------------------------------------------------------------

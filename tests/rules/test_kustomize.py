@@ -76,6 +76,12 @@ def test_flux_spec_path_is_relative_to_the_repository_root() -> None:
     }
 
 
+def test_flux_components_are_relative_to_the_spec_path() -> None:
+    text = flux("./clusters/prod-1/apps") + b"  components:\n    - ../../dev-1/debug\n"
+    found = resolve({f"{PROD}/flux-system/apps.yaml": text})
+    assert [r.target for r in found.references] == ["clusters/dev-1/debug"]
+
+
 def test_flux_without_a_path_applies_the_whole_repository() -> None:
     found = resolve({f"{PROD}/apps.yaml": flux(None)})
     assert [r.target for r in found.references] == [""]
