@@ -20,7 +20,7 @@ Everything read here is read by SHA and cached, so a second look (a review) cost
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -282,8 +282,10 @@ async def _reach(
     commit: str,
 ) -> kustomize.Reach:
     """What the gated clusters pull in, in ``tree`` changed by ``overlay`` (path -> new blob
-    SHA, None: removed). Kept per tree; what each file names is kept per repository by path
-    and SHA, so a new tree reads only the files that changed, and a warm event nothing."""
+    SHA, None: removed). Kept per tree; what a file names is kept per repository by blob SHA
+    (identical files, such as every cluster's copy of a tenant's sync.yaml, are one entry), so
+    a new tree reads only blobs never seen, and a warm event nothing. The walk over the tree
+    runs on the CPU worker, not on the event loop."""
     memo = facts.ctx.services.caches.derived
     key = ("kustomize-reach", facts.repo, tree.tree_sha, tuple(roots), own)
     if not overlay:
@@ -299,88 +301,76 @@ async def _reach(
             else:
                 changed[path] = sha
         view = changed
-    paths = sorted(view)
     index = memo.get(("kustomize-index", facts.repo))
-    if not isinstance(index, _Index):
-        index = memo[("kustomize-index", facts.repo)] = _Index()
-    known = index.at(view)
+    if not isinstance(index, dict):
+        index = memo[("kustomize-index", facts.repo)] = {}
+    unread: dict[str, kustomize.FileReferences] = {}  # not kept: read again next time
+    paths: list[str] | None = None
+    found = kustomize.Reach()
     for _ in range(kustomize.MAX_DEPTH + 2):
-        found = kustomize.reach(paths, known, roots, own)
+        paths, found = await cpu.run(_reach_round, view, paths, index, unread, roots, own)
         if not found.wanted:
             break
-        todo = {p: view[p] for p in found.wanted}
-        read = await _references(facts, todo, commit if not overlay else None)
-        index.learn(todo, read)
-        known.extra.update(read)  # what could not be read counts now, and is not kept
+        blobs = {_refs_key(p, view[p]): p for p in found.wanted}
+        for blob, result in (
+            await _references(facts, blobs, commit if not overlay else None)
+        ).items():
+            if (result.problem or "").startswith(_UNREAD):
+                unread.update((p, result) for p in found.wanted if _refs_key(p, view[p]) == blob)
+            else:
+                index[blob] = result
     if not overlay:
         memo[key] = found
     return found
 
 
-class _Index:
-    """What each file of a repository names, by path and the blob SHA it was read at (the
-    empty answer, nearly every file's, is kept as the SHA alone)."""
+def _reach_round(
+    view: Mapping[str, str],
+    paths: list[str] | None,
+    index: Mapping[tuple[str, str], kustomize.FileReferences],
+    unread: Mapping[str, kustomize.FileReferences],
+    roots: dict[str, tuple[str, str]],
+    own: tuple[str, str, str] | None,
+) -> tuple[list[str], kustomize.Reach]:
+    """One round of :func:`kustomize.reach` over ``view`` with what is known (CPU worker)."""
+    if paths is None:
+        paths = sorted(view)
 
-    def __init__(self) -> None:
-        self.shas: dict[str, str] = {}
-        self.named: dict[str, kustomize.FileReferences] = {}
+    def lookup(path: str) -> kustomize.FileReferences | None:
+        hit = unread.get(path)
+        if hit is not None:
+            return hit
+        sha = view.get(path)
+        return index.get(_refs_key(path, sha)) if sha is not None else None
 
-    def learn(self, shas: dict[str, str], found: dict[str, kustomize.FileReferences]) -> None:
-        for path, sha in shas.items():
-            result = found.get(path)
-            if result is None or (result.problem or "").startswith(_UNREAD):
-                continue
-            self.shas[path] = sha
-            if result == kustomize.NOTHING:
-                self.named.pop(path, None)
-            else:
-                self.named[path] = result
-
-    def at(self, view: Mapping[str, str]) -> _Known:
-        return _Known(self, view)
+    return paths, kustomize.reach(paths, lookup, roots, own)
 
 
-class _Known(Mapping[str, kustomize.FileReferences]):
-    """The index as of one tree: a file is known when it was read at the SHA it has there."""
-
-    def __init__(self, index: _Index, view: Mapping[str, str]) -> None:
-        self.index, self.view = index, view
-        self.extra: dict[str, kustomize.FileReferences] = {}
-
-    def __getitem__(self, path: str) -> kustomize.FileReferences:
-        if path in self.extra:
-            return self.extra[path]
-        sha = self.view.get(path)
-        if sha is None or self.index.shas.get(path) != sha:
-            raise KeyError(path)
-        return self.index.named.get(path, kustomize.NOTHING)
-
-    def __iter__(self) -> Iterator[str]:
-        return (p for p in self.view if p in self)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
+def _refs_key(path: str, sha: str) -> tuple[str, str]:
+    """What a file names depends on its content and on whether its name is a kustomization's."""
+    name = path.rsplit("/", 1)[-1]
+    return ("kustomization" if name in kustomize.KUSTOMIZATION_NAMES else "yaml", sha)
 
 
 async def _references(
-    facts: RepoFacts, shas: dict[str, str], commit: str | None
-) -> dict[str, kustomize.FileReferences]:
-    """What each file names. Contents come from the blob caches (the archive of the fleet
-    keeps every YAML under ``clusters/``), else in one archive or one call per blob; a file
-    that cannot be read is a problem, not remembered."""
-    out: dict[str, kustomize.FileReferences] = {}
-    paths = list(shas)
-    for start in range(0, len(paths), _REFS_PER_BATCH):  # a share at a time: less held
-        batch = paths[start : start + _REFS_PER_BATCH]
+    facts: RepoFacts, blobs: dict[tuple[str, str], str], commit: str | None
+) -> dict[tuple[str, str], kustomize.FileReferences]:
+    """What each blob (kind, SHA -> a path it has) names. Contents come from the blob caches
+    (the fleet's archive keeps every YAML under ``clusters/``), else in one archive or one call
+    per blob; a blob that cannot be read is a problem (the caller does not keep it)."""
+    out: dict[tuple[str, str], kustomize.FileReferences] = {}
+    keys = list(blobs)
+    for start in range(0, len(keys), _REFS_PER_BATCH):  # a share at a time: less held
+        batch = keys[start : start + _REFS_PER_BATCH]
         try:
             contents = await facts.gateway.blobs(
-                facts.repo, [shas[p] for p in batch], commit=commit, keep=commit is None
+                facts.repo, [sha for _, sha in batch], commit=commit, keep=commit is None
             )
         except (GatewayError, gidgethub.BadRequest) as exc:
             problem = f"{_UNREAD} ({exc})"
-            out.update((p, kustomize.FileReferences(problem=problem)) for p in batch)
+            out.update((k, kustomize.FileReferences(problem=problem)) for k in batch)
             continue
-        pairs = [(p, contents[shas[p]]) for p in batch]
+        pairs = [(blobs[k], contents[k[1]]) for k in batch]
         results = await cpu.run(_read_all, pairs)
         out.update(zip(batch, results, strict=True))
     return out

@@ -29,7 +29,7 @@ import bisect
 import posixpath
 import re
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -439,14 +439,14 @@ def _other_repository(url: str, own: tuple[str, str, str]) -> bool:
 
 def reach(
     paths: Sequence[str],
-    files: Mapping[str, FileReferences],
+    files: Callable[[str], FileReferences | None],
     roots: Mapping[str, tuple[str, str]],
     own: tuple[str, str, str] | None = None,
 ) -> Reach:
     """Every path outside a gated cluster's directory that the cluster pulls in.
 
-    ``paths``: the tree's files, sorted. ``files``: what the files read so far name (a
-    candidate not in it is ``wanted``: read it and ask again). ``roots``: from
+    ``paths``: the tree's files, sorted. ``files``: what a file read so far names (None for
+    a candidate not read yet: it is ``wanted``; read it and ask again). ``roots``: from
     :func:`roots_of`. ``own``: (host, owner, name) of this repository. Each root's own
     candidates are followed, then the candidates under every directory they pull in, up to
     :data:`MAX_DEPTH` steps; a cycle ends where it closes.
@@ -462,11 +462,11 @@ def reach(
         seen_targets: set[str] = set()
         git_sources: dict[str, tuple[str, ...]] = {}
         for p in start:
-            for name, url in (files.get(p) or NOTHING).git_sources:
+            for name, url in (files(p) or NOTHING).git_sources:
                 git_sources[name] = (*git_sources.get(name, ()), url)
         while queue:
             file, via, depth = queue.popleft()
-            found = files.get(file)
+            found = files(file)
             if found is None:
                 wanted[file] = None
                 continue

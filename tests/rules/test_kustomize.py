@@ -36,7 +36,7 @@ def resolve(tree: dict[str, bytes], roots: dict[str, tuple[str, str]] = ROOTS) -
     paths = sorted(tree)
     files: dict[str, FileReferences] = {}
     for _ in range(kustomize.MAX_DEPTH + 3):
-        found = kustomize.reach(paths, files, roots, OWN)
+        found = kustomize.reach(paths, files.get, roots, OWN)
         if not found.wanted:
             return found
         files.update((p, read_references(p, tree[p])) for p in found.wanted)
@@ -208,7 +208,7 @@ def test_only_gated_clusters_are_followed_and_tenant_inputs_never_read() -> None
         f"{PROD}/tenants/a/sync.yaml": b"kind: ResourceSet\n",
     }
     paths = sorted(tree)
-    first = kustomize.reach(paths, {}, ROOTS, OWN)
+    first = kustomize.reach(paths, {}.get, ROOTS, OWN)
     assert first.wanted == (f"{PROD}/tenants/a/sync.yaml",)
     assert resolve(tree).references == ()
 
