@@ -9,6 +9,9 @@
   where the link sits (``clusters/prod-…/tenants/x`` -> ``../../dev-…/tenants/x`` turns every
   dev change into a prod change). Symlinks and submodules a PR adds where a gate applies are
   blind spots too: the bot does not judge content it would have to follow elsewhere.
+- references. A gated cluster applies what its kustomizations and Flux Kustomizations pull
+  in from outside its directory (``resources: [../../dev-…/tenants/x]``): a change there counts
+  in the cluster's environment too, and a reference the bot cannot place is a blind spot.
 - content. In environments with an upstream, every changed input and Flux source must be read
   and its values traceable; a file that does not parse, a value that is not a single value, a
   source that comes to follow a branch, commit, semver range or digest, or a provider document
