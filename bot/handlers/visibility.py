@@ -9,6 +9,9 @@
   where the link sits (``clusters/prod-…/tenants/x`` -> ``../../dev-…/tenants/x`` turns every
   dev change into a prod change). Symlinks and submodules a PR adds where a gate applies are
   blind spots too: the bot does not judge content it would have to follow elsewhere.
+- references. A gated cluster applies what its kustomizations and Flux Kustomizations pull
+  in from outside its directory (``resources: [../../dev-…/tenants/x]``): a change there counts
+  in the cluster's environment too, and a reference the bot cannot place is a blind spot.
 - content. In environments with an upstream, every changed input and Flux source must be read
   and its values traceable; a file that does not parse, a value that is not a single value, a
   source that comes to follow a branch, commit, semver range or digest, or a provider document
@@ -20,13 +23,14 @@ Everything read here is read by SHA and cached, so a second look (a review) cost
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import gidgethub
 
+from bot.concurrency import cpu
 from bot.fleet.inputs import InputError, TenantInput, provider_lines
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
@@ -35,10 +39,11 @@ from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.github.gateway import GatewayError, RepoTree
 from bot.handlers.payload import field as pfield
-from bot.rules import sources
+from bot.rules import kustomize, sources
 from bot.rules.gate import (
     BlindSpot,
     FileChange,
+    PulledIn,
     Scope,
     file_changes,
     link_target,
@@ -46,6 +51,7 @@ from bot.rules.gate import (
     through_links,
     tree_changes,
     with_blind_spots,
+    with_pulled_in,
 )
 from bot.rules.tracing import value_changes
 
@@ -83,9 +89,13 @@ async def see_pull(
     change = await pull_change(ctx, facts, pr, base_head)
     fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in change.files])
     scope = scope_of(change.files, fleet, policy, change.blind_spots)
-    spots = await link_spots(facts, fleet, policy, scope, change.files, base_head, head)
+    scope, spots, notes = await reference_scope(
+        ctx, facts, fleet, policy, scope, change.files, base_head
+    )
+    spots += await link_spots(facts, fleet, policy, scope, change.files, base_head, head)
     spots += await content_spots(ctx, facts, fleet, policy, scope, change.files, base_head)
-    return Seen(change.files, fleet, with_blind_spots(scope, spots, policy), change.notes)
+    seen = with_blind_spots(scope, spots, policy)
+    return Seen(change.files, fleet, seen, (*change.notes, *notes))
 
 
 async def see_change(ctx: Context, facts: RepoFacts, policy: Policy, base: str, head: str) -> Seen:
@@ -96,9 +106,10 @@ async def see_change(ctx: Context, facts: RepoFacts, policy: Policy, base: str, 
     files = tree_changes(_entries(old), _entries(new))
     fleet = await facts.fleet(base, policy, extra_paths=[c.path for c in files])
     scope = scope_of(files, fleet, policy)
-    spots = await link_spots(facts, fleet, policy, scope, files, base, head)
+    scope, spots, notes = await reference_scope(ctx, facts, fleet, policy, scope, files, base)
+    spots += await link_spots(facts, fleet, policy, scope, files, base, head)
     spots += await content_spots(ctx, facts, fleet, policy, scope, files, base)
-    return Seen(files, fleet, with_blind_spots(scope, spots, policy), ())
+    return Seen(files, fleet, with_blind_spots(scope, spots, policy), notes)
 
 
 # --- the complete change --------------------------------------------------------------------
@@ -174,6 +185,207 @@ def _entries(tree: RepoTree) -> dict[str, str]:
     out.update((path, f"{sha}:link") for path, sha in tree.links.items())
     out.update(tree.submodules)
     return out
+
+
+# --- references of kustomizations ---------------------------------------------------------
+
+
+async def reference_scope(
+    ctx: Context,
+    facts: RepoFacts,
+    fleet: Fleet,
+    policy: Policy,
+    scope: Scope,
+    files: Sequence[FileChange],
+    base_head: str,
+) -> tuple[Scope, list[BlindSpot], tuple[str, ...]]:
+    """``scope`` with the changes that gated clusters pull in through their kustomizations
+    counted in those clusters' environments, the references the bot cannot place (blind
+    spots), and a note per pulled-in change naming the file that pulls it in."""
+    gated = {e.name for e in policy.environments if e.gated}
+    roots = kustomize.roots_of(fleet.clusters, gated)
+    if not roots:
+        return scope, [], ()
+    tree = await facts.tree(base_head)
+    own = _own_repository(ctx, facts.repo)
+    found = await _reach(facts, tree, roots, own, {}, base_head)
+    changed = {c.path for c in files} | {c.previous_path for c in files if c.previous_path}
+    # The PR's own changes to files the reach reads (in a gated cluster, or under a path one
+    # pulls in) count as they will be after the merge: a PR that adds a reference and the
+    # change it pulls in is judged whole, and one that mends a broken reference is not blind.
+    reached = [*roots, *(r.target for r in found.references)]
+    overlay = {
+        path: _new_sha(files, path)
+        for path in sorted(changed)
+        if kustomize.is_candidate(path) and any(_below(path, top) for top in reached)
+    }
+    if overlay:
+        after = await _reach(facts, tree, roots, own, overlay, base_head)
+        found = kustomize.Reach(
+            tuple(dict.fromkeys((*found.references, *after.references))), after.unresolved
+        )
+    spots = [
+        BlindSpot(
+            u.kind,
+            f"{u.reason}; {u.environment} (cluster `{u.cluster}`) applies it, so the bot cannot "
+            "tell which changes reach it",
+            u.path,
+            u.line,
+        )
+        for u in found.unresolved
+    ]
+    matches = kustomize.pulled_in(changed, found)
+    pulled = [
+        PulledIn(
+            path, ref.environment, ref.via, ref.line if ref.through == ref.via else None, ref.target
+        )
+        for path, ref in matches
+    ]
+    return with_pulled_in(scope, files, fleet, policy, pulled), spots, _pulled_notes(matches)
+
+
+def _new_sha(files: Sequence[FileChange], path: str) -> str | None:
+    """The blob ``path`` has after the PR (None: removed or renamed away)."""
+    for change in files:
+        if change.path == path:
+            return None if change.status == "removed" else change.sha
+    return None
+
+
+def _below(path: str, top: str) -> bool:
+    return not top or path == top or path.startswith(top + "/")
+
+
+def _pulled_notes(matches: Sequence[tuple[str, kustomize.Reference]]) -> tuple[str, ...]:
+    """One note per reference that pulls changed files in, naming the file that does."""
+    grouped: dict[kustomize.Reference, list[str]] = {}
+    for path, ref in matches:
+        grouped.setdefault(ref, []).append(path)
+    notes: list[str] = []
+    for ref, paths in grouped.items():
+        shown = ", ".join(f"`{p}`" for p in paths[:3])
+        if len(paths) > 3:
+            shown += f" and {len(paths) - 3} more"
+        target = f"`{ref.target}`" if ref.target else "the whole repository"
+        through = "" if ref.through == ref.via else f", through `{ref.through}`"
+        notes.append(
+            f"{shown} {'counts' if len(paths) == 1 else 'count'} in {ref.environment} too: "
+            f"`{ref.via}` (cluster `{ref.cluster}`{through}, line {ref.line}) pulls in "
+            f"{target}, so the gates of {ref.environment} apply."
+        )
+    return tuple(notes)
+
+
+async def _reach(
+    facts: RepoFacts,
+    tree: RepoTree,
+    roots: dict[str, tuple[str, str]],
+    own: tuple[str, str, str] | None,
+    overlay: dict[str, str | None],
+    commit: str,
+) -> kustomize.Reach:
+    """What the gated clusters pull in, in ``tree`` changed by ``overlay`` (path -> new blob
+    SHA, None: removed). Kept per tree; what a file names is kept per repository by blob SHA
+    (identical files, such as every cluster's copy of a tenant's sync.yaml, are one entry), so
+    a new tree reads only blobs never seen, and a warm event nothing. The walk over the tree
+    runs on the CPU worker, not on the event loop."""
+    memo = facts.ctx.services.caches.derived
+    key = ("kustomize-reach", facts.repo, tree.tree_sha, tuple(roots), own)
+    if not overlay:
+        hit = memo.get(key)
+        if isinstance(hit, kustomize.Reach):
+            return hit
+    view: Mapping[str, str] = tree.blobs
+    if overlay:
+        changed = dict(tree.blobs)
+        for path, sha in overlay.items():
+            if sha is None:
+                changed.pop(path, None)
+            else:
+                changed[path] = sha
+        view = changed
+    index = memo.get(("kustomize-index", facts.repo))
+    if not isinstance(index, dict):
+        index = memo[("kustomize-index", facts.repo)] = {}
+    unread: dict[str, kustomize.FileReferences] = {}  # not kept: read again next time
+    paths: list[str] | None = None
+    found = kustomize.Reach()
+    for _ in range(kustomize.MAX_DEPTH + 2):
+        paths, found = await cpu.run(_reach_round, view, paths, index, unread, roots, own)
+        if not found.wanted:
+            break
+        blobs = {_refs_key(p, view[p]): p for p in found.wanted}
+        for blob, result in (
+            await _references(facts, blobs, commit if not overlay else None)
+        ).items():
+            if (result.problem or "").startswith(_UNREAD):
+                unread.update((p, result) for p in found.wanted if _refs_key(p, view[p]) == blob)
+            else:
+                index[blob] = result
+    if not overlay:
+        memo[key] = found
+    return found
+
+
+def _reach_round(
+    view: Mapping[str, str],
+    paths: list[str] | None,
+    index: Mapping[tuple[str, str], kustomize.FileReferences],
+    unread: Mapping[str, kustomize.FileReferences],
+    roots: dict[str, tuple[str, str]],
+    own: tuple[str, str, str] | None,
+) -> tuple[list[str], kustomize.Reach]:
+    """One round of :func:`kustomize.reach` over ``view`` with what is known (CPU worker)."""
+    if paths is None:
+        paths = sorted(view)
+
+    def lookup(path: str) -> kustomize.FileReferences | None:
+        hit = unread.get(path)
+        if hit is not None:
+            return hit
+        sha = view.get(path)
+        return index.get(_refs_key(path, sha)) if sha is not None else None
+
+    return paths, kustomize.reach(paths, lookup, roots, own)
+
+
+def _refs_key(path: str, sha: str) -> tuple[str, str]:
+    """What a file names depends on its content and on whether its name is a kustomization's."""
+    name = path.rsplit("/", 1)[-1]
+    return ("kustomization" if name in kustomize.KUSTOMIZATION_NAMES else "yaml", sha)
+
+
+async def _references(
+    facts: RepoFacts, blobs: dict[tuple[str, str], str], commit: str | None
+) -> dict[tuple[str, str], kustomize.FileReferences]:
+    """What each blob (kind, SHA -> a path it has) names. Contents come from the blob caches
+    (the fleet's archive keeps every YAML under ``clusters/``), else in one archive or one call
+    per blob; a blob that cannot be read is a problem (the caller does not keep it)."""
+    out: dict[tuple[str, str], kustomize.FileReferences] = {}
+    keys = list(blobs)
+    for start in range(0, len(keys), _REFS_PER_BATCH):  # a share at a time: less held
+        batch = keys[start : start + _REFS_PER_BATCH]
+        try:
+            contents = await facts.gateway.blobs(
+                facts.repo, [sha for _, sha in batch], commit=commit, keep=commit is None
+            )
+        except (GatewayError, gidgethub.BadRequest) as exc:
+            problem = f"{_UNREAD} ({exc})"
+            out.update((k, kustomize.FileReferences(problem=problem)) for k in batch)
+            continue
+        pairs = [(blobs[k], contents[k[1]]) for k in batch]
+        results = await cpu.run(_read_all, pairs)
+        out.update(zip(batch, results, strict=True))
+    return out
+
+
+_UNREAD = "the file could not be read"
+#: Files whose contents are held at once while their references are read.
+_REFS_PER_BATCH = 2_000
+
+
+def _read_all(pairs: list[tuple[str, bytes]]) -> list[kustomize.FileReferences]:
+    return [kustomize.read_references(path, data) for path, data in pairs]
 
 
 # --- links ----------------------------------------------------------------------------------
@@ -308,6 +520,45 @@ async def content_spots(
             spots.append(data)
             continue
         spots += await _file_spots(facts, change, loc.cluster, data, base_head, own)
+    spots += await _pulled_in_spots(facts, scope, files, traced, inputs)
+    return spots
+
+
+async def _pulled_in_spots(
+    facts: RepoFacts,
+    scope: Scope,
+    files: Sequence[FileChange],
+    traced: set[str],
+    inputs: set[str],
+) -> list[BlindSpot]:
+    """Changed YAML that an environment with an upstream pulls in from another cluster's
+    directory: its tenant inputs are traced there (:func:`with_pulled_in`); a Flux source or a
+    provider document anywhere else in it cannot be traced where it lands."""
+    by_path = {c.path: c for c in files if c.sha is not None and c.status != "removed"}
+    spots: list[BlindSpot] = []
+    done: set[str] = set()
+    for item in scope.pulled_in:
+        change = by_path.get(item.path)
+        if item.environment not in traced or change is None or item.path in done:
+            continue
+        if item.path in inputs or not item.path.endswith(sources.YAML):
+            continue
+        if any(i.path == item.path for i in scope.inputs):
+            continue  # a tenant input: traced in every environment it reaches
+        done.add(item.path)
+        data = await _blob(facts, item.path, str(change.sha))
+        if isinstance(data, BlindSpot):
+            spots.append(data)
+        elif sources.is_source_file(data) or b"ResourceSetInputProvider" in data:
+            spots.append(
+                BlindSpot(
+                    "untraceable",
+                    f"`{item.path}` holds Flux sources or input providers and reaches "
+                    f"{item.environment} through `{item.via}`: lineage traces them only in "
+                    "their own cluster's place, so it cannot vouch for them there",
+                    item.path,
+                )
+            )
     return spots
 
 

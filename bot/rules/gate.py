@@ -69,6 +69,18 @@ class BlindSpot:
 
 
 @dataclass(frozen=True)
+class PulledIn:
+    """A changed path that reaches ``environment`` because ``via`` (a kustomization or Flux
+    Kustomization of one of its clusters, at ``line``) pulls in ``target``, which holds it."""
+
+    path: str
+    environment: str
+    via: str
+    line: int | None
+    target: str  # the directory or file pulled in ("" is the whole repository)
+
+
+@dataclass(frozen=True)
 class Scope:
     environments: tuple[str, ...]  # every environment with a changed file, policy order
     gated: tuple[str, ...]  # environments whose rules apply, policy order
@@ -79,6 +91,7 @@ class Scope:
     auto_merge: bool  # every file inside clusters of autoMerge environments
     ungated: tuple[str, ...] = ()  # files outside clusters/ the policy names ``ungated``
     blind_spots: tuple[BlindSpot, ...] = ()
+    pulled_in: tuple[PulledIn, ...] = ()  # changes a gated cluster's kustomizations pull in
 
     @property
     def needs_gate(self) -> bool:
@@ -204,6 +217,59 @@ def scope_of(
         # tell (a shared directory prod includes): every gate applies together.
         scope = replace(scope, gated=tuple(n for n in order if n in gated_names))
     return with_blind_spots(scope, blind_spots, policy)
+
+
+def with_pulled_in(
+    scope: Scope,
+    changes: Sequence[FileChange],
+    fleet: Fleet,
+    policy: Policy,
+    pulled: Iterable[PulledIn],
+) -> Scope:
+    """``scope`` with the changes that also reach other environments through their clusters'
+    kustomizations counted there: those environments' gates apply (a changed tenant input is
+    traced as theirs too), and nothing merges by itself."""
+    new = tuple(p for p in pulled if p not in scope.pulled_in)
+    if not new:
+        return scope
+    order = [e.name for e in policy.environments]
+    gated_names = {e.name for e in policy.environments if e.gated}
+    touched = set(scope.environments) | {p.environment for p in new}
+    gated = set(scope.gated) | {p.environment for p in new if p.environment in gated_names}
+    by_path: dict[str, FileChange] = {}
+    for change in changes:
+        by_path.setdefault(change.path, change)
+        if change.previous_path:
+            by_path.setdefault(change.previous_path, change)
+    inputs = list(scope.inputs)
+    known = {(i.environment, i.path) for i in inputs}
+    for item in new:
+        loc = fleet.locate(item.path)
+        found = by_path.get(item.path)
+        if loc is None or loc.kind != "input" or loc.tenant is None or found is None:
+            continue
+        if (item.environment, item.path) in known:
+            continue
+        known.add((item.environment, item.path))
+        removed = found.status == "removed" or item.path != found.path
+        inputs.append(
+            InputChange(
+                cluster=loc.cluster,
+                tenant=loc.tenant,
+                environment=item.environment,
+                path=item.path,
+                status="removed" if removed else found.status,
+                sha=None if removed else found.sha,
+            )
+        )
+    return replace(
+        scope,
+        environments=tuple(n for n in order if n in touched),
+        gated=tuple(n for n in order if n in gated),
+        inputs=tuple(inputs),
+        auto_merge=False,
+        pulled_in=scope.pulled_in + new,
+    )
 
 
 # --- symlinks -------------------------------------------------------------------------------

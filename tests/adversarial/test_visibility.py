@@ -465,3 +465,226 @@ async def test_a_policy_change_with_a_dev_tenant_needs_every_gate(world: Harness
     assert not merged(world, number)
     assert prod_approvals_asked(world, number)
     assert ".github" in summary(world, number, APPROVALS)
+
+
+# --- references of kustomizations (V17; was residual risk R6) -----------------------------------
+#
+# A prod kustomization (or a Flux Kustomization's spec.path) that names a dev directory makes
+# every dev change a prod change, as a symlink would: each change under a directory a gated
+# cluster pulls in counts in that cluster's environment too.
+
+PROD_KUSTOMIZATION = f"clusters/{PROD}/kustomization.yaml"
+DEV_PAYMENT = f"clusters/{DEV}/tenants/payment-app"
+
+
+def kustomization(*entries: str, field: str = "resources") -> bytes:
+    lines = "".join(f"  - {entry}\n" for entry in entries)
+    return (
+        f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{field}:\n{lines}"
+    ).encode()
+
+
+def flux_kustomization(spec_path: str, source: str = "flux-system") -> bytes:
+    return f"""\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: apps
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: {spec_path}
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: {source}
+""".encode()
+
+
+async def pulled_in_by_prod(world: Harness, files: dict[str, bytes | None]) -> None:
+    land(world.fake, files, "prod pulls in a dev directory")
+    await world.settle()
+
+
+async def dev_bump(world: Harness, image: str, branch: str = "dev-only") -> int:
+    number = open_change(world, branch, {path(DEV): with_image(world, DEV, image)}, title="dev")
+    await world.settle()
+    return number
+
+
+async def test_a_prod_kustomization_pulling_in_a_dev_tenant_makes_dev_changes_prod_changes(
+    world: Harness,
+) -> None:
+    await pulled_in_by_prod(
+        world,
+        {PROD_KUSTOMIZATION: kustomization("tenants/checkout", f"../{DEV}/tenants/payment-app")},
+    )
+    number = await dev_bump(world, f"{IMG}:v9.9.9")  # never ran in staging
+    assert not merged(world, number)
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert "v9.9.9" in summary(world, number, LINEAGE)
+    assert prod_approvals_asked(world, number)
+    for name in (LINEAGE, APPROVALS):
+        text = summary(world, number, name)
+        assert PROD_KUSTOMIZATION in text and DEV_PAYMENT in text, name
+
+
+async def test_a_dev_change_prod_pulls_in_needs_prod_approvals_even_when_its_lineage_holds(
+    world: Harness,
+) -> None:
+    await pulled_in_by_prod(world, {PROD_KUSTOMIZATION: kustomization(f"../{DEV}/tenants")})
+    number = await dev_bump(world, f"{IMG}:v2.0.0")  # what staging runs
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+    assert prod_approvals_asked(world, number)
+    assert not merged(world, number)
+    assert "could not see" not in both(world, number)  # a known reach, not a blind spot
+
+
+async def test_a_flux_kustomization_path_into_dev_makes_dev_changes_prod_changes(
+    world: Harness,
+) -> None:
+    apps = f"clusters/{PROD}/flux-system/apps.yaml"
+    await pulled_in_by_prod(world, {apps: flux_kustomization(f"./clusters/{DEV}/tenants")})
+    number = await dev_bump(world, f"{IMG}:v9.9.9")
+    assert not merged(world, number)
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert prod_approvals_asked(world, number)
+    assert apps in summary(world, number, APPROVALS)
+
+
+async def test_a_flux_kustomization_of_another_repository_leaves_dev_bumps_alone(
+    world: Harness,
+) -> None:
+    # spec.path is relative to the root of its source: here the blueprints repository
+    apps = f"clusters/{PROD}/flux-system/apps.yaml"
+    await pulled_in_by_prod(
+        world, {apps: flux_kustomization(f"./clusters/{DEV}/tenants", "platform-blueprints")}
+    )
+    number = await dev_bump(world, f"{IMG}:v2.5.0")
+    assert merged(world, number)
+
+
+async def test_references_are_followed_through_other_kustomizations_and_cycles_end(
+    world: Harness,
+) -> None:
+    await pulled_in_by_prod(
+        world,
+        {
+            PROD_KUSTOMIZATION: kustomization(f"../{DEV}/apps"),
+            f"clusters/{DEV}/apps/kustomization.yaml": kustomization(
+                "../tenants/payment-app", ".", f"../../{PROD}", "../apps"
+            ),
+        },
+    )
+    number = await dev_bump(world, f"{IMG}:v9.9.9")
+    assert not merged(world, number)
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert prod_approvals_asked(world, number)
+    assert PROD_KUSTOMIZATION in summary(world, number, APPROVALS)
+
+
+async def test_patches_and_components_pull_in_what_they_name(world: Harness) -> None:
+    text = (
+        kustomization("tenants/checkout")
+        + f"components:\n  - ../{DEV}/components/debug\n".encode()
+        + f"patches:\n  - path: ../{DEV}/tenants/payment-app/input.yaml\n".encode()
+    )
+    await pulled_in_by_prod(world, {PROD_KUSTOMIZATION: text})
+    number = await dev_bump(world, f"{IMG}:v9.9.9")
+    assert not merged(world, number)
+    assert verdict(world, number, LINEAGE) == "failure"
+    component = open_change(
+        world,
+        "component",
+        {f"clusters/{DEV}/components/debug/kustomization.yaml": b"kind: Component\n"},
+    )
+    await world.settle()
+    assert not merged(world, component)
+    assert prod_approvals_asked(world, component)
+
+
+async def test_a_pr_adding_a_reference_and_the_dev_change_it_pulls_in_is_traced(
+    world: Harness,
+) -> None:
+    number = open_change(
+        world,
+        "both",
+        {
+            PROD_KUSTOMIZATION: kustomization(f"../{DEV}/tenants/payment-app"),
+            path(DEV): with_image(world, DEV, f"{IMG}:v9.9.9"),
+        },
+    )
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert "v9.9.9" in summary(world, number, LINEAGE)
+    assert prod_approvals_asked(world, number)
+
+
+async def test_a_remote_base_naming_the_fleet_repository_itself_is_followed(
+    world: Harness,
+) -> None:
+    remote = f"{world.fake.web_url}/{FLEET}//clusters/{DEV}/tenants?ref=main"
+    await pulled_in_by_prod(world, {PROD_KUSTOMIZATION: kustomization(remote)})
+    number = await dev_bump(world, f"{IMG}:v9.9.9")
+    assert not merged(world, number)
+    assert verdict(world, number, LINEAGE) == "failure"
+    assert prod_approvals_asked(world, number)
+
+
+async def test_a_remote_base_in_another_repository_leaves_dev_bumps_alone(world: Harness) -> None:
+    remote = "https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v3.3.1"
+    await pulled_in_by_prod(world, {PROD_KUSTOMIZATION: kustomization(remote)})
+    number = await dev_bump(world, f"{IMG}:v2.5.0")
+    assert merged(world, number)
+
+
+async def test_a_reference_the_bot_cannot_resolve_in_prod_fails_closed(world: Harness) -> None:
+    broken = {
+        "escapes": kustomization("../../../../etc/secrets"),
+        "unparseable": b"resources:\n  - [unclosed\n",
+        "unplaceable": kustomization(
+            f"{world.fake.web_url}/{FLEET}/raw/main/{DEV_PAYMENT}/input.yaml"
+        ),
+        "not-a-path": kustomization("{name: x}"),
+    }
+    for branch, text in broken.items():
+        land(world.fake, {PROD_KUSTOMIZATION: text}, branch)
+        await world.settle()
+        number = await dev_bump(world, f"{IMG}:v2.5.{len(branch)}", branch)
+        assert not merged(world, number), branch
+        assert verdict(world, number, LINEAGE) == "failure", branch
+        assert prod_approvals_asked(world, number), branch
+        text_seen = summary(world, number, LINEAGE)
+        assert "could not see" in text_seen and PROD_KUSTOMIZATION in text_seen, branch
+        world.fake.close_pr(FLEET, number)
+        await world.settle()
+
+
+async def test_kustomizations_inside_prod_leave_dev_bumps_alone_and_cost_no_call(
+    world: Harness,
+) -> None:
+    await pulled_in_by_prod(
+        world,
+        {
+            PROD_KUSTOMIZATION: kustomization("tenants/checkout", "tenants/payment-app", "base"),
+            f"clusters/{PROD}/flux-system/apps.yaml": flux_kustomization(f"./clusters/{PROD}"),
+            f"clusters/{DEV}/kustomization.yaml": kustomization(f"../{PROD}/tenants"),  # dev's own
+        },
+    )
+    first = await dev_bump(world, f"{IMG}:v2.5.0", "first")
+    assert merged(world, first)
+    world.fake.reset_counters()
+    number = await dev_bump(world, f"{IMG}:v2.5.1", "second")
+    assert merged(world, number)
+    blobs = [r.path for r in world.bot_requests() if "/git/blobs/" in r.path]
+    assert len(blobs) == 1, blobs  # the changed input only: no kustomization read again
+
+
+async def test_a_pr_mending_a_broken_reference_is_judged_as_it_will_be(world: Harness) -> None:
+    land(world.fake, {PROD_KUSTOMIZATION: kustomization("../../../../etc")}, "broken")
+    await world.settle()
+    number = open_change(world, "mend", {PROD_KUSTOMIZATION: kustomization("tenants/checkout")})
+    await world.settle()
+    assert "could not see" not in both(world, number)
+    assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
+    assert prod_approvals_asked(world, number)  # a prod change all the same
