@@ -27,9 +27,10 @@ from bot.fleet.policy import (
     PolicyError,
     parse_policy,
 )
-from bot.rules import sources
+from bot.fleet.sources import repo_of_url
+from bot.rules import kustomize, sources
 from bot.rules.consistency import classify, consistency_findings
-from bot.rules.gate import FileChange, scope_of
+from bot.rules.gate import FileChange, PulledIn, Scope, scope_of, with_pulled_in
 from bot.rules.lineage import (
     Change,
     LineageReport,
@@ -145,7 +146,7 @@ def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy
     base_paths = _git(root, "ls-tree", "-r", "--name-only", base).splitlines()
     fleet = build_fleet([*base_paths, *files], policy)
     scope = scope_of(changes, fleet, policy)
-    failures: list[str] = []
+    scope, failures = _with_references(root, base, fleet, policy, scope)
     now = datetime.now(UTC)
     for env_name in scope.environments:
         env = policy.environment(env_name)
@@ -194,6 +195,50 @@ def lineage_since(root: Path, base: str, files: dict[str, bytes], policy: Policy
             failures += _failures(report)
         failures += _source_lineage(root, base, files, fleet, env, changes, now)
     return failures
+
+
+def _with_references(
+    root: Path, base: str, fleet: Fleet, policy: Policy, scope: Scope
+) -> tuple[Scope, list[str]]:
+    """``scope`` with the changes since ``base`` that a gated cluster's kustomizations (or
+    Flux Kustomizations) pull in counted in that cluster's environment, as the gate counts
+    them (:mod:`bot.rules.kustomize`, on the working tree); a reference that cannot be
+    placed is an error, as it is a blind spot at the gate."""
+    gated = {e.name for e in policy.environments if e.gated}
+    roots = kustomize.roots_of(fleet.clusters, gated)
+    if not roots:
+        return scope, []
+    listed = _git(root, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    paths = sorted(p for p in listed.split("\0") if p and (root / p).is_file())
+
+    def references(path: str) -> kustomize.FileReferences:
+        return kustomize.read_references(path, (root / path).read_bytes())
+
+    found = kustomize.reach(paths, references, roots, _own_repository(root))
+    failures = [
+        f"{u.path}:{u.line or 1}: error: {u.reason}; {u.environment} (cluster `{u.cluster}`) "
+        "applies it, so which changes reach it cannot be told"
+        for u in found.unresolved
+    ]
+    status = _git(root, "diff", "--name-status", "--no-renames", base)
+    everywhere: list[FileChange] = []
+    for line in status.splitlines():
+        code, _, path = line.partition("\t")
+        kind = {"A": "added", "D": "removed"}.get(code[:1], "modified")
+        everywhere.append(FileChange(path, kind, sha=None if kind == "removed" else "local"))
+    matches = kustomize.pulled_in([c.path for c in everywhere], found)
+    pulled = [PulledIn(path, ref.environment, ref.via, None, ref.target) for path, ref in matches]
+    return with_pulled_in(scope, everywhere, fleet, policy, pulled), failures
+
+
+def _own_repository(root: Path) -> tuple[str, str, str] | None:
+    """(host, owner, name) of the checkout's ``origin``, so that a remote reference to the
+    fleet repository itself is followed like a path; None without one."""
+    try:
+        url = _git(root, "remote", "get-url", "origin").strip()
+    except GitError:
+        return None
+    return repo_of_url(url)
 
 
 def _source_lineage(

@@ -159,3 +159,36 @@ def test_base_traces_flux_source_tags_and_refuses_untraceable_refs(tmp_path: Pat
     (root / PROD_SOURCES).write_text(sources.replace("tag: v1.1.0", "branch: main"))
     code, text = run(root, base="main")
     assert code == 1 and "would follow branch" in text, text
+
+
+DEV_PAYMENT = "clusters/dev-use1-01/tenants/payment-app/input.yaml"
+PROD_KUSTOMIZATION = "clusters/prod-use1-01/kustomization.yaml"
+
+
+def test_base_counts_what_a_prod_kustomization_pulls_in_as_a_prod_change(tmp_path: Path) -> None:
+    """prod's kustomization pulls in dev's payment-app: a dev image that never ran in staging
+    fails lineage there, as the gate fails it (R6 / V17)."""
+    root = checkout(tmp_path)
+    (root / PROD_KUSTOMIZATION).write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n  - tenants/checkout\n  - ../dev-use1-01/tenants/payment-app\n"
+    )
+    git(root, "add", ".")
+    commit_all(root, "prod pulls in dev's payment-app")
+    dev = (root / DEV_PAYMENT).read_text()
+    assert "payment:v2.1.0-rc1" in dev
+    (root / DEV_PAYMENT).write_text(dev.replace("payment:v2.1.0-rc1", "payment:v9.9.9"))
+    code, text = run(root, base="main")
+    assert code == 1 and f"{DEV_PAYMENT}: error: lineage:" in text and "v9.9.9" in text, text
+    (root / DEV_PAYMENT).write_text(dev.replace("payment:v2.1.0-rc1", "payment:v2.0.0"))
+    code, text = run(root, base="main")
+    assert "lineage" not in text, text  # staging runs v2.0.0
+
+
+def test_base_fails_a_reference_a_gated_cluster_makes_that_cannot_be_placed(
+    tmp_path: Path,
+) -> None:
+    root = checkout(tmp_path)
+    (root / PROD_KUSTOMIZATION).write_text("resources:\n  - ../../../elsewhere\n")
+    code, text = run(root, base="main")
+    assert code == 1 and f"{PROD_KUSTOMIZATION}:2: error:" in text and "leaves" in text, text
