@@ -63,7 +63,7 @@ from bot.handlers.checks import (
     pull_commits,
     review_of,
 )
-from bot.handlers.visibility import ChangeList, pull_change
+from bot.handlers.visibility import ChangeList, pull_change, reference_scope, see_files
 from bot.rules.appchanges import ImageMove, comparison_url, plan
 from bot.rules.approvals import ApprovalFacts, ApprovalVerdict, Review, combine_approvals
 from bot.rules.approvals import evaluate_approvals as judge_approvals
@@ -518,6 +518,8 @@ class Auditor:
         if change.blind_spots:
             clusters |= set(self.fleet.clusters_of(self.environment))
         if not clusters:
+            clusters = await self._pulled_into(change.files, base)
+        if not clusters:
             return None
         return Merged(pr, base, change.files, frozenset(clusters), change.blind_spots)
 
@@ -531,6 +533,27 @@ class Auditor:
         if len(files) >= COMPARE_FILE_LIMIT:
             return await pull_change(self.ctx, self.facts, pr, base)
         return ChangeList(file_changes(files))
+
+    async def _pulled_into(self, files: Sequence[FileChange], base: str) -> set[str]:
+        """The environment's clusters whose kustomizations (as of ``base``, the merge's
+        parent) pulled in one of ``files``, as the gate counts them (V17); every one of them
+        when one of their references cannot be placed (the gate failed closed there)."""
+        try:
+            policy = await self.facts.policy(base)
+        except (NotAFleetRepo, PolicyError):
+            return set()
+        if policy.environment(self.environment) is None:
+            return set()
+        fleet = await self.facts.fleet(base, policy, extra_paths=[f.path for f in files])
+        scope = scope_of(files, fleet, policy)
+        scope, spots, _ = await reference_scope(
+            self.ctx, self.facts, fleet, policy, scope, files, base
+        )
+        mine = set(fleet.clusters_of(self.environment))
+        if any(_cluster_of(spot.path) in mine for spot in spots):
+            return mine
+        found = {_cluster_of(p.via) for p in scope.pulled_in if p.environment == self.environment}
+        return {cluster for cluster in found if cluster in mine}
 
     def _clusters_in(self, files: Iterable[FileChange]) -> set[str]:
         found = set()
@@ -603,7 +626,7 @@ class Auditor:
         before = tuple(r for r in reviews if r.submitted_at and r.submitted_at <= merged_at)
         pull = PullFacts(head, before, people_of(full, commits, bot_login, unread=unread))
         judged = await self._judge(
-            base, files, merged_at, pull, merged.blind_spots, bot_login=bot_login
+            base, files, merged_at, pull, merged.blind_spots, bot_login=bot_login, head=head
         )
         notes = list(judged.notes)
         overrides, override_exceptions = await self._overrides(
@@ -654,7 +677,7 @@ class Auditor:
         links: tuple[AppLink, ...] = ()
         if parents:
             bot_login = self.app.bot_login if self.app is not None else None
-            judged = await self._judge(parents[0], files, at, None, bot_login=bot_login)
+            judged = await self._judge(parents[0], files, at, None, bot_login=bot_login, head=sha)
             rows, gate, notes = judged.rows, judged.gate, judged.notes
             reason = f"pushed to {self.branch} without a pull request"
             reason = "; ".join((reason, *calendar_exceptions(gate, overridden=False)))
@@ -731,9 +754,12 @@ class Auditor:
         pull: PullFacts | None,
         blind_spots: Sequence[BlindSpot] = (),
         bot_login: str | None = None,
+        head: str | None = None,
     ) -> Judged:
-        """The gate's verdicts for ``files`` landing on ``base`` at ``at``. What could not be
-        seen fails lineage and asks every gated environment's approvals, as at the gate."""
+        """The gate's verdicts for ``files`` landing on ``base`` at ``at`` (as of commit
+        ``head``: then placed as the gate places a change, with what gated clusters'
+        kustomizations pull in, links and content it cannot judge). What could not be seen
+        fails lineage and asks every gated environment's approvals, as at the gate."""
         notes: list[str] = [f"Could not be seen: {spot.reason}" for spot in blind_spots]
         try:
             policy = await self.facts.policy(base)
@@ -742,15 +768,25 @@ class Auditor:
             rows, _, _ = await self._changes(scope, files, self.fleet, base, notes)
             return Judged(_ungated(exc, pull is not None), rows, tuple(notes))
         fleet = await self.facts.fleet(base, policy, extra_paths=[f.path for f in files])
-        scope = scope_of(files, fleet, policy, blind_spots)
+        if head is None:
+            scope = scope_of(files, fleet, policy, blind_spots)
+        else:
+            scope, placed = await see_files(
+                self.ctx, self.facts, policy, fleet, files, base, head, blind_spots
+            )
+            more = [spot for spot in scope.blind_spots if spot not in blind_spots]
+            notes += [f"Could not be judged: {spot.reason}" for spot in more]
+            notes += placed
         rows, changes, broken = await self._changes(
             scope, files, fleet, base, notes, policy.promote_keys
         )
         reports, lineage_note = await self._lineage(policy, fleet, scope, files, changes, base, at)
-        ok = all(r.ok for r in reports) and not broken and not blind_spots
+        ok = all(r.ok for r in reports) and not broken and not scope.blind_spots
         lineage = "success" if ok else "failure"
         if blind_spots:
             lineage_note = "the change could not be seen whole, so lineage cannot be verified"
+        elif scope.blind_spots:
+            lineage_note = "part of the change cannot be judged, so lineage cannot be verified"
         approvals: str | None = None
         verdicts: tuple[ApprovalVerdict, ...] = ()
         approvals_note = "no pull request, so no reviews"
@@ -1079,6 +1115,12 @@ def _row(loc: FileLocation, change: FileChange, added_image: str | None) -> File
         new_image=added_image,
         image_changed=added_image is not None,
     )
+
+
+def _cluster_of(path: str | None) -> str | None:
+    """The cluster of a path under ``clusters/`` (None elsewhere)."""
+    parts = (path or "").split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "clusters" else None
 
 
 def _merged_at(pr: Mapping[str, Any]) -> datetime:

@@ -88,14 +88,10 @@ async def see_pull(
     head = pfield(pr, "head.sha", str)
     change = await pull_change(ctx, facts, pr, base_head)
     fleet = await facts.fleet(base_head, policy, extra_paths=[c.path for c in change.files])
-    scope = scope_of(change.files, fleet, policy, change.blind_spots)
-    scope, spots, notes = await reference_scope(
-        ctx, facts, fleet, policy, scope, change.files, base_head
+    scope, notes = await see_files(
+        ctx, facts, policy, fleet, change.files, base_head, head, change.blind_spots
     )
-    spots += await link_spots(facts, fleet, policy, scope, change.files, base_head, head)
-    spots += await content_spots(ctx, facts, fleet, policy, scope, change.files, base_head)
-    seen = with_blind_spots(scope, spots, policy)
-    return Seen(change.files, fleet, seen, (*change.notes, *notes))
+    return Seen(change.files, fleet, scope, (*change.notes, *notes))
 
 
 async def see_change(ctx: Context, facts: RepoFacts, policy: Policy, base: str, head: str) -> Seen:
@@ -105,11 +101,29 @@ async def see_change(ctx: Context, facts: RepoFacts, policy: Policy, base: str, 
     old, new = await facts.tree(base), await facts.tree(head)
     files = tree_changes(_entries(old), _entries(new))
     fleet = await facts.fleet(base, policy, extra_paths=[c.path for c in files])
-    scope = scope_of(files, fleet, policy)
+    scope, notes = await see_files(ctx, facts, policy, fleet, files, base, head)
+    return Seen(files, fleet, scope, notes)
+
+
+async def see_files(
+    ctx: Context,
+    facts: RepoFacts,
+    policy: Policy,
+    fleet: Fleet,
+    files: Sequence[FileChange],
+    base: str,
+    head: str,
+    blind_spots: Sequence[BlindSpot] = (),
+) -> tuple[Scope, tuple[str, ...]]:
+    """The scope of ``files`` (landing on ``base``, as of commit ``head``) as the gate sees it:
+    what gated clusters' kustomizations pull in, symlinks and submodules into gated places,
+    content that cannot be judged; with a note per pulled-in change. The check of a pull
+    request, of a merge group, and the audit of a merge all place a change this way."""
+    scope = scope_of(files, fleet, policy, blind_spots)
     scope, spots, notes = await reference_scope(ctx, facts, fleet, policy, scope, files, base)
     spots += await link_spots(facts, fleet, policy, scope, files, base, head)
     spots += await content_spots(ctx, facts, fleet, policy, scope, files, base)
-    return Seen(files, fleet, with_blind_spots(scope, spots, policy), notes)
+    return with_blind_spots(scope, spots, policy), notes
 
 
 # --- the complete change --------------------------------------------------------------------

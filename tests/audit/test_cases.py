@@ -18,8 +18,9 @@ from bot.__main__ import build_parser
 from bot.cli import audit as audit_module
 from bot.cli.audit import run
 from bot.fake import samples
+from tests.adversarial.test_visibility import DEV_PAYMENT, PROD_KUSTOMIZATION, kustomization
 from tests.audit.kit import GATE, IMG, app_env, audit, by_label, gated_promotion, token_env
-from tests.e2e.gatekit import PROD, open_change, path, with_image
+from tests.e2e.gatekit import DEV, PROD, land, open_change, path, with_image
 from tests.harness import FLEET, ORG, Harness
 
 STRICTER = samples.POLICY.replace(
@@ -356,3 +357,24 @@ async def test_every_promote_key_is_audited_as_the_check_traces_it(
     assert record["lineage"]["state"] == "failure", record
     assert record["exception"] is True
     assert reason in json.dumps(record)
+
+
+async def test_a_dev_change_prod_pulls_in_is_audited_as_a_prod_change(world: Harness) -> None:
+    """prod's kustomization pulls in dev's payment-app (V17): an admin merge of a dev image that
+    never ran in staging reached prod unverified, and the audit says so, naming the
+    reference."""
+    land(
+        world.fake,
+        {PROD_KUSTOMIZATION: kustomization("tenants/checkout", f"../{DEV}/tenants/payment-app")},
+        "prod pulls in dev's payment-app",
+    )
+    await world.settle()
+    number = open_change(world, "dev-v9", {path(DEV): with_image(world, DEV, f"{IMG}:v9.9.9")})
+    await world.settle()
+    world.fake.merge_pr(FLEET, number, by="bob", method="squash", admin=True)
+    await world.settle()
+    record = by_label((await audit(world, "--format", "json")).json())[f"#{number}"]
+    assert record["lineage"]["state"] == "failure", record
+    assert record["exception"] is True
+    text = json.dumps(record)
+    assert "v9.9.9" in text and PROD_KUSTOMIZATION in text and DEV_PAYMENT in text
