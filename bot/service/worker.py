@@ -63,6 +63,18 @@ class BotState:
     recovery_wake: asyncio.Event = field(default_factory=asyncio.Event)
     worker: Worker | None = None
 
+    def recovery(self) -> Recovery:
+        """The delivery recovery of the started service (its loop, or one round of it)."""
+        assert self.services and self.store and self.dispatcher, "the service has not started"
+        return Recovery(
+            services=self.services,
+            store=self.store,
+            dispatcher=self.dispatcher,
+            router=self.router,
+            metrics=self.metrics,
+            wake=self.recovery_wake,
+        )
+
 
 class Worker:
     def __init__(self, state: BotState) -> None:
@@ -110,14 +122,7 @@ class Worker:
         if state.inbox is not None:
             self._tasks.append(loop.create_task(self._checkpoints()))
         if settings.recovery_interval > 0 and state.recover:
-            recovery = Recovery(
-                services=state.services,
-                store=state.store,
-                dispatcher=state.dispatcher,
-                router=state.router,
-                metrics=state.metrics,
-                wake=state.recovery_wake,
-            )
+            recovery = state.recovery()
             self._tasks.append(loop.create_task(recovery.loop(settings.recovery_interval)))
         for job in state.background:
             self._tasks.append(loop.create_task(_guard(job, state.services)))

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 from bot.fake import samples
 from bot.rules.bump import bump_branch
-from bot.service.recovery import Recovery
 from bot.texts import markers
 from tests.e2e.calkit import (
     OFFICE_HOURS,
@@ -141,17 +140,7 @@ def bot_down(world: Harness) -> Iterator[None]:
 
 async def recover(world: Harness) -> int:
     """One round of the service's delivery recovery (GitHub's log read back), then its work."""
-    state = world.state
-    assert state.services and state.store and state.dispatcher
-    recovery = Recovery(
-        services=state.services,
-        store=state.store,
-        dispatcher=state.dispatcher,
-        router=state.router,
-        metrics=state.metrics,
-        wake=asyncio.Event(),
-    )
-    taken = await recovery.round()
+    taken = await world.state.recovery().round()
     await world.settle()
     return taken
 

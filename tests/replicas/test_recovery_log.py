@@ -19,16 +19,7 @@ def dead_url() -> str:
 
 
 def recovery(world: Harness) -> Recovery:
-    state = world.state
-    assert state.services and state.store and state.dispatcher
-    return Recovery(
-        services=state.services,
-        store=state.store,
-        dispatcher=state.dispatcher,
-        router=state.router,
-        metrics=state.metrics,
-        wake=state.recovery_wake,
-    )
+    return world.state.recovery()
 
 
 def test_retention_and_timestamps() -> None:
