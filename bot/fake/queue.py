@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from bot.fake.gitobjects import Signature
+from bot.fake.shapes import simple_commit
 from bot.fake.state import (
     ApiError,
     MergeQueueRule,
@@ -266,14 +267,7 @@ class MergeQueues:
             "head_ref": entry.ref,
             "base_sha": entry.base_sha,
             "base_ref": f"refs/heads/{branch}",
-            "head_commit": {
-                "id": c.sha,
-                "tree_id": c.tree,
-                "message": c.message,
-                "timestamp": iso(c.committer.timestamp),
-                "author": {"name": c.author.name, "email": c.author.email},
-                "committer": {"name": c.committer.name, "email": c.committer.email},
-            },
+            "head_commit": simple_commit(c),
         }
         self.world.emit(
             "merge_group",

@@ -710,16 +710,7 @@ class Shapes:
             "runs_rerequestable": True,
             "latest_check_runs_count": len(suite.run_ids),
             "check_runs_url": f"{api}/check-suites/{suite.id}/check-runs",
-            "head_commit": {
-                "id": c.sha,
-                "tree_id": c.tree,
-                "message": c.message,
-                "timestamp": iso(c.committer.timestamp),
-                "author": {"name": c.author.name, "email": c.author.email},
-                "committer": {"name": c.committer.name, "email": c.committer.email},
-            }
-            if c
-            else None,
+            "head_commit": simple_commit(c) if c else None,
         }
 
     def check_run(self, repo: Repo, run: CheckRun, prs: list[PullRequest]) -> JSON:
@@ -793,6 +784,19 @@ class Shapes:
             "author": self.user(r.author),
             "assets": [],
         }
+
+
+def simple_commit(c: Commit) -> JSON:
+    """GitHub's "simple commit" of webhook payloads (a check suite's or a merge group's
+    ``head_commit``)."""
+    return {
+        "id": c.sha,
+        "tree_id": c.tree,
+        "message": c.message,
+        "timestamp": iso(c.committer.timestamp),
+        "author": {"name": c.author.name, "email": c.author.email},
+        "committer": {"name": c.committer.name, "email": c.committer.email},
+    }
 
 
 def b64_wrapped(data: bytes) -> str:
