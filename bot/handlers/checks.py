@@ -138,23 +138,6 @@ async def regate_open_pulls(ctx: Context, facts: RepoFacts, parts: Sequence[str]
     return len(pulls)
 
 
-@router.register("membership")
-@router.register("team")
-async def on_membership(event: sansio.Event, ctx: Context) -> None:
-    """Team members changed: drop the cached memberships, re-judge approvals everywhere."""
-    org = pfield(event.data, "organization.login", str, None)
-    if org is None:
-        return
-    ctx.forget_teams(org)
-    for repo, branch in (await discovery.fleet_repos(ctx)).items():
-        if repo.split("/", 1)[0].lower() != org.lower():
-            continue
-        async with ctx.lock(repo):
-            await regate_open_pulls(
-                ctx, RepoFacts(ctx, repo, default_branch=branch), ("approvals",)
-            )
-
-
 # --- the gate -------------------------------------------------------------------------------
 
 

@@ -27,7 +27,13 @@ from bot.github import discovery
 from bot.github.checkruns import APPROVALS, FLEET, LINEAGE, WINDOW, DesiredCheck, publish
 from bot.github.context import Context
 from bot.github.facts import NotAFleetRepo, RepoFacts
-from bot.handlers.checks import GateOutcome, facts_for, judge, policy_error_checks
+from bot.handlers.checks import (
+    GateOutcome,
+    facts_for,
+    judge,
+    policy_error_checks,
+    regate_open_pulls,
+)
 from bot.handlers.payload import field as pfield
 from bot.handlers.visibility import pull_change, see_change
 from bot.rules import queue
@@ -72,14 +78,20 @@ async def on_review(event: sansio.Event, ctx: Context) -> None:
 @router.register("membership")
 @router.register("team")
 async def on_membership(event: sansio.Event, ctx: Context) -> None:
-    """Team members changed: approvals counted on queued groups may no longer count."""
+    """Team members changed: drop the cached memberships, then judge the approvals of every
+    open PR and every queued group of the org's fleet repos again (in that order, under one
+    lock: the groups are judged with the memberships read afresh)."""
     org = pfield(event.data, "organization.login", str, None)
     if org is None:
         return
+    ctx.forget_teams(org)
     for repo, branch in (await discovery.fleet_repos(ctx)).items():
-        if repo.split("/", 1)[0].lower() == org.lower():
-            async with ctx.lock(repo):
-                await regate_groups(ctx, RepoFacts(ctx, repo, default_branch=branch), branch)
+        if repo.split("/", 1)[0].lower() != org.lower():
+            continue
+        async with ctx.lock(repo):
+            facts = RepoFacts(ctx, repo, default_branch=branch)
+            await regate_open_pulls(ctx, facts, ("approvals",))
+            await regate_groups(ctx, facts, branch)
 
 
 async def regate_groups(
