@@ -105,6 +105,21 @@ def decode_utf8(data: bytes, limit: int) -> tuple[str, int]:
         raise YamlProblem("the file is not valid UTF-8; save it as UTF-8", line) from None
 
 
+def may_hold(data: bytes, *marks: bytes) -> bool:
+    """Whether YAML ``data`` may hold one of ``marks`` (an API group, a kind) as a value: it
+    is written there as is, or the file could spell it with other bytes (a backslash escape
+    in a double-quoted scalar, ``"fluxcd\\x2eio"``; an encoding other than UTF-8, which YAML
+    tools read and this module refuses). Only a False answer lets a caller skip parsing:
+    what the cluster would read cannot hide behind a cheap text search."""
+    if any(mark in data for mark in marks) or b"\\" in data:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def line_of(node: Node) -> int:
     """The 1-based line where ``node`` starts."""
     return int(node.start_mark.line) + 1

@@ -31,10 +31,11 @@ from urllib.parse import urlsplit
 import gidgethub
 
 from bot.concurrency import cpu
-from bot.fleet.inputs import InputError, TenantInput, provider_lines
+from bot.fleet.inputs import RSIP_KIND, InputError, TenantInput, provider_lines
 from bot.fleet.layout import Fleet
 from bot.fleet.policy import Policy
 from bot.fleet.sources import read_sources
+from bot.fleet.yamlsafe import may_hold
 from bot.github.context import Context
 from bot.github.facts import RepoFacts
 from bot.github.gateway import GatewayError, RepoTree
@@ -563,7 +564,7 @@ async def _pulled_in_spots(
         data = await _blob(facts, item.path, str(change.sha))
         if isinstance(data, BlindSpot):
             spots.append(data)
-        elif sources.is_source_file(data) or b"ResourceSetInputProvider" in data:
+        elif sources.is_source_file(data) or may_hold(data, RSIP_KIND.encode()):
             spots.append(
                 BlindSpot(
                     "untraceable",
@@ -626,7 +627,7 @@ async def _file_spots(
         old = sources.sources_in(path, cluster, await facts.file(base_head, path))
         for source, reason in sources.untraceable_moves(old, new, own):
             spots.append(BlindSpot("untraceable", f"`{path}`: {reason}", path, source.line))
-    if b"ResourceSetInputProvider" in data:
+    if may_hold(data, RSIP_KIND.encode()):
         found = await facts.parsed_blob(
             ("providers", path, sha), sha, lambda blob: provider_lines(path, blob)
         )

@@ -45,6 +45,7 @@ from bot.fleet.yamlsafe import (
     decode_utf8,
     line_of,
     mapping_get,
+    may_hold,
 )
 
 __all__ = [
@@ -190,13 +191,13 @@ def is_candidate(path: str) -> bool:
 def read_references(path: str, data: bytes) -> FileReferences:
     """What ``data`` (the file at ``path``) names. Never raises: a problem is the result."""
     kustomization = posixpath.basename(path) in KUSTOMIZATION_NAMES
-    if not kustomization and _FLUX_MARK not in data and _SOURCE_MARK not in data:
+    if not kustomization and not may_hold(data, _FLUX_MARK, _SOURCE_MARK):
         return NOTHING  # the common case: no parse at all
     try:
         text, _ = decode_utf8(data, MAX_BYTES)
         docs = compose_documents(text)
     except YamlProblem as exc:
-        if kustomization or _FLUX_MARK in data:
+        if kustomization or may_hold(data, _FLUX_MARK):
             return FileReferences(problem=exc.message, line=exc.line)
         return NOTHING  # a file with sources only: V5 judges its sources
     entries: list[Entry] = []

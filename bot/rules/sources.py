@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from bot.fleet.inputs import InputError
 from bot.fleet.layout import Fleet, is_safe_name
 from bot.fleet.sources import SOURCE_API_GROUP, SourceRef, read_sources, repo_of_url, set_source_tag
+from bot.fleet.yamlsafe import may_hold
 from bot.rules.bump import is_older
 from bot.rules.promote import PromotionPlan, ValueMove
 from bot.rules.refs import ref_component, safe_slug
@@ -87,7 +88,7 @@ def collect(fleet: Fleet, files: Mapping[str, bytes]) -> FleetSources:
     by_key: dict[tuple[str, str], SourceRef] = {}
     problems: dict[str, str] = {}
     for path, data in sorted(files.items()):
-        if _MARK not in data:
+        if not is_source_file(data):
             continue  # cheap: most files are no sources
         loc = fleet.locate(path)
         if loc is None:
@@ -103,12 +104,13 @@ def collect(fleet: Fleet, files: Mapping[str, bytes]) -> FleetSources:
 
 
 def is_source_file(data: bytes) -> bool:
-    """Cheap: may ``data`` hold a Flux source (it names the source API group)?"""
-    return _MARK in data
+    """Cheap: may ``data`` hold a Flux source (it names the source API group, or could spell
+    it otherwise: :func:`~bot.fleet.yamlsafe.may_hold`)?"""
+    return may_hold(data, _MARK)
 
 
 def sources_in(path: str, cluster: str, data: bytes | None) -> dict[str, SourceRef]:
-    if data is None or _MARK not in data:
+    if data is None or not is_source_file(data):
         return {}
     try:
         return {s.id: s for s in read_sources(path, cluster, data)}

@@ -688,3 +688,56 @@ async def test_a_pr_mending_a_broken_reference_is_judged_as_it_will_be(world: Ha
     assert "could not see" not in both(world, number)
     assert verdict(world, number, LINEAGE) == "success", summary(world, number, LINEAGE)
     assert prod_approvals_asked(world, number)  # a prod change all the same
+
+
+# --- V18: an API group or kind spelled so that a text search misses it -------------------------
+# YAML's double-quoted escapes (and encodings other than UTF-8) spell the same value with other
+# bytes: the cheap byte searches that skip files must not skip those.
+
+ESCAPED_SOURCE = b'apiVersion: "source.toolkit.fluxcd\\x2eio/v1"'
+ESCAPED_FLUX = b'apiVersion: "kustomize.toolkit.fluxcd\\x2eio/v1"'
+
+
+async def test_v18_an_escaped_source_api_group_is_still_a_source(world: Harness) -> None:
+    body = source_with(world, PROD, b"tag: v1.1.0", b"branch: main").replace(
+        b"apiVersion: source.toolkit.fluxcd.io/v1", ESCAPED_SOURCE
+    )
+    assert ESCAPED_SOURCE in body
+    number = open_change(world, "escaped-source", {SOURCES.format(PROD): body})
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "failure", summary(world, number, LINEAGE)
+    assert "branch main" in summary(world, number, LINEAGE)
+
+
+async def test_v18_an_escaped_flux_kustomization_still_pulls_in(world: Harness) -> None:
+    apps = f"clusters/{PROD}/flux-system/apps.yaml"
+    body = flux_kustomization(f"./clusters/{DEV}/tenants").replace(
+        b"apiVersion: kustomize.toolkit.fluxcd.io/v1", ESCAPED_FLUX
+    )
+    assert ESCAPED_FLUX in body
+    await pulled_in_by_prod(world, {apps: body})
+    number = await dev_bump(world, f"{IMG}:v9.9.9")
+    assert not merged(world, number)
+    assert prod_approvals_asked(world, number)
+
+
+async def test_v18_a_utf16_flux_kustomization_fails_closed(world: Harness) -> None:
+    apps = f"clusters/{PROD}/flux-system/apps.yaml"
+    body = flux_kustomization(f"./clusters/{DEV}/tenants").decode().encode("utf-16")
+    await pulled_in_by_prod(world, {apps: body})
+    number = await dev_bump(world, f"{IMG}:v2.5.0")
+    assert not merged(world, number)
+    assert apps in summary(world, number, LINEAGE)
+
+
+async def test_v18_an_escaped_provider_kind_outside_an_input_is_judged(world: Harness) -> None:
+    current = world.file(path(PROD, "checkout"))
+    assert current is not None
+    hidden = current.replace(b"checkout:v3.2.0", b"checkout:v6.6.6").replace(
+        b"kind: ResourceSetInputProvider", b'kind: "ResourceSetInputProvide\\x72"'
+    )
+    assert b"ResourceSetInputProvider" not in hidden
+    extra = f"clusters/{PROD}/tenants/checkout/extra.yaml"
+    number = open_change(world, "escaped-kind", {extra: hidden})
+    await world.settle()
+    assert verdict(world, number, LINEAGE) == "failure", summary(world, number, LINEAGE)
